@@ -1,0 +1,1 @@
+"""Packaged data (see seecodes_conformance.resources); no code lives here."""

@@ -1,0 +1,264 @@
+"""Forge credentials: where the harness gets bearer tokens (certification profile §1-§3).
+
+Three sources: the test issuer (signs its own Forge-shaped tokens with the committed TEST key),
+static tokens pasted per tenant, and a token command run per token. Only the test issuer can
+make negative tokens or more than one principal per tenant; tests that need those skip with a
+reason naming the missing capability.
+"""
+
+from __future__ import annotations
+
+import enum
+import shlex
+import subprocess
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from seecodes_conformance.resources import forge_dir
+from seecodes_conformance.secrets import REGISTRY, SecretRegistry
+
+TEST_APP_ID = "ari:cloud:ecosystem::app/5eec0de5-7e57-4000-8000-00000000c0de"
+FORGE_ISSUER = "forge/invocation-token"
+TEST_KID = "seecodes-test-issuer-1"
+UNTRUSTED_KID = "seecodes-test-untrusted-1"
+DEFAULT_LIFETIME_S = 300
+TENANTS = ("a", "b")
+_NAMESPACE = uuid.UUID("5eec0de5-7e57-4000-8000-00000000c0de")
+
+
+class CredentialUnavailable(Exception):
+    """The configured source cannot provide this credential; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A harness-side name for a user in a tenant: tenant ``a`` or ``b``, user ``name``."""
+
+    tenant: str
+    name: str = "p1"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the test issuer writes into a token for a principal."""
+
+    principal: Principal
+    account_id: str
+    installation_id: str
+    cloud_id: str
+    site_url: str
+
+
+class NegativeToken(enum.Enum):
+    """Tokens a correct target must refuse (certification profile §2)."""
+
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"
+    WRONG_AUDIENCE = "wrong-audience"
+    WRONG_ISSUER = "wrong-issuer"
+    BAD_SIGNATURE = "bad-signature"
+    UNKNOWN_KID = "unknown-kid"
+    ALG_NONE = "alg-none"
+
+
+class CredentialSource(ABC):
+    """Hands out Forge bearer tokens per principal."""
+
+    kind: str = "abstract"
+    negative_tokens: bool = False
+    principals_per_tenant: int | None = 1  # None: unlimited
+
+    def __init__(self, secrets: SecretRegistry = REGISTRY) -> None:
+        self.secrets = secrets
+
+    @abstractmethod
+    def token(self, who: Principal) -> str:
+        """A currently valid Forge token for ``who``."""
+
+    def require_principals(self, count: int) -> None:
+        limit = self.principals_per_tenant
+        if limit is not None and count > limit:
+            raise CredentialUnavailable(
+                f"needs {count} principals in one tenant; the {self.kind} source has {limit} "
+                "(use the test issuer)"
+            )
+
+    def require_negative_tokens(self) -> None:
+        if not self.negative_tokens:
+            raise CredentialUnavailable(
+                f"needs negative Forge tokens, which only the test issuer can sign "
+                f"(source in use: {self.kind})"
+            )
+
+
+@dataclass
+class TestIssuer(CredentialSource):
+    """Signs Forge-shaped tokens with the committed test key (TEST ONLY)."""
+
+    __test__ = False  # not a pytest test class despite its name
+
+    run_id: str = "local"
+    app_id: str = TEST_APP_ID
+    lifetime_s: int = DEFAULT_LIFETIME_S
+    private_key_path: Path = field(default_factory=lambda: forge_dir() / "private_key.pem")
+    kid: str = TEST_KID
+    secrets: SecretRegistry = field(default=REGISTRY)
+
+    kind = "test-issuer"
+    negative_tokens = True
+    principals_per_tenant = None
+
+    def __post_init__(self) -> None:
+        self._key = self.private_key_path.read_bytes()
+        self._untrusted = (forge_dir() / "untrusted_private_key.pem").read_bytes()
+
+    def identity(self, who: Principal) -> Identity:
+        """Run-scoped ids, so runs and workers never touch each other's installations."""
+        tenant_ns = uuid.uuid5(_NAMESPACE, f"{self.run_id}/tenant/{who.tenant}")
+        account = uuid.uuid5(tenant_ns, f"principal/{who.name}")
+        return Identity(
+            principal=who,
+            account_id=f"557058:{account}",
+            installation_id=f"ari:cloud:ecosystem::installation/{tenant_ns}",
+            cloud_id=str(uuid.uuid5(tenant_ns, "cloud")),
+            site_url=f"https://scc-{self.run_id.lower()}-{who.tenant}.atlassian.net",
+        )
+
+    def claims(self, who: Principal, *, now: float | None = None) -> dict[str, Any]:
+        ident = self.identity(who)
+        issued = int(time.time() if now is None else now)
+        return {
+            "iss": FORGE_ISSUER,
+            "aud": self.app_id,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + self.lifetime_s,
+            "jti": str(uuid.uuid4()),
+            "principal": ident.account_id,
+            "app": {
+                "id": self.app_id,
+                "installationId": ident.installation_id,
+                "apiBaseUrl": f"https://api.atlassian.com/ex/jira/{ident.cloud_id}",
+                "environment": {
+                    "type": "DEVELOPMENT",
+                    "id": f"ari:cloud:ecosystem::environment/{uuid.uuid5(_NAMESPACE, 'env')}",
+                },
+                "module": {"type": "jira:issuePanel", "key": "seecodes-issue-panel"},
+                "license": {"isActive": True},
+            },
+            "context": {"cloudId": ident.cloud_id, "siteUrl": ident.site_url},
+        }
+
+    def sign(
+        self,
+        claims: dict[str, Any],
+        *,
+        untrusted_key: bool = False,
+        kid: str | None = None,
+        alg: str = "RS256",
+    ) -> str:
+        headers = {"kid": kid or self.kid, "typ": "JWT"}
+        if alg == "none":
+            token = jwt.encode(claims, "", algorithm="none", headers=headers)
+        else:
+            key = self._untrusted if untrusted_key else self._key
+            token = jwt.encode(claims, key, algorithm=alg, headers=headers)
+        self.secrets.add(token, "forge-token")
+        return token
+
+    def token(self, who: Principal) -> str:
+        return self.sign(self.claims(who))
+
+    def negative(self, who: Principal, kind: NegativeToken) -> str:
+        """A token for ``who`` that is wrong in exactly one way."""
+        now = time.time()
+        claims = self.claims(who, now=now)
+        skew = 60 + 240  # well beyond the 60 s of clock skew a target may allow
+        if kind is NegativeToken.EXPIRED:
+            claims.update(iat=int(now) - 2 * skew, nbf=int(now) - 2 * skew, exp=int(now) - skew)
+        elif kind is NegativeToken.NOT_YET_VALID:
+            claims.update(nbf=int(now) + skew, iat=int(now), exp=int(now) + 2 * skew)
+        elif kind is NegativeToken.WRONG_AUDIENCE:
+            claims["aud"] = f"ari:cloud:ecosystem::app/{uuid.uuid4()}"
+        elif kind is NegativeToken.WRONG_ISSUER:
+            claims["iss"] = "forge/not-the-invocation-token"
+        elif kind is NegativeToken.BAD_SIGNATURE:
+            return self.sign(claims, untrusted_key=True)
+        elif kind is NegativeToken.UNKNOWN_KID:
+            return self.sign(claims, untrusted_key=True, kid=UNTRUSTED_KID)
+        elif kind is NegativeToken.ALG_NONE:
+            return self.sign(claims, alg="none")
+        return self.sign(claims)
+
+
+class StaticTokens(CredentialSource):
+    """Tokens someone pasted, one per tenant; they cannot be renewed by the harness."""
+
+    kind = "static"
+
+    def __init__(self, tokens: dict[str, str], secrets: SecretRegistry = REGISTRY) -> None:
+        super().__init__(secrets)
+        self._tokens = dict(tokens)
+        for value in self._tokens.values():
+            secrets.add(value, "forge-token")
+
+    def token(self, who: Principal) -> str:
+        if who.name != "p1":
+            self.require_principals(2)
+        try:
+            return self._tokens[who.tenant]
+        except KeyError:
+            raise CredentialUnavailable(
+                f"no static Forge token for tenant {who.tenant!r} (set --forge-token "
+                f"{who.tenant}=TOKEN or SEECODES_FORGE_TOKEN_{who.tenant.upper()})"
+            ) from None
+
+
+class TokenCommand(CredentialSource):
+    """Runs a shell command per token with the tenant name as its argument; stdout is the token."""
+
+    kind = "command"
+    reuse_s = 60.0
+
+    def __init__(
+        self, command: str, secrets: SecretRegistry = REGISTRY, timeout: float = 30
+    ) -> None:
+        super().__init__(secrets)
+        self._argv = shlex.split(command)
+        self._timeout = timeout
+        self._cache: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def token(self, who: Principal) -> str:
+        if who.name != "p1":
+            self.require_principals(2)
+        with self._lock:
+            cached = self._cache.get(who.tenant)
+            if cached and time.monotonic() - cached[0] < self.reuse_s:
+                return cached[1]
+            try:
+                done = subprocess.run(
+                    [*self._argv, who.tenant],
+                    capture_output=True,
+                    text=True,
+                    timeout=self._timeout,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise CredentialUnavailable(f"token command failed to run: {exc}") from None
+            token = done.stdout.strip()
+            if done.returncode != 0 or not token:
+                raise CredentialUnavailable(
+                    f"token command exited {done.returncode} with "
+                    f"{'no token' if not token else 'a token'} for tenant {who.tenant!r}"
+                )
+            self.secrets.add(token, "forge-token")
+            self._cache[who.tenant] = (time.monotonic(), token)
+            return token

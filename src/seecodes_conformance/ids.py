@@ -1,0 +1,60 @@
+"""Run-scoped project and task ids (certification profile §5).
+
+Every id the harness writes is made up for the run: a random run prefix, the xdist worker and a
+counter. Concurrent runs, workers and nightly jobs never touch each other's data, and a staging
+target is never written outside these ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import string
+import threading
+from dataclasses import dataclass
+
+
+def new_run_prefix(rng: random.Random | None = None) -> str:
+    """``SCC`` plus four random upper-case letters, e.g. ``SCCQZTB``."""
+    pick = (rng or random.SystemRandom()).choice
+    return "SCC" + "".join(pick(string.ascii_uppercase) for _ in range(4))
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A Jira project/task pair, e.g. ``("SCCQZTBA", "SCCQZTBA-3")``."""
+
+    project_id: str
+    task_id: str
+
+
+class IdFactory:
+    """Hands out fresh project keys and task ids inside the run prefix."""
+
+    def __init__(self, run_prefix: str, worker: str = "") -> None:
+        # Worker "gw3" becomes the letter "D": project keys stay plain upper-case letters.
+        suffix = ""
+        if worker.startswith("gw") and worker[2:].isdigit():
+            suffix = _letters(int(worker[2:]))
+        self.run_prefix = run_prefix
+        self.base = run_prefix + suffix
+        self._projects = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def project(self) -> str:
+        with self._lock:
+            return self.base + _letters(next(self._projects))
+
+    def task(self, project_id: str | None = None, number: int = 1) -> TaskRef:
+        project = project_id or self.project()
+        return TaskRef(project, f"{project}-{number}")
+
+
+def _letters(n: int) -> str:
+    """Bijective base-26: 1 -> A, 26 -> Z, 27 -> AA (0 -> A as well, for worker gw0)."""
+    n = max(n, 0) + 1
+    out = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(ord("A") + r) + out
+    return out

@@ -1,0 +1,152 @@
+"""The one definition of "rejected" and "accepted", with failure messages that quote the protocol.
+
+A rejection is a 4xx that leaks no protected data and stores nothing. Which 4xx, what error body,
+and whether the rejected request still used up the credential it carried are the target's
+choice. A 5xx is never a rejection, and a 2xx is never one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+
+import httpx
+
+from seecodes_conformance.evidence import Exchange
+from seecodes_conformance.secrets import REGISTRY, SecretRegistry
+
+# Body fields that carry credentials: a rejection must never hand one out.
+CREDENTIAL_FIELDS = ("permit", "requestKey", "launchCode")
+
+
+class InvariantViolation(AssertionError):
+    """A target broke an invariant of the catalog."""
+
+    def __init__(self, invariant: str, message: str) -> None:
+        super().__init__(message)
+        self.invariant = invariant
+
+
+def quote_of(invariant: str) -> str:
+    try:
+        from seecodes_conformance.contract import load_catalog
+
+        return load_catalog()[invariant].quote
+    except (ImportError, KeyError, OSError, ValueError):
+        return "(not in the catalog)"
+
+
+def exchange_of(response: httpx.Response) -> Exchange:
+    request = response.request
+    try:
+        request_body = bytes(request.content)
+    except httpx.RequestNotRead:
+        request_body = b"(streamed)"
+    try:
+        body = response.content
+    except httpx.ResponseNotRead:
+        body = response.read()
+    return Exchange(
+        method=request.method,
+        url=str(request.url),
+        request_headers=tuple(request.headers.items()),
+        request_body=request_body,
+        status=response.status_code,
+        response_headers=tuple(response.headers.items()),
+        response_body=body,
+    )
+
+
+def fail(
+    invariant: str,
+    problem: str,
+    responses: Iterable[httpx.Response] = (),
+    secrets: SecretRegistry = REGISTRY,
+) -> NoReturn:
+    """Raise a violation that names the invariant, quotes the protocol and shows the evidence."""
+    parts = [f"[{invariant}] {problem}", f'  protocol: "{quote_of(invariant)}"']
+    for response in responses:
+        parts.append("  evidence:\n" + _indent(exchange_of(response).render(secrets), "    "))
+    raise InvariantViolation(invariant, secrets.redact("\n".join(parts)))
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def body_json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def assert_rejected(
+    response: httpx.Response,
+    invariant: str,
+    *,
+    what: str = "the request",
+    protected: Iterable[str] = (),
+    readback: Callable[[], Any] | None = None,
+    before: Any = None,
+    secrets: SecretRegistry = REGISTRY,
+) -> None:
+    """Assert ``response`` is a rejection: a 4xx, leaking nothing, changing nothing.
+
+    ``protected``: values that must not appear in the response (other tenants' data, permits).
+    ``readback``/``before``: a read with the right credential, and its result before the request;
+    the state read after the rejection must equal it.
+    """
+    status = response.status_code
+    if status >= 500:
+        fail(invariant, f"server error instead of rejection of {what}: got {status}", [response])
+    if not 400 <= status < 500:
+        fail(invariant, f"expected {what} to be rejected (4xx), got {status}", [response])
+    leaks = leaked_values(response, protected, secrets)
+    if leaks:
+        fail(invariant, f"the rejection of {what} leaks {', '.join(leaks)}", [response])
+    if readback is not None:
+        after = readback()
+        if after != before:
+            fail(
+                invariant,
+                f"{what} was rejected but changed stored state:\n"
+                f"    before: {secrets.redact(_short(before))}\n"
+                f"    after:  {secrets.redact(_short(after))}",
+                [response],
+            )
+
+
+def leaked_values(
+    response: httpx.Response, protected: Iterable[str] = (), secrets: SecretRegistry = REGISTRY
+) -> list[str]:
+    """What a rejection hands out that it must not: credentials or protected values."""
+    text = response.text
+    leaks = [f"protected value {secrets.redact(v)!r}" for v in protected if v and v in text]
+    body = body_json(response)
+    if isinstance(body, dict):
+        leaks += [f"a {name!r} field" for name in CREDENTIAL_FIELDS if body.get(name)]
+    return leaks
+
+
+def assert_success(response: httpx.Response, invariant: str, *, what: str = "the request") -> Any:
+    """Assert a 2xx; a JSON body must carry ``ok: true``. Returns the parsed body (or None)."""
+    if not response.is_success:
+        fail(invariant, f"expected {what} to succeed (2xx), got {response.status_code}", [response])
+    body = body_json(response)
+    if (
+        isinstance(body, dict)
+        and body.get("ok") is not True
+        and "json" in response.headers.get("content-type", "")
+    ):
+        fail(invariant, f"{what} answered 2xx without ok: true", [response])
+    return body
+
+
+def _short(value: Any, limit: int = 600) -> str:
+    try:
+        text = json.dumps(value, sort_keys=True, default=str)
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"

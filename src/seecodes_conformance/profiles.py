@@ -1,0 +1,25 @@
+"""Run profiles: example counts, race repetitions and seeds, set in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    race_bursts: int  # bursts per race test; any burst with two winners fails it
+    fuzz_max_examples: int  # schemathesis fuzzing examples per operation
+    stateful_examples: int  # hypothesis state-machine runs
+    stateful_steps: int
+    seed: int | None  # None: a random seed, printed in every failure
+
+
+PROFILES: dict[str, Profile] = {
+    "ci": Profile("ci", race_bursts=5, fuzz_max_examples=15, stateful_examples=15,
+                  stateful_steps=12, seed=None),
+    "nightly": Profile("nightly", race_bursts=20, fuzz_max_examples=100, stateful_examples=100,
+                       stateful_steps=30, seed=None),
+    "certify": Profile("certify", race_bursts=20, fuzz_max_examples=100, stateful_examples=100,
+                       stateful_steps=30, seed=20261128),
+}  # fmt: skip

@@ -1,0 +1,94 @@
+"""The secret registry and the one redaction function every output path uses.
+
+Every credential the harness mints or receives (Forge tokens, request keys, launch codes,
+permits, presigned signatures) is registered the moment it exists. Redaction replaces each with
+a stable marker such as ``[request-key#3]``, so a reader can still tell two secrets apart
+without seeing either.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from urllib.parse import quote
+
+# Values shorter than this are too generic to redact safely (they would shred ordinary text).
+MIN_SECRET_LENGTH = 8
+
+# Presigned-URL signatures and similar query credentials are redacted by shape as well, because a
+# target may mint them in places the harness never parses.
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|token|"
+    r"code|c|k|key|permit)=)([^&#\s\"'<>]+)"
+)
+_BEARER = re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=-]{8,})")
+
+
+class SecretRegistry:
+    """Remembers secret values and replaces them in text with numbered markers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._markers: dict[str, str] = {}
+        self._counts: dict[str, int] = {}
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str | None, kind: str) -> None:
+        """Register ``value`` (and its URL-encoded form) as a secret of ``kind``."""
+        if not value or len(value) < MIN_SECRET_LENGTH:
+            return
+        with self._lock:
+            if value in self._markers:
+                return
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+            marker = f"[{kind}#{self._counts[kind]}]"
+            self._markers[value] = marker
+            encoded = quote(value, safe="")
+            if encoded != value:
+                self._markers.setdefault(encoded, marker)
+            self._pattern = None
+
+    def values(self) -> list[str]:
+        with self._lock:
+            return list(self._markers)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._markers
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._markers:
+                # Longest first, so a secret that contains another is replaced whole.
+                ordered = sorted(self._markers, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            return self._pattern
+
+    def redact(self, text: str) -> str:
+        """Replace every registered secret, bearer credential and query credential in ``text``."""
+        pattern = self._compiled()
+        if pattern is not None:
+            text = pattern.sub(lambda m: self._markers[m.group(0)], text)
+        text = _BEARER.sub(lambda m: m.group(1) + _shape_marker(m.group(2)), text)
+        return _QUERY_SECRET.sub(lambda m: m.group(1) + _shape_marker(m.group(2)), text)
+
+    def found_in(self, text: str, exclude: Iterable[str] = ()) -> list[str]:
+        """Markers of the registered secrets that occur in ``text`` (minus ``exclude``)."""
+        skip = set(exclude)
+        return sorted({m for v, m in list(self._markers.items()) if v not in skip and v in text})
+
+
+def _shape_marker(value: str) -> str:
+    # Already-redacted markers stay as they are.
+    if value.startswith("[") and value.endswith("]"):
+        return value
+    return "[redacted]"
+
+
+# One registry per process: pytest-xdist workers each have their own, and each redacts its output.
+REGISTRY = SecretRegistry()
+
+
+def redact(text: str) -> str:
+    """Redact ``text`` with the process-wide registry."""
+    return REGISTRY.redact(text)

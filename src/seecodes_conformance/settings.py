@@ -1,0 +1,152 @@
+"""Harness settings: one place for every option, its environment variable and ini key.
+
+Each option can be given as ``--name``, as ``SEECODES_NAME`` in the environment, or as
+``seecodes_name`` in the ini file, in that order of precedence.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from seecodes_conformance.profiles import PROFILES, Profile
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # e.g. "forge-source"
+    help: str
+    default: Any = None
+    type: type = str
+    multiple: bool = False
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def dest(self) -> str:
+        return "seecodes_" + self.name.replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return "SEECODES_" + self.name.replace("-", "_").upper()
+
+
+OPTIONS = (
+    Option("forge-source", "where Forge tokens come from", "test-issuer",
+           choices=("test-issuer", "static", "command")),
+    Option("forge-token", "static Forge token for a tenant, as TENANT=TOKEN (repeatable)",
+           multiple=True),
+    Option("forge-token-command", "command printing a Forge token; the tenant is its argument"),
+    Option("forge-app-id", "the app id (aud) of test-issuer tokens",
+           "ari:cloud:ecosystem::app/5eec0de5-7e57-4000-8000-00000000c0de"),
+    Option("run-prefix", "prefix of every project/task id this run creates (default: random)"),
+    Option("profile", "ci, nightly or certify", "ci", choices=tuple(PROFILES)),
+    Option("max-wait", "longest wait, in seconds, for a credential to expire", 15.0, float),
+    Option("request-timeout", "per-request timeout in seconds", 10.0, float),
+    Option("race-technique", "burst technique", "auto",
+           choices=("auto", "h1-last-byte", "h2-single-packet")),
+    Option("race-bursts", "bursts per race test (default: from the profile)", None, int),
+    Option("race-size", "requests per burst", 20, int),
+    Option("tls-verify", "verify TLS certificates of an https target (0 to disable)", 1, int),
+    Option("engine-fault", "bundled engine only: switch on a fault (self-tests)", multiple=True),
+    Option("engine-variant", "bundled engine only: a legal variation", multiple=True),
+    Option("engine-workers", "bundled engine only: worker processes", 1, int),
+)  # fmt: skip
+
+
+def add_options(parser: pytest.Parser, *, register_base_url: bool) -> None:
+    group = parser.getgroup("seecodes", "SeeCodes conformance")
+    if register_base_url:
+        group.addoption(
+            "--base-url",
+            dest="base_url",
+            default=None,
+            help="the target engine (default: start the bundled reference engine)",
+        )
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": f"{opt.help} [env {opt.env}]"}
+        if opt.multiple:
+            kwargs.update(action="append", default=None)
+        else:
+            kwargs.update(default=None, type=opt.type)
+        if opt.choices:
+            kwargs["choices"] = opt.choices
+        group.addoption("--" + opt.name, **kwargs)
+        parser.addini(opt.dest, f"{opt.help} (like --{opt.name})", default=None)
+
+
+def _value(config: pytest.Config, opt: Option) -> Any:
+    given = config.getoption(opt.dest)
+    if given is not None:
+        return given
+    env = os.environ.get(opt.env)
+    ini = config.getini(opt.dest)
+    raw = env if env not in (None, "") else ini
+    if raw in (None, "", []):
+        return [] if opt.multiple else opt.default
+    if opt.multiple:
+        items = raw if isinstance(raw, list) else str(raw).replace(",", " ").split()
+        return [str(i) for i in items]
+    return opt.type(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str | None
+    forge_source: str
+    forge_tokens: dict[str, str]
+    forge_token_command: str | None
+    forge_app_id: str
+    run_prefix: str | None
+    profile: Profile
+    max_wait: float
+    request_timeout: float
+    race_technique: str
+    race_bursts: int
+    race_size: int
+    tls_verify: bool
+    engine_faults: tuple[str, ...]
+    engine_variants: tuple[str, ...]
+    engine_workers: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    values = {opt.dest: _value(config, opt) for opt in OPTIONS}
+    base_url = config.getoption("base_url", default=None) or os.environ.get("SEECODES_BASE_URL")
+    if not base_url:
+        try:
+            base_url = config.getini("base_url") or None
+        except ValueError:
+            base_url = None
+    tokens: dict[str, str] = {}
+    for item in values["seecodes_forge_token"]:
+        tenant, sep, token = item.partition("=")
+        if not sep or not token:
+            raise pytest.UsageError("--forge-token takes TENANT=TOKEN (the token is never shown)")
+        tokens[tenant] = token
+    for tenant in ("a", "b"):
+        env_token = os.environ.get(f"SEECODES_FORGE_TOKEN_{tenant.upper()}")
+        if env_token:
+            tokens.setdefault(tenant, env_token)
+    profile = PROFILES[values["seecodes_profile"]]
+    return Settings(
+        base_url=base_url.rstrip("/") if base_url else None,
+        forge_source=values["seecodes_forge_source"],
+        forge_tokens=tokens,
+        forge_token_command=values["seecodes_forge_token_command"],
+        forge_app_id=values["seecodes_forge_app_id"],
+        run_prefix=values["seecodes_run_prefix"],
+        profile=profile,
+        max_wait=values["seecodes_max_wait"],
+        request_timeout=values["seecodes_request_timeout"],
+        race_technique=values["seecodes_race_technique"],
+        race_bursts=values["seecodes_race_bursts"] or profile.race_bursts,
+        race_size=values["seecodes_race_size"],
+        tls_verify=bool(values["seecodes_tls_verify"]),
+        engine_faults=tuple(values["seecodes_engine_fault"]),
+        engine_variants=tuple(values["seecodes_engine_variant"]),
+        engine_workers=values["seecodes_engine_workers"],
+    )
