@@ -15,14 +15,18 @@ from dataclasses import dataclass
 
 
 def new_run_prefix(rng: random.Random | None = None) -> str:
-    """``SCC`` plus four random upper-case letters, e.g. ``SCCQZTB``."""
+    """``SCC`` plus three random upper-case letters, e.g. ``SCCQZT``.
+
+    Short on purpose: with a worker number and a counter, project keys stay within Jira's
+    default limit of 10 characters.
+    """
     pick = (rng or random.SystemRandom()).choice
-    return "SCC" + "".join(pick(string.ascii_uppercase) for _ in range(4))
+    return "SCC" + "".join(pick(string.ascii_uppercase) for _ in range(3))
 
 
 @dataclass(frozen=True)
 class TaskRef:
-    """A Jira project/task pair, e.g. ``("SCCQZTBA", "SCCQZTBA-3")``."""
+    """A Jira project/task pair, e.g. ``("SCCQZT1B", "SCCQZT1B-3")``."""
 
     project_id: str
     task_id: str
@@ -32,10 +36,8 @@ class IdFactory:
     """Hands out fresh project keys and task ids inside the run prefix."""
 
     def __init__(self, run_prefix: str, worker: str = "") -> None:
-        # Worker "gw3" becomes the letter "D": project keys stay plain upper-case letters.
-        suffix = ""
-        if worker.startswith("gw") and worker[2:].isdigit():
-            suffix = _letters(int(worker[2:]))
+        # Worker "gw3" adds "3": counters are letters, so workers can never collide.
+        suffix = worker[2:] if worker.startswith("gw") and worker[2:].isdigit() else ""
         self.run_prefix = run_prefix
         self.base = run_prefix + suffix
         self._projects = itertools.count(1)
@@ -51,8 +53,7 @@ class IdFactory:
 
 
 def _letters(n: int) -> str:
-    """Bijective base-26: 1 -> A, 26 -> Z, 27 -> AA (0 -> A as well, for worker gw0)."""
-    n = max(n, 0) + 1
+    """Bijective base-26: 1 -> A, 26 -> Z, 27 -> AA."""
     out = ""
     while n:
         n, r = divmod(n - 1, 26)

@@ -7,8 +7,10 @@ installed copy run anywhere.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -139,19 +141,48 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    marked = [(item, m) for item in items for m in item.iter_markers("invariant")]
-    if not marked:
-        return
-    from seecodes_conformance.contract import load_catalog
-
-    catalog = load_catalog()
-    unknown = sorted(
-        {f"{item.nodeid}: {iid}" for item, m in marked for iid in m.args if iid not in catalog}
-    )
-    if unknown:
-        raise pytest.UsageError(
-            "unknown invariant ids (not in contract/invariants.yaml):\n  " + "\n  ".join(unknown)
+    """Validate invariant ids against the catalog; honour --invariant selection."""
+    selected = set(_settings(config).invariants)
+    marked = {item.nodeid: _invariants_of(item) for item in items}
+    if _settings(config).invariant_map:
+        Path(_settings(config).invariant_map).write_text(
+            json.dumps({k: sorted(v) for k, v in marked.items()}, indent=1)
         )
+    if any(marked.values()) or selected:
+        from seecodes_conformance.contract import load_catalog
+
+        catalog = load_catalog()
+        unknown = sorted(
+            {f"{nodeid}: {iid}" for nodeid, ids in marked.items() for iid in ids
+             if iid not in catalog}
+            | {f"--invariant {iid}" for iid in selected if iid not in catalog}
+        )  # fmt: skip
+        if unknown:
+            raise pytest.UsageError(
+                "unknown invariant ids (not in contract/invariants.yaml):\n  "
+                + "\n  ".join(unknown)
+            )
+    if selected:
+        keep = [item for item in items if selected & marked[item.nodeid]]
+        deselected = [item for item in items if not selected & marked[item.nodeid]]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = keep
+
+
+def _invariants_of(item: pytest.Item) -> set[str]:
+    return {str(iid) for m in item.iter_markers("invariant") for iid in m.args}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Probe an explicit --base-url before the first test, so an outage is one message."""
+    settings = _settings(session.config)
+    needs_target = any("target" in getattr(i, "fixturenames", ()) for i in session.items)
+    if settings.base_url and needs_target:
+        try:
+            probe(settings.base_url, verify=settings.tls_verify)
+        except TargetUnavailable as exc:
+            pytest.exit(f"seecodes: target unavailable: {exc}", returncode=EXIT_TARGET_UNAVAILABLE)
 
 
 @pytest.hookimpl(wrapper=True)

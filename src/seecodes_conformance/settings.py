@@ -50,6 +50,9 @@ OPTIONS = (
     Option("race-bursts", "bursts per race test (default: from the profile)", None, int),
     Option("race-size", "requests per burst", 20, int),
     Option("tls-verify", "verify TLS certificates of an https target (0 to disable)", 1, int),
+    Option("invariant", "run only the tests that check these invariant ids (repeatable)",
+           multiple=True),
+    Option("invariant-map", "after collection, write {test id: [invariant ids]} as JSON here"),
     Option("engine-fault", "bundled engine only: switch on a fault (self-tests)", multiple=True),
     Option("engine-variant", "bundled engine only: a legal variation", multiple=True),
     Option("engine-workers", "bundled engine only: worker processes", 1, int),
@@ -107,6 +110,8 @@ class Settings:
     race_bursts: int
     race_size: int
     tls_verify: bool
+    invariants: tuple[str, ...]
+    invariant_map: str | None
     engine_faults: tuple[str, ...]
     engine_variants: tuple[str, ...]
     engine_workers: int
@@ -146,6 +151,8 @@ def read_settings(config: pytest.Config) -> Settings:
         race_bursts=values["seecodes_race_bursts"] or profile.race_bursts,
         race_size=values["seecodes_race_size"],
         tls_verify=bool(values["seecodes_tls_verify"]),
+        invariants=tuple(values["seecodes_invariant"]),
+        invariant_map=values["seecodes_invariant_map"],
         engine_faults=tuple(values["seecodes_engine_fault"]),
         engine_variants=tuple(values["seecodes_engine_variant"]),
         engine_workers=values["seecodes_engine_workers"],

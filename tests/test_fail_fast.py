@@ -1,0 +1,45 @@
+"""Principle 7: an unreachable target gives one clear message within seconds."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_wrong_base_url_fails_fast_with_one_message() -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites",
+            "-p",
+            "no:xdist",
+            "-q",
+            f"--base-url=http://127.0.0.1:{_closed_port()}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    output = done.stdout + done.stderr
+    assert done.returncode == EXIT_TARGET_UNAVAILABLE, output[-2000:]
+    assert elapsed < 10, f"took {elapsed:.1f}s"
+    assert output.count("target unavailable") == 1, output[-2000:]
+    assert "cannot reach the target" in output
+    assert "Traceback" not in output

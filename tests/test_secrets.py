@@ -1,0 +1,53 @@
+"""The redaction function: every registered secret and every credential shape disappears."""
+
+from seecodes_conformance.secrets import SecretRegistry
+
+
+def test_registered_secrets_get_stable_distinct_markers() -> None:
+    registry = SecretRegistry()
+    registry.add("sc_jira_req_AAAAAAAAAAAA", "request-key")
+    registry.add("sc_jira_req_BBBBBBBBBBBB", "request-key")
+    text = (
+        "used sc_jira_req_AAAAAAAAAAAA then sc_jira_req_BBBBBBBBBBBB then sc_jira_req_AAAAAAAAAAAA"
+    )
+    assert registry.redact(text) == "used [request-key#1] then [request-key#2] then [request-key#1]"
+
+
+def test_url_encoded_form_is_redacted_too() -> None:
+    registry = SecretRegistry()
+    registry.add("abc/def+ghi=jkl", "permit")
+    assert "def" not in registry.redact("x=abc%2Fdef%2Bghi%3Djkl")
+
+
+def test_short_values_are_not_registered() -> None:
+    registry = SecretRegistry()
+    registry.add("ok", "permit")
+    assert registry.redact("ok then") == "ok then"
+
+
+def test_unregistered_bearer_and_query_credentials_are_redacted_by_shape() -> None:
+    registry = SecretRegistry()
+    text = "Authorization: Bearer eyJhbGciOi.payload.sig and /v1/launch?p=A&t=A-1&c=sc_launch_zzz"
+    out = registry.redact(text)
+    assert "eyJhbGciOi" not in out
+    assert "sc_launch_zzz" not in out
+    assert "p=A&t=A-1" in out
+
+
+def test_presigned_signature_is_redacted() -> None:
+    out = SecretRegistry().redact("https://h/_uploads/r/list.md?expires=1&sig=deadbeefcafe")
+    assert "deadbeefcafe" not in out and "expires=1" in out
+
+
+def test_longer_secret_containing_a_shorter_one_is_replaced_whole() -> None:
+    registry = SecretRegistry()
+    registry.add("secretvalue", "launch-code")
+    registry.add("prefix-secretvalue-suffix", "launch-url")
+    assert registry.redact("prefix-secretvalue-suffix") == "[launch-url#1]"
+
+
+def test_found_in_lists_markers() -> None:
+    registry = SecretRegistry()
+    registry.add("permit-value-123", "permit")
+    assert registry.found_in("body permit-value-123") == ["[permit#1]"]
+    assert registry.found_in("nothing") == []
