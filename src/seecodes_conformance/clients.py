@@ -19,6 +19,7 @@ from seecodes_conformance.credentials import Principal
 from seecodes_conformance.evidence import TRANSCRIPT
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.secrets import REGISTRY, SecretRegistry
+from seecodes_conformance.traffic import TRAFFIC
 
 REQUEST_KEY_HEADER = "X-SeeCodes-Jira-Request-Key"
 NEXT_KEY_HEADER = "X-SeeCodes-Next-Request-Key"
@@ -30,13 +31,21 @@ class HandshakeError(RuntimeError):
 
 
 def new_http_client(base_url: str, *, timeout: float = 10.0, verify: bool = True) -> httpx.Client:
-    """A client that records every exchange (redacted on output) and never follows redirects."""
+    """A client that records every exchange (redacted on output) and never follows redirects.
+
+    Requests go through ``TRAFFIC``: counted against the budget, paced to the rate ceiling, with
+    response bodies capped in size and read within ``timeout``.
+    """
     return httpx.Client(
         base_url=base_url,
         timeout=timeout,
         verify=verify,
         follow_redirects=False,
-        event_hooks={"response": [TRANSCRIPT.record]},
+        transport=TRAFFIC.transport(verify=verify, deadline=timeout),
+        event_hooks={
+            "request": [TRAFFIC.on_request],
+            "response": [TRAFFIC.on_response, TRANSCRIPT.record],
+        },
         headers={"User-Agent": "seecodes-conformance"},
     )
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from seecodes_conformance.resources import forge_dir
 from seecodes_conformance.secrets import REGISTRY, SecretRegistry
@@ -116,8 +118,9 @@ class TestIssuer(CredentialSource):
     principals_per_tenant = None
 
     def __post_init__(self) -> None:
-        self._key = self.private_key_path.read_bytes()
-        self._untrusted = (forge_dir() / "untrusted_private_key.pem").read_bytes()
+        # Parsed once: handing PEM bytes to jwt.encode re-parses the key on every token (~0.1 s).
+        self._key = _load_private_key(self.private_key_path)
+        self._untrusted = _load_private_key(forge_dir() / "untrusted_private_key.pem")
 
     def identity(self, who: Principal) -> Identity:
         """Run-scoped ids, so runs and workers never touch each other's installations."""
@@ -196,6 +199,13 @@ class TestIssuer(CredentialSource):
         elif kind is NegativeToken.ALG_NONE:
             return self.sign(claims, alg="none")
         return self.sign(claims)
+
+
+def _load_private_key(path: Path) -> RSAPrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, RSAPrivateKey):
+        raise ValueError(f"{path} is not an RSA private key")
+    return key
 
 
 class StaticTokens(CredentialSource):

@@ -66,6 +66,12 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(_XdistController(config), "seecodes-xdist-controller")
     else:
         config.stash[_RUN_PREFIX] = worker_input["seecodes_run_prefix"]
+    from seecodes_conformance.report.collector import ReportCollector  # reports + CI gate
+
+    config.pluginmanager.register(ReportCollector(config), "seecodes-report")
+    from seecodes_conformance import fuzz_report  # the fuzzing coverage table (issue 4)
+
+    fuzz_report.install(config)
 
 
 _RUN_PREFIX = pytest.StashKey[str]()

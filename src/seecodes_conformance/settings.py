@@ -49,6 +49,8 @@ OPTIONS = (
            choices=("auto", "h1-last-byte", "h2-single-packet")),
     Option("race-bursts", "bursts per race test (default: from the profile)", None, int),
     Option("race-size", "requests per burst", 20, int),
+    Option("stateful-shrink", "shrink failing state-machine runs (0: report unshrunk, faster)",
+           1, int),
     Option("tls-verify", "verify TLS certificates of an https target (0 to disable)", 1, int),
     Option("invariant", "run only the tests that check these invariant ids (repeatable)",
            multiple=True),
@@ -56,6 +58,16 @@ OPTIONS = (
     Option("engine-fault", "bundled engine only: switch on a fault (self-tests)", multiple=True),
     Option("engine-variant", "bundled engine only: a legal variation", multiple=True),
     Option("engine-workers", "bundled engine only: worker processes", 1, int),
+    # reports and CI gate (report/ subpackage)
+    Option("report-dir", "reports go to a new folder per run under this one ('none': no reports)",
+           "reports"),
+    Option("waivers", "YAML file of invariants allowed to fail (reason, expires)"),
+    Option("baseline", "an earlier certification.json: fail only on regressions from passing"),
+    Option("signing-key", "sign the certify manifest: Ed25519 private key PEM, else HMAC secret"),
+    # staging safety (traffic.py)
+    Option("request-budget", "most requests this run may send to the target (0: no limit)", 0, int),
+    Option("rate-limit", "most requests per second sent to the target (0: no limit)", 0.0, float),
+    Option("max-response-bytes", "abort reading a response body past this size", 8388608, int),
 )  # fmt: skip
 
 
@@ -109,6 +121,7 @@ class Settings:
     race_technique: str
     race_bursts: int
     race_size: int
+    stateful_shrink: bool
     tls_verify: bool
     invariants: tuple[str, ...]
     invariant_map: str | None
@@ -150,10 +163,12 @@ def read_settings(config: pytest.Config) -> Settings:
         race_technique=values["seecodes_race_technique"],
         race_bursts=values["seecodes_race_bursts"] or profile.race_bursts,
         race_size=values["seecodes_race_size"],
+        stateful_shrink=bool(values["seecodes_stateful_shrink"]),
         tls_verify=bool(values["seecodes_tls_verify"]),
         invariants=tuple(values["seecodes_invariant"]),
         invariant_map=values["seecodes_invariant_map"],
         engine_faults=tuple(values["seecodes_engine_fault"]),
         engine_variants=tuple(values["seecodes_engine_variant"]),
         engine_workers=values["seecodes_engine_workers"],
+        extra=values,
     )

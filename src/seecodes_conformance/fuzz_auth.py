@@ -1,0 +1,341 @@
+"""Credentials for generated requests, the way first-party clients present them (issue 4).
+
+Schemathesis applies auth providers when it *generates* a case, and the coverage phase builds
+its cases all at once, long before the first is sent. A single-use request key fetched there
+would be stale (or consumed) by the time it is sent. So (see shared/notes/schemathesis-4.md §3):
+
+- long-lived credentials (the Forge token, the task permit) come from auth providers;
+- the Jira-App request key is a placeholder at generation time; ``fill`` swaps it for the key
+  ring's current key when the case is actually sent (``JiraAppSession.take_key``), and
+  ``settle`` rotates the ring from ``X-SeeCodes-Next-Request-Key`` (``adopt_next_key``). After a
+  rejection the ring is empty, so the next send bootstraps a fresh key;
+- only the placeholder is ever swapped, so schemathesis' own "missing credential" cases stay
+  missing;
+- values that are credentials in their own right (a launch code, a fresh run to start) are also
+  filled at send time, and only for positive cases.
+
+``probes`` sends, once per route and run, the same request with missing and wrong credentials:
+schemathesis never sends "valid Forge token, made-up key" or "valid key, no Forge token"
+(notes §3.6), and its ``ignored_auth`` counts only 401/403 as a rejection, which is stricter
+than the protocol.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets as pysecrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import requests
+
+from seecodes_conformance.clients import (
+    NEXT_KEY_HEADER,
+    REQUEST_KEY_HEADER,
+    JiraAppSession,
+    PermitSession,
+)
+from seecodes_conformance.fuzz_overlay import Bindings
+from seecodes_conformance.ids import TaskRef
+from seecodes_conformance.scenarios import Protocol
+from seecodes_conformance.secrets import REGISTRY
+
+KEY_PLACEHOLDER = "seecodes-fuzz-placeholder-request-key"
+"""What generated Jira-App cases carry until they are sent; never a credential."""
+
+
+class Access(enum.Enum):
+    """The protocol's access patterns ("Access pattern" in each route's section)."""
+
+    PUBLIC = "public"  # no credential (or the launch code in the body/query is the credential)
+    FORGE = "forge"  # Forge bearer only: the request-key bootstrap
+    JIRA = "jira-app"  # Forge bearer plus the single-use request key
+    PERMIT = "permit"  # the task permit as bearer
+
+
+ACCESS: Mapping[str, Access] = {
+    "GET /healthz": Access.PUBLIC,
+    "GET /openapi.json": Access.PUBLIC,
+    "POST /v1/jira/request-key": Access.FORGE,
+    "GET /v1/instances/me": Access.JIRA,
+    "POST /v1/security/vscode-link": Access.JIRA,
+    "POST /v1/security/task-permit": Access.JIRA,
+    "POST /v1/security/launch-exchange": Access.PUBLIC,
+    "GET /v1/tasks/context": Access.PERMIT,
+    "GET /v1/launch": Access.PUBLIC,
+    "POST /v1/tasks/{taskId}/progress": Access.PERMIT,
+    # Permit or Jira App; the IDE's way (the permit) is the one fuzzed here.
+    "GET /v1/tasks/{taskId}/progress": Access.PERMIT,
+    "POST /v1/tasks/init": Access.PERMIT,
+    "POST /v1/tasks/{runId}/start": Access.PERMIT,
+    "GET /v1/tasks/{runId}": Access.PERMIT,
+    "GET /v1/tasks/{runId}/output": Access.PERMIT,
+    "GET /v1/tasks/{runId}/logs": Access.PERMIT,
+    "POST /v1/tasks/activity-snapshot": Access.PERMIT,
+    "GET /v1/jira/usage": Access.JIRA,
+    "POST /v1/jira/instance-metrics": Access.JIRA,
+    "POST /v1/jira/telemetry/events": Access.PUBLIC,  # published with security: []; disabled
+    "GET /v1/jira/team-competition": Access.JIRA,
+    "GET /v1/models": Access.PUBLIC,
+    "POST /v1/projects/{projectId}/indexes/query": Access.PERMIT,
+    "POST /v1/projects/{projectId}/indexes/upsert": Access.PERMIT,
+}
+
+SAMPLE_CONTEXT: dict[str, Any] = {
+    "title": "Fuzzing target task",
+    "descriptionMd": "Context stored so that GET /v1/tasks/context has something to return.",
+    "attachments": [],
+    "images": [],
+}
+
+
+def label_of_case(case: Any) -> str:
+    """The protocol combination a case belongs to (paths are canonical in our documents)."""
+    return f"{case.operation.method.upper()} {case.operation.path}"
+
+
+def to_httpx(response: Any) -> httpx.Response:
+    """A schemathesis Response as the ``httpx.Response`` the harness's clients understand."""
+    headers = [(name, value) for name, values in response.headers.items() for value in values]
+    return httpx.Response(response.status_code, headers=headers, content=response.content)
+
+
+def header(response: Any, name: str) -> str | None:
+    """One response header of a schemathesis Response (names are lower case, values lists)."""
+    values = response.headers.get(name.lower())
+    return values[0] if values else None
+
+
+class ReusedToken:
+    """A Forge token reused for up to ``max_age`` seconds, like the Jira App within one
+    invocation. Test-issuer tokens live 300 s; signing a fresh one for every bootstrap would
+    cost more than the request it authenticates."""
+
+    def __init__(self, source: Callable[[], str], max_age: float = 60.0) -> None:
+        self.source = source
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._at = 0.0
+
+    def __call__(self) -> str:
+        with self._lock:
+            now = time.monotonic()
+            if self._token is None or now - self._at > self.max_age:
+                self._token, self._at = self.source(), now
+            return self._token
+
+
+@dataclass
+class _LaunchCode:
+    code: str
+    minted: float
+    lifetime: float
+
+
+@dataclass
+class Wiring:
+    """Everything a generated request needs to authenticate like a first-party client."""
+
+    protocol: Protocol
+    jira: JiraAppSession  # the key ring: one chain for this process (xdist worker)
+    permit: PermitSession  # bound to bindings.permit_task
+    progress_permit: PermitSession  # bound to bindings.progress_task (progress reads)
+    bindings: Bindings
+    forge_token: Callable[[], str]
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _launch: _LaunchCode | None = None
+    sent_keys: dict[str, str] = field(default_factory=dict)  # case id -> key it carried
+    probed: set[str] = field(default_factory=set)
+    http_session: requests.Session = field(default_factory=requests.Session)  # schemathesis'
+
+    # -- providers -------------------------------------------------------------------------
+    def register_providers(self, schema: Any) -> None:
+        """Forge token (+ key placeholder) and permit providers on one loaded schema."""
+        wiring = self
+
+        def access(ctx: Any) -> Access | None:
+            return ACCESS.get(f"{ctx.operation.method.upper()} {ctx.operation.path}")
+
+        class ForgeProvider:
+            def get(self, case: Any, ctx: Any) -> str:
+                return wiring.forge_token()
+
+            def set(self, case: Any, token: str, ctx: Any) -> None:
+                if case.headers is None:
+                    case.headers = {}
+                case.headers["Authorization"] = f"Bearer {token}"
+                if access(ctx) is Access.JIRA:
+                    case.headers[REQUEST_KEY_HEADER] = KEY_PLACEHOLDER
+
+        class PermitProvider:
+            def get(self, case: Any, ctx: Any) -> str:
+                return wiring.permit_for(label_of_case(case)).permit
+
+            def set(self, case: Any, permit: str, ctx: Any) -> None:
+                if case.headers is None:
+                    case.headers = {}
+                case.headers["Authorization"] = f"Bearer {permit}"
+
+        # No caching here (``forge_token`` reuses tokens itself), and no re-auth on 401
+        # (retry_on=[]): a replay would spend a second key and hide the first answer.
+        forge = schema.auth(refresh_interval=None, retry_on=[])
+        forge.apply_to(lambda ctx: access(ctx) in (Access.FORGE, Access.JIRA))
+        forge(ForgeProvider)
+        permit = schema.auth(refresh_interval=None, retry_on=[])
+        permit.apply_to(lambda ctx: access(ctx) is Access.PERMIT)
+        permit(PermitProvider)
+
+    def permit_for(self, label: str) -> PermitSession:
+        """The permit a permit route's positive cases carry (bound to the ids they name)."""
+        return self.progress_permit if label == "GET /v1/tasks/{taskId}/progress" else self.permit
+
+    # -- send time -------------------------------------------------------------------------
+    def fill(self, case: Any, positive: bool) -> None:
+        """Swap placeholders for live credentials just before ``case`` is sent."""
+        if case.headers and case.headers.get(REQUEST_KEY_HEADER) == KEY_PLACEHOLDER:
+            key = self.jira.take_key()
+            case.headers[REQUEST_KEY_HEADER] = key
+            self.sent_keys[case.id] = key
+        if not positive:
+            return
+        label = label_of_case(case)
+        if label == "POST /v1/tasks/{runId}/start":
+            case.path_parameters["runId"] = self.fresh_run()
+        elif label == "POST /v1/security/launch-exchange" and isinstance(case.body, dict):
+            case.body["code"] = self.fresh_code(self.bindings.exchange_task)
+        elif label == "GET /v1/launch" and isinstance(case.query, dict):
+            case.query["c"] = self.launch_code()
+
+    def settle(self, case: Any, response: Any) -> None:
+        """Rotate the key ring and register every credential the answer carries."""
+        key = self.sent_keys.get(case.id)
+        as_httpx = to_httpx(response)
+        if key is not None:
+            self.jira.adopt_next_key(as_httpx)
+        else:
+            REGISTRY.add(as_httpx.headers.get(NEXT_KEY_HEADER), "request-key")
+        Protocol._register(as_httpx)
+        body = _json(as_httpx)
+        uploads = body.get("uploads") if isinstance(body, dict) else None
+        if isinstance(uploads, dict):  # presigned targets of runs the fuzzing initialised
+            for url in uploads.values():
+                REGISTRY.add(str(url), "presigned-url")
+
+    # -- credentials minted for positive cases ---------------------------------------------
+    def fresh_run(self) -> str:
+        """An initialised run with its uploads done: what ``start`` needs (one per case)."""
+        run = self.protocol.init_run(self.permit)
+        self.protocol.upload_all(run)
+        return run.run_id
+
+    def fresh_code(self, task: TaskRef) -> str:
+        """A one-time launch code for ``task`` (launch-exchange spends one per case)."""
+        return self.protocol.mint_launch_code(task, self.jira, expirationDays=1).code
+
+    def launch_code(self) -> str:
+        """A live launch code for the launcher page; re-minted once half its lifetime is gone.
+
+        Showing the page does not use the code up (only the exchange does), so one code serves
+        many cases; its lifetime comes from its own expiresAt (8 s on the bundled engine).
+        """
+        with self._lock:
+            cached, now = self._launch, time.monotonic()
+            if cached is None or now - cached.minted > cached.lifetime / 2:
+                link = self.protocol.mint_launch_code(
+                    self.bindings.launch_task, self.jira, expirationDays=1
+                )
+                expires_at = link.body.get("expiresAt")
+                lifetime = 8.0
+                if isinstance(expires_at, int | float) and expires_at - time.time() > 0:
+                    lifetime = float(expires_at) - time.time()
+                cached = self._launch = _LaunchCode(link.code, now, lifetime)
+            return cached.code
+
+    # -- wrong credentials -----------------------------------------------------------------
+    def probes(self, case: Any, response: Any) -> list[tuple[str, str, httpx.Response]]:
+        """The same request with missing and wrong credentials, once per route and process.
+
+        Returns (invariant, what was sent, answer) for every probe; the caller judges them.
+        Sent after a success, so the request is otherwise one the target accepts.
+        """
+        label = label_of_case(case)
+        access = ACCESS.get(label, Access.PUBLIC)
+        if access is Access.PUBLIC or label in self.probed:
+            return []
+        self.probed.add(label)
+        sent = response.request
+        base = {k: v for k, v in sent.headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
+        garbage = "sc-fuzz-" + pysecrets.token_hex(16)
+        variants: list[tuple[str, str, dict[str, str]]] = []
+        if access is Access.PERMIT:
+            variants = [
+                ("PERMIT-REQUIRED", "no Authorization", {}),
+                ("PERMIT-REQUIRED", "a made-up permit", {"Authorization": f"Bearer {garbage}"}),
+                (
+                    "FORGE-NOT-PERMIT",
+                    "a Forge token as the permit",
+                    {"Authorization": f"Bearer {self.forge_token()}"},
+                ),
+            ]
+        elif access is Access.FORGE:
+            variants = [
+                ("FORGE-REQUIRED", "no Authorization", {}),
+                ("FORGE-REQUIRED", "a made-up bearer", {"Authorization": f"Bearer {garbage}"}),
+            ]
+        else:
+            variants = [
+                ("FORGE-REQUIRED", "no Authorization and no request key", {}),
+                (
+                    "RK-REQUIRED",
+                    "a valid Forge token and a made-up request key",
+                    {"Authorization": f"Bearer {self.forge_token()}", REQUEST_KEY_HEADER: garbage},
+                ),
+                (
+                    "RK-REQUIRED",
+                    "a valid Forge token and no request key",
+                    {"Authorization": f"Bearer {self.forge_token()}"},
+                ),
+                ("FORGE-REQUIRED", "a live request key and no Authorization", {}),
+                (
+                    "FORGE-REQUIRED",
+                    "a live request key and a made-up bearer",
+                    {"Authorization": f"Bearer {garbage}"},
+                ),
+            ]
+        results = []
+        for index, (invariant, what, credentials) in enumerate(variants):
+            headers = {**base, **credentials}
+            if access is Access.JIRA and index >= 3:
+                # A live key (whether a rejection burns it is the target's choice: never reused).
+                headers[REQUEST_KEY_HEADER] = self.jira.take_key()
+            answer = self.protocol.http.request(
+                sent.method or "GET", str(sent.url), headers=headers, content=_body_bytes(sent)
+            )
+            REGISTRY.add(answer.headers.get(NEXT_KEY_HEADER), "request-key")
+            Protocol._register(answer)
+            results.append((invariant, what, answer))
+        return results
+
+
+_CREDENTIAL_HEADERS = frozenset(
+    {"authorization", REQUEST_KEY_HEADER.lower(), "content-length", "host", "user-agent"}
+)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _body_bytes(request: Any) -> bytes | None:
+    body = request.body
+    if body is None:
+        return None
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)

@@ -1,0 +1,252 @@
+"""The fuzzing coverage table: cases sent, succeeded and rejected per route-method combination.
+
+Each fuzz test item attaches its combination's row to its report (``user_properties``, which
+pytest-xdist carries from the workers to the controller). ``CoverageReport``, registered by the
+plugin on the controller (or the single process), adds them up, prints the table in the terminal
+summary and writes ``<report-dir>/fuzz-coverage.json``. No schemathesis import here: the plugin
+loads this module in every session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from seecodes_conformance.contract import ROUTES, route_key
+from seecodes_conformance.secrets import REGISTRY
+
+COMBINATIONS = tuple(route_key(m, p) for m, p in ROUTES)
+TELEMETRY = "POST /v1/jira/telemetry/events"
+COVERAGE_FILE = "fuzz-coverage.json"
+USER_PROPERTY = "seecodes_fuzz"
+PLUGIN_NAME = "seecodes-fuzz-coverage"
+REDACT_PLUGIN_NAME = "seecodes-fuzz-redact"
+
+
+@dataclass
+class Row:
+    """What one combination saw.
+
+    A success is a positive case answered as documented (2xx; the disabled telemetry route's
+    documented answer is a 4xx). A rejection is a 4xx answer to a case that had to be refused:
+    schema-violating data, missing or wrong credentials, a wrong method.
+    """
+
+    sent: int = 0
+    succeeded: int = 0
+    rejected: int = 0
+    positive_refused: int = 0  # first-party cases answered 4xx (allowed; shown for the reader)
+    bad_accepted: int = 0  # cases that had to be refused but were answered 2xx
+    server_errors: int = 0
+    other: int = 0  # 1xx/3xx, and 2xx to a lenient case
+
+    def add(self, other: Row) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+
+def record(row: Row, combination: str, kind: str, status: int) -> None:
+    """Count one answer.
+
+    ``kind``:
+
+    - positive: a first-party-shaped request with live credentials;
+    - junk: valid only by the target's own (open) schema; a 2xx is a success, a 4xx is fine;
+    - negative, wrong-method, probe (wrong credentials): must be refused;
+    - lenient: malformed in a way the protocol does not require a target to refuse (a bogus
+      Content-Type on a GET): a 4xx still counts as a rejection, a 2xx is not held against it.
+    """
+    row.sent += 1
+    if status >= 500:
+        row.server_errors += 1
+    elif 200 <= status < 300:
+        if kind in ("positive", "junk"):
+            row.succeeded += 1
+        elif kind == "lenient":
+            row.other += 1
+        else:
+            row.bad_accepted += 1
+    elif 400 <= status < 500:
+        if kind in ("positive", "junk") and combination == TELEMETRY:
+            row.succeeded += 1  # the disabled route's documented answer
+        elif kind == "positive":
+            row.positive_refused += 1
+        elif kind == "junk":
+            row.other += 1
+        else:
+            row.rejected += 1
+    else:
+        row.other += 1
+
+
+def tolerated(row: Row) -> None:
+    """A negative case answered 2xx that the check let through (the violation does not survive
+    serialisation, e.g. a query value generated as an array): not held against the target."""
+    row.bad_accepted -= 1
+    row.other += 1
+
+
+def coverage_problems(row: Row) -> list[str]:
+    """Why a combination's coverage is not enough (empty when it saw a success and a rejection)."""
+    problems = []
+    if row.succeeded == 0:
+        problems.append(
+            f"no positive case succeeded ({row.positive_refused} answered 4xx, "
+            f"{row.server_errors} answered 5xx, {row.sent} cases in all)"
+        )
+    if row.rejected == 0:
+        problems.append(
+            f"no case that had to be refused was rejected with a 4xx ({row.bad_accepted} "
+            "were accepted)"
+        )
+    return problems
+
+
+def table(rows: Mapping[str, Row], missing: Iterable[str] = ()) -> list[str]:
+    """The coverage table as text lines, one per combination in protocol order."""
+    absent = set(missing)
+    head = (
+        f"{'combination':46} {'sent':>5} {'ok':>4} {'rejected':>8} "
+        f"{'pos-4xx':>7} {'bad-2xx':>7} {'5xx':>4}"
+    )
+    lines = [head, "-" * len(head)]
+    for combination in COMBINATIONS:
+        row = rows.get(combination)
+        if row is None:
+            lines.append(f"{combination:46}  (not run)")
+            continue
+        note = ""
+        if combination in absent:
+            note = "  not in the target's /openapi.json"
+        elif coverage_problems(row):
+            note = "  <- incomplete"
+        lines.append(
+            f"{combination:46} {row.sent:5} {row.succeeded:4} {row.rejected:8} "
+            f"{row.positive_refused:7} {row.bad_accepted:7} {row.server_errors:4}{note}"
+        )
+    return lines
+
+
+def report_property(
+    combination: str, row: Row, *, seed: int, missing: bool, extra: Iterable[str]
+) -> tuple[str, str]:
+    """The ``user_properties`` entry one fuzz test item attaches to its report."""
+    data = {
+        "combination": combination,
+        "row": asdict(row),
+        "seed": seed,
+        "missing": missing,
+        "extra": sorted(extra),
+    }
+    return USER_PROPERTY, json.dumps(data)
+
+
+class CoverageReport:
+    """Adds up the rows of every fuzz test report and prints and writes the table."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.rows: dict[str, Row] = {}
+        self.missing: set[str] = set()
+        self.extra: set[str] = set()
+        self.seeds: set[int] = set()
+        self._seen: set[str] = set()
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in getattr(report, "user_properties", ()):
+            if name != USER_PROPERTY or report.nodeid in self._seen:
+                continue
+            self._seen.add(report.nodeid)  # subtest reports repeat the item's properties
+            data = json.loads(value)
+            self.rows.setdefault(data["combination"], Row()).add(Row(**data["row"]))
+            if data.get("missing"):
+                self.missing.add(data["combination"])
+            self.extra.update(data.get("extra", ()))
+            self.seeds.add(int(data["seed"]))
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.rows:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("schema fuzzing: cases per route-method combination")
+        for line in table(self.rows, self.missing):
+            write(line)
+        write(
+            "ok: positive cases answered as documented; rejected: cases that had to be refused "
+            "(bad data, missing or wrong credentials, wrong method) answered 4xx"
+        )
+        if self.extra:
+            write(
+                "operations outside the protocol (allowed, not fuzzed): "
+                + ", ".join(sorted(self.extra))
+            )
+        write("fuzz seed: " + ", ".join(str(s) for s in sorted(self.seeds)))
+        path = self.write()
+        if path is not None:
+            write(f"coverage written to {path}")
+
+    def write(self) -> Path | None:
+        directory = report_dir(self.config)
+        if directory is None:
+            return None
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / COVERAGE_FILE
+        data = {
+            "seeds": sorted(self.seeds),
+            "combinations": {
+                c: {**asdict(self.rows[c]), "documented": c not in self.missing}
+                for c in COMBINATIONS
+                if c in self.rows
+            },
+            "extra_operations": sorted(self.extra),
+        }
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+def report_dir(config: pytest.Config) -> Path | None:
+    """``--report-dir`` (default ``reports``) relative to the rootdir; None for ``none``."""
+    value: Any = None
+    try:
+        value = config.getoption("seecodes_report_dir")
+    except ValueError:
+        value = None
+    value = value or os.environ.get("SEECODES_REPORT_DIR") or "reports"
+    if str(value).lower() == "none":
+        return None
+    path = Path(str(value))
+    return path if path.is_absolute() else Path(config.rootpath) / path
+
+
+class RedactRewrittenReports:
+    """Schemathesis' pytest plugin rewrites a failing report's ``longrepr`` in
+    ``pytest_exception_interact``, after the harness's ``pytest_runtest_makereport`` redacted it,
+    and its text shows response bodies (a bootstrap's request key, an exchange's permit). The
+    terminal summary prints that rewritten text, so it goes through the registry once more."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_exception_interact(self, node: Any, call: Any, report: pytest.TestReport) -> None:
+        if report.longrepr is None:
+            return
+        text = str(report.longrepr)
+        redacted = REGISTRY.redact(text)
+        if redacted != text:
+            report.longrepr = redacted
+
+
+def install(config: pytest.Config) -> None:
+    """Register the report on the controller (or the only process); workers just send rows."""
+    if not config.pluginmanager.has_plugin(REDACT_PLUGIN_NAME):
+        config.pluginmanager.register(RedactRewrittenReports(), REDACT_PLUGIN_NAME)
+    if getattr(config, "workerinput", None) is not None:
+        return
+    if not config.pluginmanager.has_plugin(PLUGIN_NAME):
+        config.pluginmanager.register(CoverageReport(config), PLUGIN_NAME)

@@ -1,0 +1,352 @@
+"""The report plugin: gathers test records, decides the gate, writes the report folder.
+
+Registered by plugin.py in every process. Workers (xdist) only annotate their reports
+(capture.py) and hand their request counts to the controller through ``workeroutput``; the
+controller (or the single process of a run without xdist) writes every report file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from seecodes_conformance import PROTOCOL_VERSION, __version__
+from seecodes_conformance.report import files
+from seecodes_conformance.report.aggregate import invariant_results
+from seecodes_conformance.report.baseline import BaselineError, load_baseline
+from seecodes_conformance.report.capture import Capture
+from seecodes_conformance.report.gate import decide, verdict
+from seecodes_conformance.report.manifest import SigningKeyError, check_key
+from seecodes_conformance.report.model import Result, RunInfo, TestRecord
+from seecodes_conformance.report.records import RecordBook, report_data
+from seecodes_conformance.report.scrub import scrub
+from seecodes_conformance.report.terminal import summary_lines
+from seecodes_conformance.report.waivers import Waiver, WaiverError, load_waivers
+from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.settings import read_settings
+from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
+from seecodes_conformance.traffic import TRAFFIC, Policy
+
+AUDIT_ENV = "SEECODES_SECRET_AUDIT_FILE"  # test only: dump every secret value the run used
+SEED_PROPERTY = "seecodes_seed:"  # record_property("seecodes_seed:<name>", value) names a seed
+_DISABLED = ("", "none", "off", "0")
+_REPORT_DIR_KEY = "seecodes_report_dir"
+FUZZ_PLUGIN = "seecodes-fuzz-coverage"  # fuzz_report.CoverageReport
+
+
+def _utc(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
+
+
+def _safe_args(args: list[str]) -> list[str]:
+    """The command line without static Forge tokens (--forge-token TENANT=TOKEN)."""
+    out: list[str] = []
+    hide_next = False
+    for arg in args:
+        if hide_next:
+            out.append(arg.partition("=")[0] + "=[forge-token]")
+            hide_next = False
+        elif arg == "--forge-token":
+            out.append(arg)
+            hide_next = True
+        elif arg.startswith("--forge-token="):
+            tenant = arg.removeprefix("--forge-token=").partition("=")[0]
+            out.append(f"--forge-token={tenant}=[forge-token]")
+        else:
+            out.append(arg)
+    return out
+
+
+class ReportCollector:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.settings = read_settings(config)
+        extra = self.settings.extra
+        self.worker_input: dict[str, Any] | None = getattr(config, "workerinput", None)
+        self.worker_id = str(self.worker_input["workerid"]) if self.worker_input else ""
+        parts = int(self.worker_input.get("workercount", 1)) if self.worker_input else 1
+        budget = int(extra.get("seecodes_request_budget") or 0)
+        rate = float(extra.get("seecodes_rate_limit") or 0.0)
+        TRAFFIC.configure(
+            Policy(
+                budget=math.ceil(budget / parts) if budget > 0 else None,
+                rate=TRAFFIC.share(rate, parts) if rate > 0 else None,
+                max_body=int(extra.get("seecodes_max_response_bytes") or 8 * 1024 * 1024),
+            )
+        )
+        self.sent_before = TRAFFIC.sent
+        self.capture = Capture(self.settings)
+        config.pluginmanager.register(self.capture, "seecodes-report-capture")
+        self.started = time.time()
+        self.book = RecordBook()
+        self.target: dict[str, Any] | None = None
+        self.seeds: dict[str, Any] = {}
+        self.worker_outputs: list[dict[str, Any]] = []
+        self.stop_reason: str | None = None
+        self.budget_exhausted = False
+        self.result: Result | None = None
+        self._summarised = False
+        self.written: list[Path] = []
+        self.run_dir: Path | None = None
+        self.waivers: dict[str, Waiver] = {}
+        self.baseline: dict[str, str] | None = None
+        if self.worker_input is None:
+            self._load_gate_inputs(extra)
+            self.run_dir = self._run_dir(extra.get(_REPORT_DIR_KEY))
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _load_gate_inputs(self, extra: dict[str, Any]) -> None:
+        try:
+            if extra.get("seecodes_waivers"):
+                self.waivers = load_waivers(extra["seecodes_waivers"])
+            if extra.get("seecodes_baseline"):
+                self.baseline = load_baseline(extra["seecodes_baseline"])
+            if extra.get("seecodes_signing_key"):
+                check_key(Path(extra["seecodes_signing_key"]))
+        except (WaiverError, BaselineError, SigningKeyError) as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def _run_dir(self, base: Any) -> Path | None:
+        if base is None or str(base).strip().lower() in _DISABLED:
+            return None
+        root = Path(str(base))
+        if not root.is_absolute():
+            root = Path(self.config.invocation_params.dir) / root
+        stamp = dt.datetime.fromtimestamp(self.started, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        return root / f"{stamp}-{self._run_prefix() or os.getpid()}"
+
+    def _run_prefix(self) -> str:
+        from seecodes_conformance import plugin
+
+        return str(self.config.stash.get(plugin._RUN_PREFIX, "") or self.settings.run_prefix or "")
+
+    # -- xdist ---------------------------------------------------------------------------------
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_REPORT_DIR_KEY] = str(self.run_dir) if self.run_dir else ""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", {}) or {}
+        mine = output.get("seecodes")
+        if isinstance(mine, dict):
+            self.worker_outputs.append(mine)
+            if mine.get("stop_reason") and not self.stop_reason:
+                self.stop_reason = str(mine["stop_reason"])
+        if output.get("exitstatus") == EXIT_TARGET_UNAVAILABLE and not self.stop_reason:
+            self.stop_reason = "the target is unavailable or does not speak the protocol"
+        if error:
+            self.book.collection_errors.append(
+                TestRecord(
+                    nodeid=f"(worker {getattr(node, 'gateway', node)})",
+                    outcome="error",
+                    phase="worker",
+                    message=scrub(str(error)),
+                )
+            )
+
+    # -- collecting ----------------------------------------------------------------------------
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.worker_input is not None:
+            return
+        self.book.add(report)
+        data = report_data(report)
+        if isinstance(data.get("target"), dict) and self.target is None:
+            self.target = data["target"]
+        if data.get("budget_exhausted"):
+            self.budget_exhausted = True
+        for name, value in report.user_properties:
+            if isinstance(name, str) and name.startswith(SEED_PROPERTY):
+                self.seeds[name.removeprefix(SEED_PROPERTY)] = value
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if self.worker_input is None:
+            self.book.add_collection(report)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        exc = excinfo.value
+        if getattr(exc, "returncode", None) == EXIT_TARGET_UNAVAILABLE:
+            self.stop_reason = scrub(str(getattr(exc, "msg", exc)))
+
+    # -- the end -------------------------------------------------------------------------------
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.worker_input is not None:
+            workeroutput = getattr(self.config, "workeroutput", {})
+            workeroutput["seecodes"] = {
+                "requests": TRAFFIC.sent - self.sent_before,
+                "refused": TRAFFIC.refused,
+                "stop_reason": self.stop_reason,
+            }
+            return
+        status = int(session.exitstatus)
+        if not self._worth_reporting(status):
+            return  # not a conformance run (the harness's own tests): leave everything be
+        if status == EXIT_TARGET_UNAVAILABLE and not self.stop_reason:
+            self.stop_reason = "the target is unavailable or does not speak the protocol"
+        self.result = self._build(status)
+        session.exitstatus = self.result.exit_status
+        if self.run_dir is not None:
+            self.written = files.write_all(
+                self.result, self.run_dir, self.target, self.settings, self.started,
+                fuzz_coverage=self._fuzz_coverage(),
+            )  # fmt: skip
+        if self.result.exit_status == EXIT_TARGET_UNAVAILABLE:
+            # pytest shows no terminal summary for this exit status (and, under xdist, only an
+            # INTERNALERROR), so say it here.
+            self.pytest_terminal_summary(self.config.pluginmanager.get_plugin("terminalreporter"))
+
+    def _fuzz_coverage(self) -> Path | None:
+        """Have the fuzz suite's coverage plugin (fuzz_report.py) write its table now."""
+        plugin = self.config.pluginmanager.get_plugin(FUZZ_PLUGIN)
+        write = getattr(plugin, "write", None)
+        if plugin is None or not getattr(plugin, "rows", None) or not callable(write):
+            return None
+        try:
+            path = write()
+        except OSError:
+            return None
+        return path if isinstance(path, Path) else None
+
+    def _worth_reporting(self, status: int) -> bool:
+        """A run of the conformance suites (or one that could not reach its target)."""
+        if self.stop_reason or status == EXIT_TARGET_UNAVAILABLE:
+            return True
+        return any(r.invariants for r in self.book.all())
+
+    def _build(self, pytest_status: int) -> Result:
+        from seecodes_conformance.contract import load_catalog
+
+        notes: list[str] = []
+        try:
+            catalog: dict[str, Any] = dict(load_catalog())
+        except Exception as exc:  # a broken catalog is reported, not hidden
+            catalog = {}
+            notes.append(f"the invariant catalog could not be loaded: {exc}")
+        records = self.book.all()
+        results = invariant_results(catalog, records, self._reproduce)
+        unattributed = [r for r in records if r.failed and not r.failed_invariants()]
+        unattributed += self.book.collection_errors
+        stop = self.stop_reason
+        if self.budget_exhausted and not stop:
+            stop = "the request budget ran out (--request-budget); the run is incomplete"
+        gate = decide(
+            results, records, unattributed, waivers=self.waivers, baseline=self.baseline,
+            today=dt.datetime.now(dt.UTC).date(), stop_reason=stop,
+        )  # fmt: skip
+        gate.baseline = self.settings.extra.get("seecodes_baseline")
+        gate.waivers_file = self.settings.extra.get("seecodes_waivers")
+        if self.stop_reason or pytest_status == EXIT_TARGET_UNAVAILABLE:
+            exit_status = EXIT_TARGET_UNAVAILABLE
+        elif pytest_status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            exit_status = 0 if gate.passed else 1
+        else:
+            exit_status = pytest_status
+            gate.fail(
+                f"pytest ended with exit status {pytest_status} ({_exit_name(pytest_status)})"
+            )
+        return Result(
+            run=self._run_info(),
+            invariants=results,
+            tests=records,
+            unattributed=unattributed,
+            gate=gate,
+            verdict=verdict(results, unattributed, profile=self.settings.profile.name,
+                            stop_reason=stop),
+            exit_status=exit_status,
+            notes=notes,
+        )  # fmt: skip
+
+    def _run_info(self) -> RunInfo:
+        s = self.settings
+        target = self.target or {}
+        url = target.get("url") or s.base_url or "bundled reference engine (not started)"
+        seeds: dict[str, Any] = {"profile": s.profile.seed}
+        hypothesis_seed = self.config.getoption("hypothesis_seed", default=None)
+        if hypothesis_seed is not None:
+            seeds["hypothesis"] = hypothesis_seed
+        seeds.update(self.seeds)
+        finished = time.time()
+        requests = TRAFFIC.sent - self.sent_before
+        requests += sum(int(o.get("requests", 0)) for o in self.worker_outputs)
+        budget = int(s.extra.get("seecodes_request_budget") or 0)
+        rate = float(s.extra.get("seecodes_rate_limit") or 0.0)
+        return RunInfo(
+            target_url=scrub(str(url)),
+            embedded_engine=bool(target.get("embedded", s.base_url is None)),
+            engine_faults=list(s.engine_faults) if s.base_url is None else [],
+            engine_variants=list(s.engine_variants) if s.base_url is None else [],
+            openapi=dict(target.get("openapi") or {}),
+            harness_version=__version__,
+            protocol_version=PROTOCOL_VERSION,
+            profile=dataclasses.asdict(s.profile),
+            seeds=seeds,
+            run_prefix=self._run_prefix(),
+            started_at=_utc(self.started),
+            finished_at=_utc(finished),
+            duration_s=round(finished - self.started, 1),
+            requests_sent=requests,
+            request_budget=budget or None,
+            rate_limit=rate or None,
+            workers=len(self.worker_outputs),
+            command=scrub(
+                shlex.join(["pytest", *_safe_args(list(self.config.invocation_params.args))])
+            ),
+        )
+
+    def _reproduce(self, record: TestRecord) -> str:
+        s = self.settings
+        cmd = ["pytest", record.nodeid, "--profile", s.profile.name]
+        if s.base_url:
+            cmd += ["--base-url", s.base_url]
+        else:
+            for fault in s.engine_faults:
+                cmd += ["--engine-fault", fault]
+            for variant in s.engine_variants:
+                cmd += ["--engine-variant", variant]
+        if s.forge_source != "test-issuer":
+            cmd += ["--forge-source", s.forge_source]
+        if s.profile.seed is None and self.seeds:
+            cmd += [f"# seeds: {json.dumps(self.seeds, sort_keys=True)}"]
+        return scrub(shlex.join(cmd))
+
+    # -- output --------------------------------------------------------------------------------
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.result is None or self.worker_input is not None or terminalreporter is None:
+            return
+        if self._summarised:
+            return
+        self._summarised = True
+        terminalreporter.section("SeeCodes certification", sep="=", bold=True)
+        for line, markup in summary_lines(self.result, self.written, self._cwd()):
+            terminalreporter.write_line(line, **markup)
+
+    def _cwd(self) -> Path:
+        return Path(self.config.invocation_params.dir)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.worker_input is None:
+            xmlpath = getattr(config.option, "xmlpath", None)
+            if xmlpath:
+                files.scrub_file(Path(xmlpath))
+        audit = os.environ.get(AUDIT_ENV)
+        if audit:
+            suffix = self.worker_id or "main"
+            with open(f"{audit}.{suffix}", "w", encoding="utf-8") as handle:
+                json.dump(REGISTRY.values() + list(self.settings.forge_tokens.values()), handle)
+
+
+def _exit_name(status: int) -> str:
+    try:
+        return pytest.ExitCode(status).name.lower().replace("_", " ")
+    except ValueError:
+        return "unknown"

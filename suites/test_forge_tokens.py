@@ -1,0 +1,178 @@
+"""Forge bearer tokens: only a valid test-issuer token opens a Forge route; provisioning.
+
+Certification profile §2: "A target must verify the signature against the configured JWKS,
+iss, aud, exp and nbf (with at most 60 s of clock skew), and must refuse alg: none and any
+algorithm other than the ones in its JWKS." §3: "A target provisions an installation the first
+time it sees a valid token for it (as a Forge install event would), in status active with a
+positive credit balance."
+
+Negative tokens exist only with the test issuer; with other sources those tests skip with the
+reason. On keyed routes each negative token travels with a currently valid request key of the
+same principal, so the token is the only thing wrong.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from seecodes_conformance.clients import JiraAppSession
+from seecodes_conformance.credentials import CredentialSource, Identity, NegativeToken, TestIssuer
+from seecodes_conformance.oracle import assert_rejected, assert_success, fail
+from seecodes_conformance.scenarios import JIRA_APP_ROUTES, Protocol, route_id
+
+INVARIANT_OF = {
+    NegativeToken.EXPIRED: "FORGE-EXPIRY",
+    NegativeToken.NOT_YET_VALID: "FORGE-NOT-BEFORE",
+    NegativeToken.WRONG_AUDIENCE: "FORGE-AUDIENCE",
+    NegativeToken.WRONG_ISSUER: "FORGE-ISSUER",
+    NegativeToken.BAD_SIGNATURE: "FORGE-SIGNATURE",
+    NegativeToken.UNKNOWN_KID: "FORGE-UNKNOWN-KID",
+    NegativeToken.ALG_NONE: "FORGE-ALG-NONE",
+}
+assert set(INVARIANT_OF) == set(NegativeToken), "every negative token needs its invariant"
+
+KINDS = [
+    pytest.param(kind, id=kind.value, marks=pytest.mark.invariant(invariant))
+    for kind, invariant in INVARIANT_OF.items()
+]
+ROUTES = [pytest.param(route, id=route_id(route)) for route in JIRA_APP_ROUTES]
+
+
+# -- FORGE-EXPIRY, -NOT-BEFORE, -AUDIENCE, -ISSUER, -SIGNATURE, -UNKNOWN-KID, -ALG-NONE ----------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bootstrap_rejects_negative_token(
+    kind: NegativeToken, protocol: Protocol, jira: JiraAppSession, test_issuer: TestIssuer
+) -> None:
+    bad = test_issuer.negative(jira.who, kind)
+
+    response = protocol.bootstrap_response(bad)
+
+    what = f"POST /v1/jira/request-key with a Forge token that is {kind.value}"
+    assert_rejected(response, INVARIANT_OF[kind], what=what)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("route", ROUTES)
+def test_jira_app_route_rejects_negative_token(
+    route: str,
+    kind: NegativeToken,
+    protocol: Protocol,
+    jira: JiraAppSession,
+    test_issuer: TestIssuer,
+) -> None:
+    call = protocol.jira_call(route, jira)
+    key = protocol.own_key(jira)  # valid and current: only the token is wrong
+    bad = test_issuer.negative(jira.who, kind)
+
+    response = call.send(jira, key, forge_token=bad)
+
+    what = f"{route} with a valid request key and a Forge token that is {kind.value}"
+    assert_rejected(response, INVARIANT_OF[kind], what=what)
+    protocol.assert_no_usable_next_key(jira, response, what=what)
+
+
+# -- FORGE-PROVISION, INSTANCE-STATE -------------------------------------------------------------
+
+
+def _installation(jira: JiraAppSession, invariant: str) -> tuple[dict[str, Any], httpx.Response]:
+    """``GET /v1/instances/me`` as ``jira``: the body, with cloudId, status and credits typed."""
+    response = jira.get("/v1/instances/me")
+    body = assert_success(response, invariant, what="GET /v1/instances/me")
+    if not isinstance(body, dict):
+        fail(invariant, "GET /v1/instances/me answered no JSON object", [response])
+    problems = [
+        name
+        for name, ok in (
+            ("cloudId", isinstance(body.get("cloudId"), str) and body["cloudId"]),
+            ("status", isinstance(body.get("status"), str)),
+            ("credits", Protocol.is_number(body.get("credits"))),
+        )
+        if not ok
+    ]
+    if problems:
+        fail(invariant, f"instances/me lacks a well-typed {', '.join(problems)}", [response])
+    return body, response
+
+
+@pytest.mark.invariant("FORGE-PROVISION")
+def test_first_valid_token_provisions_an_active_installation(
+    protocol: Protocol, forge: CredentialSource
+) -> None:
+    """A tenant the target has never seen: its first valid token provisions it."""
+    if not isinstance(forge, TestIssuer):
+        pytest.skip(
+            "needs a token of an installation the target has never seen, which only the test "
+            f"issuer can sign (source in use: {forge.kind})"
+        )
+    jira = protocol.jira(f"prov{uuid.uuid4().hex[:12]}")
+
+    body, response = _installation(jira, "FORGE-PROVISION")
+
+    if body["status"] != "active":
+        fail(
+            "FORGE-PROVISION",
+            f"a new installation's status is {body['status']!r}, not 'active'",
+            [response],
+        )
+    if not body["credits"] > 0:
+        fail(
+            "FORGE-PROVISION",
+            f"a new installation has {body['credits']!r} credits; "
+            "the first valid token must provision a positive balance",
+            [response],
+        )
+
+
+def _assert_describes(
+    body: dict[str, Any], ident: Identity, response: httpx.Response, others: list[Identity]
+) -> None:
+    """installationId, where present, is the caller's; cloudId names the caller's installation
+    (its context cloudId or its installation id, in whatever wrapping) and no other."""
+    installation_uuid = ident.installation_id.rsplit("/", 1)[-1]
+    installation_id = body.get("installationId")
+    if installation_id is not None and installation_id != ident.installation_id:
+        fail(
+            "INSTANCE-STATE",
+            "instances/me reports an installationId other than the caller's "
+            f"(token app.installationId {ident.installation_id!r})",
+            [response],
+        )
+    cloud_id = str(body["cloudId"])
+    foreign = [
+        o
+        for o in others
+        if o.cloud_id in cloud_id or o.installation_id.rsplit("/", 1)[-1] in cloud_id
+    ]
+    if foreign or (ident.cloud_id not in cloud_id and installation_uuid not in cloud_id):
+        fail(
+            "INSTANCE-STATE",
+            f"instances/me reports cloudId {cloud_id!r}, which names neither "
+            f"the caller's cloudId {ident.cloud_id!r} nor its installation "
+            f"{ident.installation_id!r}",
+            [response],
+        )
+
+
+@pytest.mark.invariant("INSTANCE-STATE")
+def test_instance_state_describes_the_callers_installation(
+    jira: JiraAppSession,
+    jira_factory: Callable[..., JiraAppSession],
+    forge: CredentialSource,
+) -> None:
+    mine, mine_response = _installation(jira, "INSTANCE-STATE")
+    if not isinstance(forge, TestIssuer):
+        return  # only the test issuer says which installation a token belongs to: shape only
+
+    other_jira = jira_factory("b")
+    theirs, their_response = _installation(other_jira, "INSTANCE-STATE")
+
+    me, them = forge.identity(jira.who), forge.identity(other_jira.who)
+    _assert_describes(mine, me, mine_response, [them])
+    _assert_describes(theirs, them, their_response, [me])

@@ -1,0 +1,392 @@
+"""Launch codes: the one-time code that carries a Jira task into the IDE.
+
+Protocol: "One-time launch codes", POST /v1/security/vscode-link and
+POST /v1/security/launch-exchange. The link carries only the code; the exchange turns an unused,
+unexpired code into a permit for exactly the pair it was minted for, once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
+import pytest
+
+from seecodes_conformance.clients import PermitSession
+from seecodes_conformance.ids import TaskRef
+from seecodes_conformance.oracle import assert_rejected, assert_success, fail
+from seecodes_conformance.race import BurstResponse, PreparedRequest, send_burst
+from seecodes_conformance.races import assert_single_winner, body_of
+from seecodes_conformance.scenarios import LaunchLink, Protocol
+from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.settings import Settings
+from seecodes_conformance.target import Target
+
+DAY = 86400.0
+MAX_LINK_LIFETIME = 14 * DAY  # "configurable from 1 to 14 days"
+CLOCK_TOLERANCE = 300.0  # seconds of slack between "minted" and the target's expiresAt
+EXPIRY_MARGIN = 2.0  # seconds past expiresAt before an expired code is tried
+
+
+# -- reading the link ------------------------------------------------------------------------
+
+
+def _query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query, keep_blank_values=True)
+
+
+def _first(query: dict[str, list[str]], *names: str) -> str | None:
+    for name in names:
+        if query.get(name):
+            return query[name][0]
+    return None
+
+
+def _https_binding(url: str) -> tuple[str | None, str | None, str | None]:
+    """(p, t, c) of the HTTPS launcher URL."""
+    query = _query(url)
+    return _first(query, "p"), _first(query, "t"), _first(query, "c")
+
+
+def _vscode_binding(url: str) -> tuple[str | None, str | None, str | None]:
+    """(project, task, code) of the vscode:// URI: ``.../project/<P>/task/<T>?code=<C>`` as in
+    the protocol example; any extension id, any URL encoding."""
+    segments = [unquote(s) for s in urlsplit(url).path.split("/")]
+    found: dict[str, str] = {}
+    for name, value in itertools.pairwise(segments):
+        if name in ("project", "task") and name not in found:
+            found[name] = value
+    query = _query(url)
+    project = found.get("project") or _first(query, "project", "projectId", "p")
+    task = found.get("task") or _first(query, "task", "taskId", "t")
+    return project, task, _first(query, "code", "c")
+
+
+def _url(link: LaunchLink, name: str) -> str:
+    value = link.body.get(name)
+    if not isinstance(value, str):
+        fail("LC-MINT", f"vscode-link answered without a string {name}", [link.response])
+    return value
+
+
+def _permits_in(text: str) -> list[str]:
+    """Markers of every permit this run has seen that occurs in ``text`` (raw or decoded)."""
+    found = REGISTRY.found_in(text) + REGISTRY.found_in(unquote(text))
+    return sorted({m for m in found if m.startswith("[permit#")})
+
+
+# -- LC-MINT, LC-URL-BINDING, LC-NO-PERMIT-IN-LINK, LC-LIFETIME-MAX ---------------------------
+
+
+@pytest.mark.invariant("LC-MINT")
+def test_vscode_link_returns_code_urls_and_expiry(protocol: Protocol) -> None:
+    """vscode-link answers launchCode, a vscode:// URI, an HTTPS launcher URL and expiresAt."""
+    link = protocol.mint_launch_code(protocol.new_task())
+
+    vscode_url, https_url = _url(link, "vscodeUrl"), _url(link, "httpsUrl")
+    if urlsplit(vscode_url).scheme.lower() != "vscode":
+        fail("LC-MINT", "vscodeUrl is not a vscode:// URI", [link.response])
+    launcher = urlsplit(https_url)
+    if launcher.scheme.lower() not in ("https", "http") or not launcher.path.endswith("/v1/launch"):
+        fail("LC-MINT", "httpsUrl is not a launcher URL .../v1/launch?...", [link.response])
+    expires_at = link.body.get("expiresAt")
+    if not isinstance(expires_at, int | float) or isinstance(expires_at, bool):
+        fail("LC-MINT", "expiresAt is not a number (epoch seconds)", [link.response])
+    if expires_at <= Protocol.server_time(link.response) - CLOCK_TOLERANCE:
+        fail("LC-MINT", "a fresh launch code is already past its expiresAt", [link.response])
+
+
+@pytest.mark.invariant("LC-URL-BINDING")
+def test_both_urls_carry_the_requested_pair_and_the_code(protocol: Protocol) -> None:
+    """Both URLs name exactly the requested project and task and carry the minted code."""
+    task = protocol.new_task()
+    link = protocol.mint_launch_code(task)
+
+    wanted = (task.project_id, task.task_id, link.code)
+    for name, parse in (("httpsUrl", _https_binding), ("vscodeUrl", _vscode_binding)):
+        got = parse(_url(link, name))
+        if got != wanted:
+            labels = ("project", "task", "code")
+            wrong = [label for label, g, w in zip(labels, got, wanted, strict=True) if g != w]
+            fail(
+                "LC-URL-BINDING",
+                f"{name} does not carry the requested {', '.join(wrong)} "
+                f"(asked for {task.project_id}/{task.task_id}; got {got[0]!r}/{got[1]!r})",
+                [link.response],
+            )
+
+
+@pytest.mark.invariant("LC-NO-PERMIT-IN-LINK")
+def test_link_carries_only_the_launch_code(protocol: Protocol) -> None:
+    """No permit in the payload or the URLs (not even one minted for the same task), no `k`."""
+    task = protocol.new_task()
+    permit = protocol.mint_permit(task)
+    link = protocol.mint_launch_code(task)
+
+    if "permit" in link.body:
+        fail("LC-NO-PERMIT-IN-LINK", "the vscode-link payload has a permit field", [link.response])
+    # The raw body, and the URLs as a browser gets them (JSON escapes undone; decoded below).
+    text = "\n".join([link.response.text, _url(link, "vscodeUrl"), _url(link, "httpsUrl")])
+    if permit.permit in text or permit.permit in unquote(text):
+        fail("LC-NO-PERMIT-IN-LINK", "the payload carries the task's permit", [link.response])
+    seen = _permits_in(text)
+    if seen:
+        fail("LC-NO-PERMIT-IN-LINK", f"the payload carries permits {seen}", [link.response])
+    for name in ("vscodeUrl", "httpsUrl"):
+        if "k" in _query(_url(link, name)):
+            fail("LC-NO-PERMIT-IN-LINK", f"{name} has the retired `k` parameter", [link.response])
+
+
+@pytest.mark.invariant("LC-LIFETIME-MAX")
+def test_link_lifetime_never_exceeds_14_days(protocol: Protocol) -> None:
+    """expiresAt is at most 14 days after minting whatever expirationDays asks; an out-of-range
+    request may be clamped or rejected (4xx), both legal; 1..14 must be served."""
+    for days in (1, 14, 15, 30, 365, 0, -1):
+        response = protocol.launch_link_response(protocol.new_task(), expirationDays=days)
+
+        if not 1 <= days <= 14 and 400 <= response.status_code < 500:
+            continue  # rejecting expirationDays outside 1..14 is as good as clamping it
+        what = f"vscode-link with expirationDays {days}"
+        body = assert_success(response, "LC-LIFETIME-MAX", what=what)
+        expires_at = body.get("expiresAt") if isinstance(body, dict) else None
+        if not isinstance(expires_at, int | float):
+            fail("LC-LIFETIME-MAX", f"{what} answered without a numeric expiresAt", [response])
+        lifetime = expires_at - Protocol.server_time(response)
+        if lifetime > MAX_LINK_LIFETIME + CLOCK_TOLERANCE:
+            fail(
+                "LC-LIFETIME-MAX",
+                f"{what} gave a code that lives {lifetime / DAY:.2f} days (max 14)",
+                [response],
+            )
+
+
+# -- LC-EXCHANGE, LC-REPLAY --------------------------------------------------------------------
+
+
+def _permit(
+    protocol: Protocol, response: httpx.Response, task: TaskRef, invariant: str
+) -> PermitSession:
+    """The permit of a successful exchange, which must name the pair it was asked for."""
+    body = assert_success(response, invariant, what="exchanging a fresh launch code")
+    permit = body.get("permit") if isinstance(body, dict) else None
+    if not isinstance(permit, str) or not permit:
+        fail(invariant, "launch-exchange answered 2xx without a permit", [response])
+    for field, wanted in (("projectId", task.project_id), ("taskId", task.task_id)):
+        if field in body and body[field] != wanted:
+            fail(
+                invariant,
+                f"the exchange for {task.task_id} answered {field} {body[field]!r}",
+                [response],
+            )
+    return PermitSession(protocol.http, permit, task, expires_at=body.get("expiresAt"))
+
+
+@pytest.mark.invariant("LC-EXCHANGE")
+def test_exchange_returns_a_permit_for_exactly_that_pair(protocol: Protocol) -> None:
+    """The exchanged permit opens the code's pair and no other: not a sibling task, not the
+    pair of a code minted just before it."""
+    earlier, task = protocol.new_task(), protocol.new_task()
+    sibling = protocol.new_task(task.project_id, number=2)
+    earlier_link = protocol.mint_launch_code(earlier)
+    link = protocol.mint_launch_code(task)
+
+    permit = _permit(protocol, protocol.exchange(link.code, task), task, "LC-EXCHANGE")
+    earlier_permit = _permit(
+        protocol, protocol.exchange(earlier_link.code, earlier), earlier, "LC-EXCHANGE"
+    )
+
+    protocol.assert_permit_opens(permit, "LC-EXCHANGE", what="the exchanged permit")
+    protocol.assert_permit_opens(earlier_permit, "LC-EXCHANGE", what="the earlier code's permit")
+    sibling_permit = protocol.mint_permit(sibling)
+    protocol.assert_permit_confined(permit, sibling, "LC-EXCHANGE", other_permit=sibling_permit)
+    protocol.assert_permit_confined(permit, earlier, "LC-EXCHANGE", other_permit=earlier_permit)
+
+
+@pytest.mark.invariant("LC-REPLAY")
+def test_used_code_is_rejected(protocol: Protocol) -> None:
+    """A code works once; the replay gets a 4xx and no permit."""
+    task = protocol.new_task()
+    link = protocol.mint_launch_code(task)
+    first = _permit(protocol, protocol.exchange(link.code, task), task, "LC-EXCHANGE")
+
+    replay = protocol.exchange(link.code, task)
+
+    assert_rejected(replay, "LC-REPLAY", what="a replayed launch code", protected=[first.permit])
+
+
+# -- LC-MATCH ------------------------------------------------------------------------------------
+
+
+def _cyrillic(value: str) -> str:
+    """The first Latin C, A, E or O replaced by its Cyrillic look-alike."""
+    for latin, cyrillic in (("C", "\u0421"), ("A", "\u0410"), ("E", "\u0415"), ("O", "\u041e")):
+        if latin in value:
+            return value.replace(latin, cyrillic, 1)
+    raise AssertionError(f"no look-alike letter in {value!r}")
+
+
+def _fullwidth(value: str) -> str:
+    """The first letter as its fullwidth form (the same letter after NFKC normalisation)."""
+    index = next(i for i, ch in enumerate(value) if ch.isascii() and ch.isalpha())
+    return value[:index] + chr(ord(value[index]) + 0xFEE0) + value[index + 1 :]
+
+
+Mismatch = Callable[[TaskRef, Protocol], tuple[str, str]]
+# Every way an exchange may name "almost" the code's pair, grouped by how it differs.
+MISMATCHES: dict[str, dict[str, Mismatch]] = {
+    "case": {
+        "task lower-case": lambda t, p: (t.project_id, t.task_id.lower()),
+        "project lower-case": lambda t, p: (t.project_id.lower(), t.task_id),
+        "both lower-case": lambda t, p: (t.project_id.lower(), t.task_id.lower()),
+    },
+    "whitespace": {
+        "task trailing space": lambda t, p: (t.project_id, t.task_id + " "),
+        "project trailing space": lambda t, p: (t.project_id + " ", t.task_id),
+        "task leading space": lambda t, p: (t.project_id, " " + t.task_id),
+    },
+    "look-alike": {
+        "task Cyrillic letter": lambda t, p: (t.project_id, _cyrillic(t.task_id)),
+        "project Cyrillic letter": lambda t, p: (_cyrillic(t.project_id), t.task_id),
+        "task fullwidth letter": lambda t, p: (t.project_id, _fullwidth(t.task_id)),
+    },
+    "other-ids": {
+        "task other number": lambda t, p: (t.project_id, f"{t.project_id}-2"),
+        "project other": lambda t, p: (p.new_task().project_id, t.task_id),
+        "pair other": lambda t, p: (lambda o: (o.project_id, o.task_id))(p.new_task()),
+        "task empty": lambda t, p: (t.project_id, ""),
+    },
+}
+
+
+@pytest.mark.invariant("LC-MATCH")
+@pytest.mark.parametrize("kind", list(MISMATCHES))
+def test_exchange_with_a_mismatched_pair_is_rejected(protocol: Protocol, kind: str) -> None:
+    """The exchange matches projectId and taskId exactly: no case folding, trimming or
+    look-alikes, and never the project alone. A fresh code per attempt, since whether a
+    mismatch burns the code is the target's choice."""
+    for variant, mismatch in MISMATCHES[kind].items():
+        task = protocol.new_task()
+        link = protocol.mint_launch_code(task)
+        project_id, task_id = mismatch(task, protocol)
+
+        response = protocol.exchange(link.code, task, projectId=project_id, taskId=task_id)
+
+        assert_rejected(
+            response, "LC-MATCH", what=f"an exchange for {project_id!r}/{task_id!r} ({variant})"
+        )
+
+
+@pytest.mark.invariant("LC-MATCH", "LC-EXCHANGE")
+def test_code_after_a_mismatch_is_burnt_or_still_exact(protocol: Protocol) -> None:
+    """After a rejected mismatch the code is either burnt (4xx) or still opens exactly its own
+    pair; both are legal, handing out anything else is not."""
+    task = protocol.new_task()
+    link = protocol.mint_launch_code(task)
+    mismatch = protocol.exchange(link.code, task, taskId=f"{task.project_id}-2")
+    assert_rejected(mismatch, "LC-MATCH", what="an exchange for a sibling task")
+
+    retry = protocol.exchange(link.code, task)
+
+    if retry.is_success:
+        permit = _permit(protocol, retry, task, "LC-EXCHANGE")
+        protocol.assert_permit_opens(permit, "LC-EXCHANGE", what="the permit after a mismatch")
+        sibling = protocol.new_task(task.project_id, number=2)
+        protocol.assert_permit_confined(permit, sibling, "LC-EXCHANGE")
+    else:
+        assert_rejected(retry, "LC-MATCH", what="the exact exchange after a mismatch")
+
+
+# -- LC-EXPIRY -----------------------------------------------------------------------------------
+
+
+@pytest.mark.invariant("LC-EXPIRY")
+def test_expired_code_is_rejected(protocol: Protocol, seecodes_settings: Settings) -> None:
+    """A code past its expiresAt is rejected; a twin code used in time works (so the rejection
+    is about expiry)."""
+    task = protocol.new_task()
+    twin = protocol.mint_launch_code(task)
+    link = protocol.mint_launch_code(task)
+    expires_at = link.body.get("expiresAt")
+    if not isinstance(expires_at, int | float):
+        fail("LC-MINT", "vscode-link answered without a numeric expiresAt", [link.response])
+    lifetime = expires_at - Protocol.server_time(link.response)
+    if lifetime > seecodes_settings.max_wait:
+        pytest.skip(
+            f"launch codes live {lifetime:.0f} s here, longer than --max-wait "
+            f"{seecodes_settings.max_wait:.0f} s"
+        )
+    _permit(protocol, protocol.exchange(twin.code, task), task, "LC-EXCHANGE")
+
+    time.sleep(max(lifetime, 0.0) + EXPIRY_MARGIN)
+    response = protocol.exchange(link.code, task)
+
+    assert_rejected(response, "LC-EXPIRY", what=f"a launch code {lifetime:.1f} s past expiresAt")
+
+
+# -- LC-RACE -------------------------------------------------------------------------------------
+
+
+def _won_permit(response: BurstResponse) -> bool:
+    body = body_of(response)
+    return 200 <= response.status < 300 and isinstance(body, dict) and bool(body.get("permit"))
+
+
+@pytest.mark.invariant("LC-RACE")
+def test_concurrent_exchanges_of_one_code_yield_one_permit(
+    protocol: Protocol, target: Target, seecodes_settings: Settings
+) -> None:
+    """N synchronized exchanges of one code: exactly one permit, every other request a clean
+    4xx, and the one permit opens the pair."""
+    settings = seecodes_settings
+    for burst in range(settings.race_bursts):
+        task = protocol.new_task()
+        link = protocol.mint_launch_code(task)
+        body = json.dumps(
+            {"code": link.code, "projectId": task.project_id, "taskId": task.task_id}
+        ).encode()
+        request = PreparedRequest(
+            "POST",
+            "/v1/security/launch-exchange",
+            {"Content-Type": "application/json"},
+            body,
+        )
+
+        result = send_burst(
+            target.base_url,
+            [request] * settings.race_size,
+            technique=settings.race_technique,
+            timeout=settings.request_timeout,
+            verify_tls=settings.tls_verify,
+        )
+
+        winner = assert_single_winner(
+            result,
+            "LC-RACE",
+            is_win=_won_permit,
+            what=f"burst {burst + 1}/{settings.race_bursts}: one launch code exchanged "
+            f"{settings.race_size} times at once",
+        )
+        won: Any = result.responses[winner].json()
+        permit = PermitSession(protocol.http, str(won["permit"]), task)
+        protocol.assert_permit_opens(permit, "LC-RACE", what="the race winner's permit")
+
+
+# -- LC-NOT-PERMIT -------------------------------------------------------------------------------
+
+
+@pytest.mark.invariant("LC-NOT-PERMIT")
+def test_launch_code_is_not_a_permit(protocol: Protocol) -> None:
+    """An unused launch code as bearer is rejected on every permit route of its own pair."""
+    task = protocol.new_task()
+    real = protocol.mint_permit(task)
+    run = protocol.init_run(real)
+    link = protocol.mint_launch_code(task)
+
+    protocol.assert_not_a_permit(
+        link.code, "LC-NOT-PERMIT", what="an unused launch code", readback=real, run_id=run.run_id
+    )

@@ -1,0 +1,125 @@
+"""The HTTPS launcher: GET /v1/launch?p=..&t=..&c=.. sends the browser into vscode://.
+
+Protocol: "HTTPS launcher for vscode:// fallback". The page carries the one-time code (never a
+permit), reflects what it is given only escaped, and needs p, t and c. How the page redirects
+(meta refresh, link, script, a 3xx) is the target's choice.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
+import pytest
+
+from seecodes_conformance.oracle import assert_rejected, fail
+from seecodes_conformance.scenarios import Protocol
+from seecodes_conformance.secrets import REGISTRY
+
+LAUNCH = "/v1/launch"
+_VSCODE_URL = re.compile(r"vscode://[^\s\"'<>`]+", re.IGNORECASE)
+
+# Hostile values, and the fragments that would run if any of them came back unescaped.
+HOSTILE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "script-tag": ("<script>alert(1)</script>", ("<script>alert(1)",)),
+    "attribute-breakout": (
+        "\"'><img src=x onerror=alert(1)>",
+        ("<img src=x onerror=alert(1)>",),
+    ),
+}
+REFLECTED = ("p", "t", "c", "baseUrl", "statusLanguage")
+
+
+def _page_text(response: httpx.Response) -> str:
+    """The page as a browser would read its URLs: entities and JS slash escapes undone."""
+    return html.unescape(response.text).replace("\\/", "/")
+
+
+def _vscode_target(response: httpx.Response) -> tuple[str, list[str]]:
+    """Where the launcher sends the browser: (everything vscode-related, the vscode:// URLs)."""
+    location = response.headers.get("location", "")
+    if 300 <= response.status_code < 400 and location.lower().startswith("vscode://"):
+        return location, [location]
+    text = _page_text(response)
+    return text, _VSCODE_URL.findall(text)
+
+
+@pytest.mark.invariant("LAUNCHER-PAGE")
+def test_launcher_page_opens_vscode_with_the_code_and_no_permit(
+    protocol: Protocol, http: httpx.Client
+) -> None:
+    """The page is HTML that redirects into vscode:// carrying the code; no permit, no `k`."""
+    task = protocol.new_task()
+    permit = protocol.mint_permit(task)
+    link = protocol.mint_launch_code(task)
+
+    response = http.get(LAUNCH, params={"p": task.project_id, "t": task.task_id, "c": link.code})
+
+    redirect = 300 <= response.status_code < 400
+    if not (response.is_success or redirect):
+        fail("LAUNCHER-PAGE", f"the launcher answered {response.status_code}", [response])
+    if response.is_success and "text/html" not in response.headers.get("content-type", ""):
+        fail("LAUNCHER-PAGE", "the launcher page is not text/html", [response])
+    text, urls = _vscode_target(response)
+    if not urls:
+        fail("LAUNCHER-PAGE", "the launcher page has no vscode:// URL", [response])
+    if not any(link.code in unquote(url) for url in urls) and link.code not in unquote(text):
+        fail("LAUNCHER-PAGE", "the vscode:// redirect does not carry the launch code", [response])
+    everything = response.text + "\n" + response.headers.get("location", "")
+    permits = [
+        m
+        for m in REGISTRY.found_in(everything) + REGISTRY.found_in(unquote(text))
+        if m.startswith("[permit#")
+    ]
+    if permit.permit in unquote(everything) or permits:
+        fail("LAUNCHER-PAGE", "the launcher page carries a task permit", [response])
+    for url in urls:
+        if "k" in parse_qs(urlsplit(url).query):
+            fail("LAUNCHER-PAGE", "the vscode:// URL has the retired `k` parameter", [response])
+
+
+@pytest.mark.invariant("LAUNCHER-ESCAPE")
+@pytest.mark.parametrize("payload", list(HOSTILE))
+def test_launcher_escapes_every_reflected_value(
+    protocol: Protocol, http: httpx.Client, payload: str
+) -> None:
+    """A hostile p, t, c, baseUrl or statusLanguage never comes back as live markup; refusing
+    it with a 4xx is as good as escaping it."""
+    task = protocol.new_task()
+    link = protocol.mint_launch_code(task)
+    value, fragments = HOSTILE[payload]
+    base = {"p": task.project_id, "t": task.task_id, "c": link.code}
+
+    for name in REFLECTED:
+        response = http.get(LAUNCH, params={**base, name: value})
+
+        if response.status_code >= 500:
+            fail("LAUNCHER-ESCAPE", f"a hostile {name} crashed the launcher", [response])
+        is_html = "html" in response.headers.get("content-type", "")
+        if response.status_code >= 400 and not is_html:
+            continue  # rejected, and nothing a browser would render
+        live = [f for f in (value, *fragments) if f in response.text]
+        if live:
+            fail(
+                "LAUNCHER-ESCAPE",
+                f"the launcher reflects {name} unescaped: {live[-1]!r} is live markup",
+                [response],
+            )
+
+
+@pytest.mark.invariant("LAUNCHER-PARAMS")
+@pytest.mark.parametrize("missing", ["p", "t", "c"])
+def test_launcher_rejects_a_missing_parameter(
+    protocol: Protocol, http: httpx.Client, missing: str
+) -> None:
+    """p, t and c are required: without any one of them the launcher answers a 4xx."""
+    task = protocol.new_task()
+    link = protocol.mint_launch_code(task)
+    params = {"p": task.project_id, "t": task.task_id, "c": link.code}
+    del params[missing]
+
+    response = http.get(LAUNCH, params=params)
+
+    assert_rejected(response, "LAUNCHER-PARAMS", what=f"a launcher request without {missing}")

@@ -1,0 +1,468 @@
+"""Task permits: the bearer credential of /v1/tasks/* and /v1/projects/*/indexes/*.
+
+Protocol: "Task-scoped permits", POST /v1/security/task-permit and every permit route. A permit
+is bound to one project/task pair; the server rejects task, run and project-index requests
+outside that exact binding, and ids in a request body never move a write elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import secrets
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from seecodes_conformance.clients import PermitSession
+from seecodes_conformance.ids import TaskRef
+from seecodes_conformance.oracle import assert_rejected, assert_success, body_json, fail
+from seecodes_conformance.scenarios import Protocol
+from seecodes_conformance.secrets import REGISTRY
+
+PERMIT_LIFETIME = 24 * 3600.0  # "a fresh 24-hour permit"
+LIFETIME_TOLERANCE = 300.0
+
+
+def _marker(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:12]}"
+
+
+def _neighbours(protocol: Protocol) -> tuple[TaskRef, TaskRef, TaskRef]:
+    """(own task, a sibling task in the same project, a task of another project)."""
+    own = protocol.new_task()
+    return own, protocol.new_task(own.project_id, number=2), protocol.new_task()
+
+
+def _with_progress(protocol: Protocol, task: TaskRef, invariant: str) -> tuple[PermitSession, str]:
+    """A permit for ``task`` whose progress holds a baseline document, and its marker."""
+    permit = protocol.mint_permit(task)
+    marker = _marker(f"baseline-{task.task_id}")
+    response = protocol.write_progress(permit, protocol.marked_progress(marker))
+    assert_success(response, invariant, what="a baseline progress write")
+    return permit, marker
+
+
+# -- PERMIT-MINT, PERMIT-LIFETIME ----------------------------------------------------------------
+
+
+@pytest.mark.invariant("PERMIT-MINT")
+def test_task_permit_echoes_the_pair_and_opens_it(protocol: Protocol) -> None:
+    """task-permit answers cloudId, the requested projectId/taskId, permit and expiresAt, and
+    the permit works on that pair."""
+    task = protocol.new_task()
+
+    response = protocol.task_permit_response(task)
+
+    body = assert_success(response, "PERMIT-MINT", what="minting a task permit")
+    if not isinstance(body, dict):
+        fail("PERMIT-MINT", "task-permit answered without a JSON object", [response])
+    for field in ("cloudId", "permit"):
+        if not isinstance(body.get(field), str) or not body[field]:
+            fail("PERMIT-MINT", f"task-permit answered without a {field}", [response])
+    for field, wanted in (("projectId", task.project_id), ("taskId", task.task_id)):
+        if body.get(field) != wanted:
+            fail("PERMIT-MINT", f"task-permit echoes {field} {body.get(field)!r}", [response])
+    if not isinstance(body.get("expiresAt"), int | float):
+        fail("PERMIT-MINT", "task-permit answered without a numeric expiresAt", [response])
+    permit = PermitSession(protocol.http, body["permit"], task)
+    protocol.assert_permit_opens(permit, "PERMIT-MINT", what="a freshly minted permit")
+
+
+@pytest.mark.invariant("PERMIT-LIFETIME")
+@pytest.mark.parametrize("route", ["task-permit", "launch-exchange"])
+def test_permit_lives_about_24_hours(protocol: Protocol, route: str) -> None:
+    """Both ways of getting a permit give one that expires about 24 hours after minting."""
+    task = protocol.new_task()
+    if route == "task-permit":
+        response = protocol.task_permit_response(task)
+    else:
+        response = protocol.exchange(protocol.mint_launch_code(task).code, task)
+
+    body = assert_success(response, "PERMIT-LIFETIME", what=f"getting a permit via {route}")
+    expires_at = body.get("expiresAt") if isinstance(body, dict) else None
+    if not isinstance(expires_at, int | float):
+        fail("PERMIT-LIFETIME", f"{route} answered without a numeric expiresAt", [response])
+    lifetime = expires_at - Protocol.server_time(response)
+    if abs(lifetime - PERMIT_LIFETIME) > LIFETIME_TOLERANCE:
+        fail(
+            "PERMIT-LIFETIME",
+            f"a permit from {route} lives {lifetime / 3600:.2f} h, not about 24 h",
+            [response],
+        )
+
+
+# -- PERMIT-REQUIRED, FORGE-NOT-PERMIT -----------------------------------------------------------
+
+
+def _tampered(value: str, where: str) -> str:
+    """``value`` with three alphanumerics changed around the middle or near the end.
+
+    Three, and not the last character alone: a base64 tail may carry bits a decoder ignores.
+    """
+    alnum = [i for i, ch in enumerate(value) if ch.isascii() and ch.isalnum()]
+    if where == "middle":
+        centre = len(value) // 2
+        picked = sorted(alnum, key=lambda i: abs(i - centre))[:3]
+    else:
+        picked = [i for i in alnum if i < len(value) - 1][-3:]
+    chars = list(value)
+    for i in picked:
+        ch = chars[i]
+        chars[i] = "a" if ch.isdigit() else "7"
+    return "".join(chars)
+
+
+BAD_PERMITS = ("missing", "garbage", "random", "tampered-middle", "tampered-end", "truncated")
+
+
+def _bad_permit(kind: str, real: str) -> str | None:
+    if kind == "missing":
+        return None
+    if kind == "garbage":
+        return "garbage"
+    if kind == "random":
+        return secrets.token_urlsafe(len(real) * 3 // 4 or 32)
+    if kind == "truncated":
+        return real[: max(len(real) - 4, 1)]
+    return _tampered(real, kind.removeprefix("tampered-"))
+
+
+@pytest.mark.invariant("PERMIT-REQUIRED")
+def test_permit_routes_reject_a_missing_or_bad_permit(protocol: Protocol) -> None:
+    """Without a permit, with a made-up one, or with a tampered or truncated copy of a real
+    one, every permit route of the real permit's own pair answers a 4xx and stores nothing."""
+    task = protocol.new_task()
+    real = protocol.mint_permit(task)
+    run = protocol.init_run(real)
+
+    for kind in BAD_PERMITS:
+        bad = _bad_permit(kind, real.permit)
+        REGISTRY.add(bad, "bad-permit")
+        protocol.assert_not_a_permit(
+            bad, "PERMIT-REQUIRED", what=f"a {kind} permit", readback=real, run_id=run.run_id
+        )
+
+
+@pytest.mark.invariant("FORGE-NOT-PERMIT")
+def test_forge_token_or_request_key_is_not_a_permit(protocol: Protocol) -> None:
+    """The Jira App's credentials open no permit route, not even for a pair it may mint."""
+    task = protocol.new_task()
+    real = protocol.mint_permit(task)
+    run = protocol.init_run(real)
+    other = protocol.jira("a")  # its key is spent here, never again
+
+    for kind, credential in (
+        ("Forge token", other.forge_token()),
+        ("request key", other.fresh_key()),
+    ):
+        REGISTRY.add(credential, kind)
+        protocol.assert_not_a_permit(
+            credential, "FORGE-NOT-PERMIT", what=f"a {kind}", readback=real, run_id=run.run_id
+        )
+
+
+# -- PERMIT-BINDING-CONTEXT ----------------------------------------------------------------------
+
+
+@pytest.mark.invariant("PERMIT-BINDING-CONTEXT")
+def test_context_is_served_only_for_the_permit_pair(protocol: Protocol) -> None:
+    """Ids in the query never make /v1/tasks/context serve another pair's context."""
+    own, sibling, other = _neighbours(protocol)
+    markers = {t: _marker(f"context-{t.task_id}") for t in (own, sibling, other)}
+    permits = {t: protocol.permit_with_context(t, markers[t]) for t in markers}
+    for t in (sibling, other):
+        if markers[t] not in protocol.read_context(permits[t]).text:
+            pytest.skip("the target does not serve jiraContext stored through vscode-link")
+
+    for t in (sibling, other):
+        for params in (
+            {"projectId": t.project_id, "taskId": t.task_id},
+            {"taskId": t.task_id},
+            {"projectId": t.project_id},
+        ):
+            response = permits[own].get("/v1/tasks/context", params=params)
+
+            if response.is_success or Protocol.is_context_not_found(body_json(response)):
+                if markers[t] in response.text:
+                    fail(
+                        "PERMIT-BINDING-CONTEXT",
+                        f"a permit for {own.task_id} read the context of {t.task_id} "
+                        f"by asking with {sorted(params)}",
+                        [response],
+                    )
+            else:
+                assert_rejected(
+                    response,
+                    "PERMIT-BINDING-CONTEXT",
+                    what=f"context of {t.task_id} with a permit for {own.task_id}",
+                    protected=[markers[t]],
+                )
+
+
+# -- PERMIT-BINDING-PROGRESS, PERMIT-BINDING-PROGRESS-READ ---------------------------------------
+
+
+@pytest.mark.invariant("PERMIT-BINDING-PROGRESS")
+def test_progress_write_only_for_the_permit_task(protocol: Protocol) -> None:
+    """POST /v1/tasks/{taskId}/progress with another task in the path is rejected and leaves
+    that task's progress as it was."""
+    own, sibling, other = _neighbours(protocol)
+    permit = protocol.mint_permit(own)
+
+    for t in (sibling, other):
+        owner, _ = _with_progress(protocol, t, "PERMIT-BINDING-PROGRESS")
+        before = protocol.progress_of(owner)
+
+        response = protocol.write_progress(
+            permit, protocol.marked_progress(_marker("intruder")), task_id=t.task_id
+        )
+
+        assert_rejected(
+            response,
+            "PERMIT-BINDING-PROGRESS",
+            what=f"a progress write for {t.task_id} with a permit for {own.task_id}",
+            readback=functools.partial(protocol.progress_of, owner),
+            before=before,
+        )
+
+
+@pytest.mark.invariant("PERMIT-BINDING-PROGRESS-READ")
+def test_progress_read_only_for_the_permit_pair(protocol: Protocol) -> None:
+    """GET progress with a permit needs both the query projectId and the path taskId to be the
+    permit's; any other combination is rejected without the other pair's document."""
+    own, sibling, other = _neighbours(protocol)
+    permit, _ = _with_progress(protocol, own, "PERMIT-BINDING-PROGRESS-READ")
+    markers = [
+        _with_progress(protocol, t, "PERMIT-BINDING-PROGRESS-READ")[1] for t in (sibling, other)
+    ]
+
+    for project_id, task_id in (
+        (other.project_id, own.task_id),
+        (own.project_id, sibling.task_id),
+        (other.project_id, other.task_id),
+        (own.project_id, other.task_id),
+        (own.project_id.lower(), own.task_id),
+    ):
+        response = protocol.read_progress(permit, project_id, task_id)
+
+        assert_rejected(
+            response,
+            "PERMIT-BINDING-PROGRESS-READ",
+            what=f"reading {project_id}/{task_id} with a permit for {own.task_id}",
+            protected=markers,
+        )
+
+
+# -- PERMIT-BINDING-RUN --------------------------------------------------------------------------
+
+
+def _run_view(permit: PermitSession, run_id: str) -> tuple[int, str | None]:
+    response = permit.get(f"/v1/tasks/{run_id}")
+    return response.status_code, Protocol.run_status(response)
+
+
+@pytest.mark.invariant("PERMIT-BINDING-RUN")
+def test_run_routes_only_for_runs_of_the_permit_pair(protocol: Protocol) -> None:
+    """start, status, output and logs reject runs of a sibling task and of another project;
+    a rejected start leaves the run unstarted."""
+    own, sibling, other = _neighbours(protocol)
+    permit = protocol.mint_permit(own)
+
+    for t in (sibling, other):
+        owner = protocol.mint_permit(t)
+        settled = protocol.started_run(owner)
+        protocol.poll_statuses(owner, settled.run_id)
+        waiting = protocol.init_run(owner)
+        protocol.upload_all(waiting)
+        what = f"a permit for {own.task_id} on a run of {t.task_id}"
+
+        for suffix in ("", "/output", "/logs"):
+            response = permit.get(f"/v1/tasks/{settled.run_id}{suffix}")
+            assert_rejected(response, "PERMIT-BINDING-RUN", what=f"GET run{suffix} with {what}")
+        before = _run_view(owner, waiting.run_id)
+        response = protocol.start_run(permit, waiting.run_id)
+        assert_rejected(
+            response,
+            "PERMIT-BINDING-RUN",
+            what=f"starting a run with {what}",
+            readback=functools.partial(_run_view, owner, waiting.run_id),
+            before=before,
+        )
+
+
+# -- PERMIT-BINDING-SNAPSHOT ---------------------------------------------------------------------
+
+
+def _competition_view(protocol: Protocol, task: TaskRef) -> list[str]:
+    """The team-competition items of ``task`` (scoped to its project), as comparable text."""
+    response = protocol.team_competition(project_id=task.project_id)
+    body = assert_success(response, "PERMIT-BINDING-SNAPSHOT", what="reading team-competition")
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        fail("PERMIT-BINDING-SNAPSHOT", "team-competition answered without items", [response])
+    return sorted(
+        json.dumps(item, sort_keys=True)
+        for item in items
+        if isinstance(item, dict) and item.get("taskId", task.task_id) == task.task_id
+    )
+
+
+@pytest.mark.invariant("PERMIT-BINDING-SNAPSHOT")
+def test_snapshot_is_stored_only_against_the_permit_pair(protocol: Protocol) -> None:
+    """Body ids in an activity snapshot never file it under another pair: the write is
+    rejected, or stored against the permit's own pair; the other pair's board is unchanged."""
+    own, sibling, other = _neighbours(protocol)
+    permit = protocol.mint_permit(own)
+
+    for t in (sibling, other):
+        owner = protocol.mint_permit(t)
+        empty = _competition_view(protocol, t)
+        assert_success(protocol.write_snapshot(owner), "PERMIT-BINDING-SNAPSHOT",
+                       what="a snapshot with the pair's own permit")  # fmt: skip
+        before = _competition_view(protocol, t)
+        if before == empty:
+            pytest.skip("stored snapshots do not reach team-competition here (SNAPSHOT-STORED)")
+        bodies = [{"projectId": t.project_id, "taskId": t.task_id}, {"taskId": t.task_id}]
+        if t.project_id != own.project_id:
+            bodies.append({"projectId": t.project_id})
+
+        for ids in bodies:
+            response = protocol.write_snapshot(permit, protocol.snapshot_now(**ids))
+            what = f"a snapshot for {sorted(ids.values())} with a permit for {own.task_id}"
+            if response.is_success:
+                if _competition_view(protocol, t) != before:
+                    fail(
+                        "PERMIT-BINDING-SNAPSHOT",
+                        f"{what} was filed under {t.task_id}",
+                        [response],
+                    )
+            else:
+                assert_rejected(
+                    response,
+                    "PERMIT-BINDING-SNAPSHOT",
+                    what=what,
+                    readback=functools.partial(_competition_view, protocol, t),
+                    before=before,
+                )
+
+
+# -- PERMIT-BINDING-INDEX ------------------------------------------------------------------------
+
+
+def _index_call(permit: PermitSession, project_id: str, op: str, body: Any) -> httpx.Response:
+    return permit.post(f"/v1/projects/{project_id}/indexes/{op}", json=body)
+
+
+@pytest.mark.invariant("PERMIT-BINDING-INDEX")
+def test_index_routes_only_for_the_permit_project(protocol: Protocol) -> None:
+    """Query and upsert of another project's index are rejected, leak nothing and change
+    nothing; the project id must match exactly."""
+    own, other = protocol.new_task(), protocol.new_task()
+    permit = protocol.mint_permit(own)
+    owner = protocol.mint_permit(other)
+    marker = _marker("index")
+    path, newcomer = f"src/{marker}.ts", f"src/{marker}-new.ts"
+    digest = hashlib.sha256(path.encode()).hexdigest()
+    assert_success(
+        protocol.index_upsert(owner, {path: protocol.index_entry(digest, short=marker)}),
+        "PERMIT-BINDING-INDEX",
+        what="an index upsert with the project's own permit",
+    )
+
+    def view() -> Any:
+        return (
+            protocol.index_match(owner, path, digest),
+            protocol.index_match(owner, newcomer, digest),
+        )
+
+    before = view()
+    query = {"items": [{"path": path, "hash": digest}]}
+    for project_id in (other.project_id, own.project_id.lower()):
+        response = _index_call(permit, project_id, "query", query)
+        assert_rejected(
+            response,
+            "PERMIT-BINDING-INDEX",
+            what=f"an index query of {project_id} with a permit for {own.project_id}",
+            protected=[marker],
+        )
+    upsert = {
+        "entries": {newcomer: protocol.index_entry(digest, short="intruder")},
+        "deletePaths": [path],
+    }
+    response = _index_call(permit, other.project_id, "upsert", upsert)
+    assert_rejected(
+        response,
+        "PERMIT-BINDING-INDEX",
+        what=f"an index upsert into {other.project_id} with a permit for {own.project_id}",
+        readback=view,
+        before=before,
+    )
+
+
+# -- BODY-NO-REDIRECT ----------------------------------------------------------------------------
+
+
+@pytest.mark.invariant("BODY-NO-REDIRECT")
+def test_body_ids_do_not_redirect_a_write(protocol: Protocol) -> None:
+    """Another pair's ids in the body of init or of a progress write are rejected, or ignored:
+    the run and the document belong to the permit's pair, and the named pair is untouched."""
+    own, sibling, other = _neighbours(protocol)
+    permit = protocol.mint_permit(own)
+
+    for t in (sibling, other):
+        owner, _ = _with_progress(protocol, t, "BODY-NO-REDIRECT")
+        _assert_init_not_redirected(protocol, permit, owner)
+        _assert_progress_not_redirected(protocol, permit, owner)
+
+
+def _assert_init_not_redirected(
+    protocol: Protocol, permit: PermitSession, owner: PermitSession
+) -> None:
+    """init naming ``owner``'s pair: rejected, or a run ``owner`` cannot reach."""
+    t = owner.task
+    body = {"model": "strict light", "projectId": t.project_id, "taskId": t.task_id}
+    response = permit.post("/v1/tasks/init", json=body)
+    what = f"init for {t.task_id} in the body of a permit for {permit.task.task_id}"
+    if not response.is_success:
+        assert_rejected(response, "BODY-NO-REDIRECT", what=what)
+        return
+    run_id = (body_json(response) or {}).get("runId")
+    if not isinstance(run_id, str):
+        fail("BODY-NO-REDIRECT", f"{what} answered 2xx without a runId", [response])
+    foreign = owner.get(f"/v1/tasks/{run_id}")
+    if foreign.status_code < 400:
+        fail(
+            "BODY-NO-REDIRECT",
+            f"{what} created a run that belongs to {t.task_id}",
+            [response, foreign],
+        )
+
+
+def _assert_progress_not_redirected(
+    protocol: Protocol, permit: PermitSession, owner: PermitSession
+) -> None:
+    """A progress write naming ``owner``'s pair in its body leaves that pair's progress alone."""
+    t = owner.task
+    before = protocol.progress_of(owner)
+    doc = {
+        **protocol.marked_progress(_marker("redirected")),
+        "projectId": t.project_id,
+        "taskId": t.task_id,
+    }
+    response = protocol.write_progress(permit, doc)
+    what = f"progress for {permit.task.task_id} whose body names {t.task_id}"
+    if response.is_success:
+        if protocol.progress_of(owner) != before:
+            fail("BODY-NO-REDIRECT", f"{what} changed {t.task_id}'s progress", [response])
+    else:
+        assert_rejected(
+            response,
+            "BODY-NO-REDIRECT",
+            what=what,
+            readback=functools.partial(protocol.progress_of, owner),
+            before=before,
+        )

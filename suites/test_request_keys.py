@@ -1,0 +1,394 @@
+"""Forge bearer + single-use Jira request keys on every Jira-App route.
+
+Protocol: "The server accepts each Jira request key exactly once, keeps it short-lived, binds it
+to the same tenant/session context, and rejects replays", and "Each successful Jira App backend
+response rotates X-SeeCodes-Next-Request-Key, invalidates the previous key, and resolves
+concurrent races so only one request can consume a given key."
+
+Each test sends one valid minimal request (``Protocol.jira_call``) with exactly the key and
+Forge token it is about, so the key or the token is the only thing wrong. After a rejection no
+test assumes the key it carried is still usable or burnt: the target chooses; tests take fresh
+keys instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as pysecrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from seecodes_conformance.clients import NEXT_KEY_HEADER, REQUEST_KEY_HEADER, JiraAppSession
+from seecodes_conformance.credentials import CredentialSource, CredentialUnavailable
+from seecodes_conformance.ids import IdFactory
+from seecodes_conformance.oracle import assert_rejected, body_json, fail
+from seecodes_conformance.race import PreparedRequest, send_burst
+from seecodes_conformance.races import assert_single_winner, loser_headers
+from seecodes_conformance.scenarios import JIRA_APP_ROUTES, JiraCall, Protocol, route_id
+from seecodes_conformance.settings import Settings
+from seecodes_conformance.target import Target
+
+ROUTES = [pytest.param(route, id=route_id(route)) for route in JIRA_APP_ROUTES]
+# The progress read also takes a task permit as bearer, so a permit there is legitimately
+# accepted; every other Jira-App route must refuse a permit in place of the Forge token.
+FORGE_ONLY_ROUTES = [p for p in ROUTES if p.values[0] != "GET /v1/tasks/{taskId}/progress"]
+RACE_ROUTE = "POST /v1/jira/instance-metrics"  # a JSON body, so last-byte sync applies
+# Past a key's expiresAt, wait this long too: expiresAt may be rounded down to the second.
+EXPIRY_MARGIN_S = 1.5
+
+
+def _garbage_token() -> str:
+    return f"not-a-forge-token.{pysecrets.token_hex(16)}"
+
+
+def _made_up_key() -> str:
+    return pysecrets.token_urlsafe(24)
+
+
+def _assert_accepted(response: httpx.Response, invariant: str, what: str) -> None:
+    """The key was accepted: a 2xx (the envelope is ENVELOPE-OK's business, not ours)."""
+    if not response.is_success:
+        fail(
+            invariant,
+            f"expected {what} to be accepted (2xx), got {response.status_code}",
+            [response],
+        )
+
+
+def _next_key(response: httpx.Response, invariant: str, what: str) -> str:
+    """The rotation header a successful key-consuming call owes."""
+    next_key = response.headers.get(NEXT_KEY_HEADER)
+    if not next_key:
+        fail(invariant, f"{what} succeeded without {NEXT_KEY_HEADER}", [response])
+    return next_key
+
+
+def _other_principal(
+    jira_factory: Callable[..., JiraAppSession], forge: CredentialSource
+) -> JiraAppSession:
+    """A second principal in tenant ``a``, or a skip naming the missing capability."""
+    try:
+        forge.require_principals(2)
+    except CredentialUnavailable as exc:
+        pytest.skip(str(exc))
+    return jira_factory("a")
+
+
+# -- RK-BOOTSTRAP --------------------------------------------------------------------------------
+
+
+@pytest.mark.invariant("RK-BOOTSTRAP")
+@pytest.mark.parametrize("route", ROUTES)
+def test_bootstrapped_key_works_on_the_next_call(
+    route: str, protocol: Protocol, jira: JiraAppSession
+) -> None:
+    call = protocol.jira_call(route, jira)
+
+    response = protocol.bootstrap_response(jira.forge_token())
+
+    if not response.is_success:
+        fail(
+            "RK-BOOTSTRAP",
+            f"bootstrap with a valid Forge token answered {response.status_code}",
+            [response],
+        )
+    body = body_json(response)
+    key = body.get("requestKey") if isinstance(body, dict) else None
+    if not isinstance(key, str) or not key:
+        fail("RK-BOOTSTRAP", "the bootstrap answered 2xx without a requestKey", [response])
+    if not Protocol.is_number(body.get("expiresAt")):
+        fail("RK-BOOTSTRAP", "the bootstrap's expiresAt is not a number", [response])
+    used = call.send(jira, key)
+    _assert_accepted(used, "RK-BOOTSTRAP", f"{route} with the key the bootstrap returned")
+
+
+# -- FORGE-REQUIRED, PERMIT-NOT-FORGE ------------------------------------------------------------
+
+
+@pytest.mark.invariant("FORGE-REQUIRED")
+@pytest.mark.parametrize("route", ROUTES)
+def test_forge_token_required(route: str, protocol: Protocol, jira: JiraAppSession) -> None:
+    """Without a Forge bearer (or with garbage) neither the bootstrap nor a keyed call works."""
+    call = protocol.jira_call(route, jira)
+    for label, token in (("no Authorization", None), ("a garbage bearer", _garbage_token())):
+        boot = protocol.bootstrap_response(token)
+        assert_rejected(boot, "FORGE-REQUIRED", what=f"POST /v1/jira/request-key with {label}")
+
+        key = protocol.own_key(jira)
+        response = call.send(jira, key, forge_token=token)
+
+        what = f"{route} with a valid request key and {label}"
+        assert_rejected(response, "FORGE-REQUIRED", what=what)
+        protocol.assert_no_usable_next_key(jira, response, what=what)
+
+
+@pytest.mark.invariant("PERMIT-NOT-FORGE")
+@pytest.mark.parametrize("route", FORGE_ONLY_ROUTES)
+def test_task_permit_is_not_a_forge_token(
+    route: str, protocol: Protocol, jira: JiraAppSession
+) -> None:
+    call = protocol.jira_call(route, jira)
+    permit = protocol.mint_permit(call.task or protocol.new_task(), jira)
+
+    boot = protocol.bootstrap_response(permit.permit)
+    assert_rejected(
+        boot, "PERMIT-NOT-FORGE", what="POST /v1/jira/request-key with a task permit as bearer"
+    )
+    key = protocol.own_key(jira)
+    response = call.send(jira, key, forge_token=permit.permit)
+
+    what = f"{route} with a valid request key and a task permit as bearer"
+    assert_rejected(response, "PERMIT-NOT-FORGE", what=what)
+    protocol.assert_no_usable_next_key(jira, response, what=what)
+
+
+# -- RK-REQUIRED ---------------------------------------------------------------------------------
+
+
+@pytest.mark.invariant("RK-REQUIRED")
+@pytest.mark.parametrize("route", ROUTES)
+def test_missing_or_made_up_key_rejected(
+    route: str, protocol: Protocol, jira: JiraAppSession
+) -> None:
+    call = protocol.jira_call(route, jira)
+    jira.fresh_key()  # the principal has a current key, so "no key" is not "no chain yet"
+
+    for label, key in (("no request key", None), ("a made-up request key", _made_up_key())):
+        response = call.send(jira, key)
+
+        what = f"{route} with a valid Forge token and {label}"
+        assert_rejected(response, "RK-REQUIRED", what=what)
+        protocol.assert_no_usable_next_key(jira, response, what=what)
+
+
+# -- RK-ROTATION, RK-REPLAY, RK-NO-NEXT-ON-REJECT ------------------------------------------------
+
+
+@pytest.mark.invariant("RK-ROTATION", "RK-REPLAY")
+@pytest.mark.parametrize("route", ROUTES)
+def test_success_rotates_to_a_next_key_that_works_once(
+    route: str, protocol: Protocol, jira: JiraAppSession
+) -> None:
+    call = protocol.jira_call(route, jira)
+    first = protocol.own_key(jira)
+
+    accepted = call.send(jira, first)
+    _assert_accepted(accepted, "RK-BOOTSTRAP", f"{route} with a freshly bootstrapped key")
+    following = _next_key(accepted, "RK-ROTATION", f"{route} with a fresh key")
+
+    again = call.send(jira, following)
+    _assert_accepted(again, "RK-ROTATION", f"{route} with the {NEXT_KEY_HEADER} just received")
+    _next_key(again, "RK-ROTATION", f"{route} with a rotated key")
+
+    replay = call.send(jira, following)
+    assert_rejected(replay, "RK-ROTATION", what=f"a second use of a rotated key on {route}")
+    stale = call.send(jira, first)
+    assert_rejected(stale, "RK-REPLAY", what=f"the key consumed two rotations ago, on {route}")
+
+
+@pytest.mark.invariant("RK-REPLAY", "RK-NO-NEXT-ON-REJECT")
+@pytest.mark.parametrize("route", ROUTES)
+def test_consumed_key_rejected_without_a_usable_next_key(
+    route: str, protocol: Protocol, jira: JiraAppSession
+) -> None:
+    call = protocol.jira_call(route, jira)
+    key = protocol.own_key(jira)
+    _assert_accepted(call.send(jira, key), "RK-BOOTSTRAP", f"{route} with a fresh key")
+
+    replay = call.send(jira, key)
+
+    what = f"a replay of a consumed key on {route}"
+    assert_rejected(replay, "RK-REPLAY", what=what)
+    protocol.assert_no_usable_next_key(jira, replay, "RK-NO-NEXT-ON-REJECT", what=what)
+
+
+# -- RK-TENANT-BINDING, RK-SESSION-BINDING -------------------------------------------------------
+
+
+@pytest.mark.invariant("RK-TENANT-BINDING")
+@pytest.mark.parametrize("route", ROUTES)
+def test_key_of_another_tenant_rejected(
+    route: str,
+    protocol: Protocol,
+    jira: JiraAppSession,
+    jira_factory: Callable[..., JiraAppSession],
+) -> None:
+    other = jira_factory("b")
+    call = protocol.jira_call(route, jira)
+    foreign = protocol.own_key(other)
+
+    response = call.send(jira, foreign)
+
+    what = f"{route} with a tenant-a Forge token and a tenant-b request key"
+    assert_rejected(response, "RK-TENANT-BINDING", what=what)
+    protocol.assert_no_usable_next_key(jira, response, what=what)
+
+
+@pytest.mark.invariant("RK-SESSION-BINDING")
+@pytest.mark.parametrize("route", ROUTES)
+def test_key_of_another_principal_rejected(
+    route: str,
+    protocol: Protocol,
+    jira: JiraAppSession,
+    jira_factory: Callable[..., JiraAppSession],
+    forge: CredentialSource,
+) -> None:
+    other = _other_principal(jira_factory, forge)
+    call = protocol.jira_call(route, jira)
+    foreign = protocol.own_key(other)
+
+    response = call.send(jira, foreign)
+
+    what = f"{route} with one principal's Forge token and another principal's request key"
+    assert_rejected(response, "RK-SESSION-BINDING", what=what)
+    protocol.assert_no_usable_next_key(jira, response, what=what)
+
+
+# -- RK-EXPIRY -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Expired:
+    jira: JiraAppSession
+    call: JiraCall
+    key: str
+
+
+class _ExpiredKeys:
+    """Keys left unused until past their expiresAt, one per route.
+
+    With a source that has many principals, every route's key belongs to a principal of its own
+    (a context has one current key), so a single bounded wait serves all routes; otherwise each
+    route bootstraps and waits on its own.
+    """
+
+    def __init__(self, protocol: Protocol, max_wait: float, batch: bool) -> None:
+        self.protocol = protocol
+        self.max_wait = max_wait
+        self.batch = batch
+        self.ready: dict[str, _Expired] = {}
+
+    def get(self, route: str) -> _Expired:
+        if route not in self.ready:
+            routes = JIRA_APP_ROUTES if self.batch else (route,)
+            deadline = max(self._prepare(r) for r in routes)
+            time.sleep(max(0.0, deadline - time.monotonic()))
+        return self.ready.pop(route)
+
+    def _prepare(self, route: str) -> float:
+        """Bootstrap a key for ``route``; the monotonic time after which it has expired."""
+        jira = self.protocol.jira("a")
+        call = self.protocol.jira_call(route, jira)
+        response = jira.bootstrap()
+        key = jira.take_key() if jira.current_key else None
+        body = body_json(response)
+        expires_at = body.get("expiresAt") if isinstance(body, dict) else None
+        if key is None or not isinstance(expires_at, int | float) or isinstance(expires_at, bool):
+            fail(
+                "RK-BOOTSTRAP",
+                "the bootstrap returned no requestKey with a numeric expiresAt",
+                [response],
+            )
+        expires = expires_at / (1000 if expires_at > 1e11 else 1)  # seconds (or ms)
+        lifetime = expires - Protocol.server_time(response)
+        wait = lifetime + EXPIRY_MARGIN_S
+        if wait > self.max_wait:
+            pytest.skip(
+                f"request keys live {lifetime:.0f} s here; waiting for one to expire "
+                f"exceeds --max-wait {self.max_wait:.0f} s"
+            )
+        self.ready[route] = _Expired(jira, call, key)
+        return time.monotonic() + max(wait, 0.0)
+
+
+@pytest.fixture(scope="module")
+def expired_keys(
+    http: httpx.Client,
+    forge: CredentialSource,
+    ids: IdFactory,
+    seecodes_settings: Settings,
+    _handshake: None,
+) -> Iterator[_ExpiredKeys]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    protocol = Protocol.standalone(
+        http=http,
+        forge=forge,
+        ids=ids,
+        settings=seecodes_settings,
+        owner=f"{__name__}:expiry:{worker}",
+    )
+    batch = forge.principals_per_tenant is None
+    yield _ExpiredKeys(protocol, seecodes_settings.max_wait, batch)
+
+
+@pytest.mark.invariant("RK-EXPIRY")
+@pytest.mark.parametrize("route", ROUTES)
+def test_expired_key_rejected(route: str, expired_keys: _ExpiredKeys, protocol: Protocol) -> None:
+    expired = expired_keys.get(route)
+
+    response = expired.call.send(expired.jira, expired.key)
+
+    what = f"{route} with a request key past its expiresAt"
+    assert_rejected(response, "RK-EXPIRY", what=what)
+    protocol.assert_no_usable_next_key(expired.jira, response, what=what)
+
+
+# -- RK-RACE -------------------------------------------------------------------------------------
+
+
+@pytest.mark.invariant("RK-RACE")
+def test_concurrent_uses_of_one_key_have_exactly_one_winner(
+    protocol: Protocol,
+    jira: JiraAppSession,
+    target: Target,
+    seecodes_settings: Settings,
+) -> None:
+    settings = seecodes_settings
+    size, bursts = settings.race_size, settings.race_bursts
+    call = protocol.jira_call(RACE_ROUTE, jira)
+    body = json.dumps(call.json).encode()
+
+    for burst in range(1, bursts + 1):
+        key = protocol.own_key(jira)
+        headers = {
+            "Authorization": f"Bearer {jira.forge_token()}",  # one valid bearer for all N
+            REQUEST_KEY_HEADER: key,
+            "Content-Type": "application/json",
+        }
+        requests = [PreparedRequest(call.method, call.path, headers, body)] * size
+
+        result = send_burst(
+            target.base_url,
+            requests,
+            technique=settings.race_technique,
+            timeout=settings.request_timeout,
+            verify_tls=settings.tls_verify,
+        )
+
+        what = f"burst {burst}/{bursts}: {size} concurrent {RACE_ROUTE} with one request key"
+        winner = assert_single_winner(result, "RK-RACE", what=what)
+        # The winner's next key works exactly once (checked before any loser key is tried).
+        following = result.responses[winner].header(NEXT_KEY_HEADER)
+        if not following:
+            fail("RK-ROTATION", f"{what}: the winning request carried no {NEXT_KEY_HEADER}")
+        first_use = protocol.key_probe(jira, following)
+        _assert_accepted(first_use, "RK-RACE", f"{what}: the winner's next key")
+        second_use = protocol.key_probe(jira, following)
+        assert_rejected(
+            second_use, "RK-RACE", what=f"{what}: a second use of the winner's next key"
+        )
+        # Losers got nothing usable.
+        for index, loser_key in loser_headers(result, winner, NEXT_KEY_HEADER):
+            probe = protocol.key_probe(jira, loser_key)
+            if probe.is_success:
+                fail(
+                    "RK-RACE",
+                    f"{what}: loser #{index} was rejected, yet the "
+                    f"{NEXT_KEY_HEADER} it carried works",
+                    [probe],
+                )

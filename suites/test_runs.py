@@ -1,0 +1,250 @@
+"""The run lifecycle: init, upload, start, poll until settled, read the artifacts; and credits.
+
+One run per module is observed by a fixture that records every answer without judging it; each
+test then judges one invariant on that record, so one broken step fails its own test clearly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from seecodes_conformance.clients import JiraAppSession, PermitSession
+from seecodes_conformance.credentials import CredentialSource
+from seecodes_conformance.ids import IdFactory
+from seecodes_conformance.oracle import assert_success, fail
+from seecodes_conformance.scenarios import RUN_STATUSES, SETTLED, Protocol, Run
+from seecodes_conformance.settings import Settings
+
+# A bounded wait for the run to settle; passing never depends on how fast it settles.
+SETTLE_TIMEOUT_S = 120.0
+POLL_INTERVAL_S = 0.02  # frequent, to see every intermediate status
+POLLS_AFTER_SETTLED = 6  # to catch a settled run that moves backwards
+# Documented order; succeeded and failed are both final.
+STATUS_RANK = {"queued": 0, "in_process": 1, "processing_remote": 2, "succeeded": 3, "failed": 3}
+CREDIT_READ_ATTEMPTS = 5
+
+
+@dataclass
+class ObservedRun:
+    permit: PermitSession
+    run: Run
+    start: httpx.Response | None = None
+    history: list[httpx.Response] = field(default_factory=list)
+    output: httpx.Response | None = None
+    logs: httpx.Response | None = None
+
+    @property
+    def statuses(self) -> list[str | None]:
+        return [Protocol.run_status(r) for r in self.history]
+
+    @property
+    def final(self) -> str | None:
+        """The first settled status seen, or None if the run never settled."""
+        return next((s for s in self.statuses if s in SETTLED), None)
+
+
+@pytest.fixture(scope="module")
+def module_protocol(
+    http: httpx.Client,
+    forge: CredentialSource,
+    ids: IdFactory,
+    seecodes_settings: Settings,
+    _handshake: None,
+) -> Protocol:
+    return Protocol.standalone(
+        http=http, forge=forge, ids=ids, settings=seecodes_settings, owner=__name__
+    )
+
+
+@pytest.fixture(scope="module")
+def observed(module_protocol: Protocol) -> ObservedRun:
+    """Init (files omitted), upload, start and poll one run; record, never judge."""
+    protocol = module_protocol
+    permit = protocol.mint_permit(protocol.new_task())
+    run = protocol.init_run(permit)  # no files: the target defaults to ["list.md"]
+    seen = ObservedRun(permit, run)
+    if "list.md" not in run.uploads:
+        return seen
+    protocol.upload_all(run)
+    seen.start = protocol.start_run(permit, run.run_id)
+    if not seen.start.is_success:
+        return seen
+    seen.history = protocol.run_history(
+        permit,
+        run.run_id,
+        timeout=SETTLE_TIMEOUT_S,
+        interval=POLL_INTERVAL_S,
+        polls_after_settled=POLLS_AFTER_SETTLED,
+    )
+    if seen.final is not None:
+        seen.logs = permit.get(f"/v1/tasks/{run.run_id}/logs")
+    if seen.final == "succeeded":
+        seen.output = permit.get(f"/v1/tasks/{run.run_id}/output")
+    return seen
+
+
+def _require_started(seen: ObservedRun, invariant: str) -> httpx.Response:
+    if seen.start is None:
+        fail(invariant, "precondition: init offered no list.md upload, so the run never started")
+    if not seen.start.is_success:
+        fail(invariant, "precondition: the run could not be started", [seen.start])
+    return seen.start
+
+
+def _require_settled(seen: ObservedRun, invariant: str) -> None:
+    _require_started(seen, invariant)
+    if seen.final is None:
+        fail(invariant, f"precondition: the run never settled: {seen.statuses}", seen.history[-1:])
+
+
+# -- RUN-INIT -----------------------------------------------------------------------------------
+
+
+@pytest.mark.invariant("RUN-INIT")
+def test_init_without_files_offers_list_md(observed: ObservedRun) -> None:
+    run = observed.run
+
+    if not run.run_id:
+        fail("RUN-INIT", "init answered an empty runId")
+    if not run.uploads.get("list.md"):
+        fail(
+            "RUN-INIT",
+            f"with files omitted, uploads must include list.md; got {sorted(run.uploads)}",
+        )
+
+
+# -- RUN-START ----------------------------------------------------------------------------------
+
+
+@pytest.mark.invariant("RUN-START")
+def test_start_after_uploads_answers_queued_with_estimates(observed: ObservedRun) -> None:
+    response = _require_started(observed, "RUN-START")
+
+    body = assert_success(response, "RUN-START", what="starting the run after its uploads")
+    if not isinstance(body, dict) or body.get("status") != "queued":
+        fail("RUN-START", 'start must answer status "queued"', [response])
+    not_numbers = [
+        name
+        for name in ("estimatedInputTokens", "estimatedCredits")
+        if not Protocol.is_number(body.get(name))
+    ]
+    if not_numbers:
+        fail("RUN-START", f"{', '.join(not_numbers)} not numbers", [response])
+
+
+# -- RUN-STATUS ---------------------------------------------------------------------------------
+
+
+@pytest.mark.invariant("RUN-STATUS")
+def test_status_is_documented_and_the_run_settles(observed: ObservedRun) -> None:
+    _require_started(observed, "RUN-STATUS")
+
+    for response, status in zip(observed.history, observed.statuses, strict=True):
+        assert_success(response, "RUN-STATUS", what="polling the run")
+        if status not in RUN_STATUSES:
+            fail("RUN-STATUS", f"status {status!r} is not one of {RUN_STATUSES}", [response])
+    if observed.final is None:
+        fail(
+            "RUN-STATUS",
+            f"the run did not settle within {SETTLE_TIMEOUT_S:.0f} s "
+            f"(statuses seen: {observed.statuses})",
+            observed.history[-1:],
+        )
+
+
+# -- RUN-MONOTONIC ------------------------------------------------------------------------------
+
+
+@pytest.mark.invariant("RUN-MONOTONIC")
+def test_status_never_moves_backwards(observed: ObservedRun) -> None:
+    _require_settled(observed, "RUN-MONOTONIC")
+
+    previous: str | None = None
+    for response, status in zip(observed.history, observed.statuses, strict=True):
+        if status not in STATUS_RANK:
+            continue  # undocumented statuses are RUN-STATUS's finding
+        if previous is not None and (
+            STATUS_RANK[status] < STATUS_RANK[previous]
+            or (previous in SETTLED and status != previous)
+        ):
+            fail(
+                "RUN-MONOTONIC",
+                f"status moved from {previous!r} back to {status!r} "
+                f"(statuses seen: {observed.statuses})",
+                [response],
+            )
+        previous = status
+
+
+# -- RUN-ARTIFACTS ------------------------------------------------------------------------------
+
+
+def _assert_text(response: httpx.Response | None, what: str) -> None:
+    assert response is not None
+    if not response.is_success:
+        fail("RUN-ARTIFACTS", f"reading the {what} answered {response.status_code}", [response])
+    kind = response.headers.get("content-type", "")
+    if not kind.lower().startswith("text/"):
+        fail("RUN-ARTIFACTS", f"the {what} must be text, got content-type {kind!r}", [response])
+
+
+@pytest.mark.invariant("RUN-ARTIFACTS")
+def test_output_after_success_is_text(observed: ObservedRun) -> None:
+    _require_settled(observed, "RUN-ARTIFACTS")
+    if observed.final != "succeeded":
+        pytest.skip(f"the run settled as {observed.final!r}; output exists only after success")
+
+    _assert_text(observed.output, "run output")
+
+
+@pytest.mark.invariant("RUN-ARTIFACTS")
+def test_logs_after_settling_are_text(observed: ObservedRun) -> None:
+    _require_settled(observed, "RUN-ARTIFACTS")
+
+    _assert_text(observed.logs, "run logs")
+
+
+# -- USAGE-CREDITS ------------------------------------------------------------------------------
+
+
+def _amount(response: httpx.Response, name: str) -> float:
+    """A credit amount as a number; its JSON type is SHAPE-CONFORMANCE's concern, not ours."""
+    body = assert_success(response, "USAGE-CREDITS", what=f"reading {name}")
+    value = body.get(name) if isinstance(body, dict) else None
+    try:
+        if isinstance(value, bool) or value is None:
+            raise ValueError
+        return float(value)
+    except (TypeError, ValueError):
+        fail("USAGE-CREDITS", f"{name} is not a credit amount: {value!r}", [response])
+
+
+@pytest.mark.invariant("USAGE-CREDITS")
+def test_usage_available_credits_equal_installation_credits(jira: JiraAppSession) -> None:
+    # Other tests may debit the same installation meanwhile: bracket the usage read between two
+    # instances/me reads and accept either; retry only when the balance visibly moved.
+    for _ in range(CREDIT_READ_ATTEMPTS):
+        me_before = jira.get("/v1/instances/me")
+        usage = jira.get("/v1/jira/usage")
+        me_after = jira.get("/v1/instances/me")
+        before = _amount(me_before, "credits")
+        available = _amount(usage, "availableCredits")
+        after = _amount(me_after, "credits")
+        if available in (before, after):
+            return
+        if before == after:
+            fail(
+                "USAGE-CREDITS",
+                f"usage availableCredits {available} but instances/me credits {before} "
+                "(unchanged around the usage read)",
+                [me_before, usage, me_after],
+            )
+    fail(
+        "USAGE-CREDITS",
+        f"availableCredits matched neither bracketing credits reading in "
+        f"{CREDIT_READ_ATTEMPTS} attempts (last: {before}, {available}, {after})",
+        [me_before, usage, me_after],
+    )

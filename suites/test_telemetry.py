@@ -1,0 +1,95 @@
+"""Telemetry ingestion is disabled: POST /v1/jira/telemetry/events rejects and stores nothing.
+
+Protocol: "Ingest telemetry events (currently disabled)": the live codebase answers with an
+authenticated-ingestion deprecation error, a body with a ``detail`` message. There is no read
+route for telemetry, so "stores nothing" is read where stored events could surface: the Jira
+usage rows and the team-competition board of the task the events name.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from seecodes_conformance.clients import JiraAppSession
+from seecodes_conformance.ids import TaskRef
+from seecodes_conformance.oracle import assert_rejected, assert_success, body_json, fail
+from seecodes_conformance.scenarios import Protocol
+
+INVARIANT = "TELEMETRY-DISABLED"
+EVENTS = "/v1/jira/telemetry/events"
+
+
+def _events(task: TaskRef, cloud_id: str) -> dict[str, Any]:
+    """Events as the extension-side sender would post them, naming our task."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "events": [
+            {
+                "eventType": event_type,
+                "cloudId": cloud_id,
+                "requestId": str(uuid.uuid4()),
+                "timestamp": stamp,
+                "projectId": task.project_id,
+                "taskId": task.task_id,
+                "credits": 5,
+            }
+            for event_type in ("ai.usage", "task_run", "activity")
+        ]
+    }
+
+
+def _items_of(response: httpx.Response, what: str, task: TaskRef) -> list[str]:
+    body = assert_success(response, INVARIANT, what=f"reading {what}")
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        fail(INVARIANT, f"{what} answered without items", [response])
+    return sorted(json.dumps(i, sort_keys=True) for i in items if task.task_id in json.dumps(i))
+
+
+def _stored_view(protocol: Protocol, jira: JiraAppSession, task: TaskRef) -> Any:
+    """Everything the installation shows about ``task`` where telemetry could surface."""
+    board = protocol.team_competition(jira, project_id=task.project_id)
+    summary = body_json(board).get("sourceSummary") if board.is_success else None
+    return {
+        "usage": _items_of(jira.get("/v1/jira/usage"), "usage", task),
+        "team-competition": _items_of(board, "team-competition", task),
+        "sourceSummary": summary,
+    }
+
+
+@pytest.mark.invariant(INVARIANT)
+def test_telemetry_events_are_rejected_with_a_detail_and_not_stored(protocol: Protocol) -> None:
+    """The Jira App's authenticated post gets a 4xx whose body has a non-empty ``detail``; the
+    same events sent anonymously or with a task permit are rejected too; nothing is stored."""
+    jira = protocol.jira("a")
+    task = protocol.new_task()
+    permit = protocol.mint_permit(task, jira)
+    me = assert_success(jira.get("/v1/instances/me"), "INSTANCE-STATE", what="instances/me")
+    cloud_id = str(me.get("cloudId", "")) if isinstance(me, dict) else ""
+    before = _stored_view(protocol, jira, task)
+
+    response = jira.post(EVENTS, json=_events(task, cloud_id))
+
+    assert_rejected(response, INVARIANT, what="telemetry events from the Jira App")
+    body = body_json(response)
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(detail, str) or not detail.strip():
+        fail(INVARIANT, "the rejection of telemetry events has no `detail` message", [response])
+    for who, send in (
+        ("anonymous", lambda: protocol.http.post(EVENTS, json=_events(task, cloud_id))),
+        ("a task permit", lambda: permit.post(EVENTS, json=_events(task, cloud_id))),
+    ):
+        assert_rejected(send(), INVARIANT, what=f"telemetry events sent by {who}")
+    after = _stored_view(protocol, jira, task)
+    if after != before:
+        fail(
+            INVARIANT,
+            f"rejected telemetry events show up in the installation's analytics:\n"
+            f"    before: {before}\n    after:  {after}",
+        )

@@ -1,0 +1,60 @@
+"""All 24 documented route-method combinations, over real HTTP, under every legal variant.
+
+The variants are grouped (a reject-NNN variant is exclusive, the others combine freely) so the
+whole matrix costs a handful of engine starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from engine_flow import ROUTES, exercise
+from engine_helpers import start_engine
+from seecodes_reference_engine.faults import VARIANTS
+
+CONFIGURATIONS: dict[str, tuple[str, ...]] = {
+    "default": (),
+    "reject-401": ("reject-401", "error-ok-false", "opaque-permits"),
+    "reject-403": ("reject-403", "alt-token-formats", "extra-fields"),
+    "reject-404": ("reject-404", "lowercase-headers", "burn-code-on-mismatch"),
+    "reject-409": ("reject-409", "context-not-found-200", "short-key-lifetime"),
+    "reject-410": ("reject-410", "http2", "opaque-permits", "alt-token-formats"),
+}
+
+
+def test_configurations_cover_every_variant() -> None:
+    covered = {name for names in CONFIGURATIONS.values() for name in names}
+    assert covered == set(VARIANTS)
+
+
+@pytest.mark.parametrize("variants", list(CONFIGURATIONS.values()), ids=list(CONFIGURATIONS))
+def test_every_route_honours_the_protocol(variants: tuple[str, ...]) -> None:
+    with start_engine(variants=variants) as engine:
+        h2 = "http2" in variants
+        with httpx.Client(base_url=engine.base_url, timeout=10.0, http1=not h2, http2=h2) as client:
+            seen = exercise(client)
+            if h2:
+                assert client.get("/healthz").http_version == "HTTP/2"
+        if h2:  # HTTP/1.1 answers on the same port
+            assert httpx.get(engine.base_url + "/healthz").http_version == "HTTP/1.1"
+    assert seen == set(ROUTES), sorted(set(ROUTES) - seen)
+    assert len(ROUTES) == 24
+
+
+def test_header_casing(engine_default_url: str) -> None:
+    """Canonical casing on the wire by default (HTTP/1.1 keeps what the server writes)."""
+    import socket
+
+    host, port = engine_default_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"POST /v1/jira/request-key HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        head = sock.recv(4096).split(b"\r\n\r\n")[0]
+    assert b"\r\nContent-Type: application/json" in head
+
+
+@pytest.fixture(scope="module")
+def engine_default_url() -> Iterator[str]:
+    with start_engine() as engine:
+        yield engine.base_url

@@ -1,0 +1,74 @@
+"""Single-use credentials have exactly one winner under synchronized bursts, across workers.
+
+Bursts use the harness's own race engine (HTTP/1.1 last-byte synchronization), which catches a
+bare `await` between check and consume; the rk-race/lc-race faults prove the bursts are tight
+enough to matter. SEECODES_ENGINE_RACE_BURSTS sets the bursts per case (default 5; the issue's
+acceptance run uses 100).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import httpx
+import pytest
+from engine_helpers import KEY_HEADER, Jira, forge_token, new_pair, start_engine
+
+from seecodes_conformance.race import PreparedRequest, send_burst
+
+N = 20
+BURSTS = int(os.environ.get("SEECODES_ENGINE_RACE_BURSTS", "5"))
+
+
+def key_burst(base_url: str, http: httpx.Client) -> list[int]:
+    jira = Jira(http, name="racer")
+    key = jira.bootstrap()
+    body = json.dumps({"installedUsersCount": 3, "source": "race"}).encode()
+    request = PreparedRequest(
+        "POST",
+        "/v1/jira/instance-metrics",
+        {
+            "Authorization": f"Bearer {forge_token('a', 'racer')}",
+            KEY_HEADER: key,
+            "Content-Type": "application/json",
+        },
+        body,
+    )
+    result = send_burst(base_url, [request] * N, technique="h1")
+    winners = [r for r in result.responses if r.status == 200]
+    if len(winners) == 1:  # the winner's next key is the one that works now
+        jira.key = winners[0].header("x-seecodes-next-request-key")
+        assert jira.call("GET", "/v1/jira/usage").status_code == 200
+    return result.statuses
+
+
+def code_burst(base_url: str, http: httpx.Client) -> list[int]:
+    project, task = new_pair()
+    code = Jira(http, name="racer").launch_code(project, task)["launchCode"]
+    body = json.dumps({"code": code, "projectId": project, "taskId": task}).encode()
+    request = PreparedRequest(
+        "POST", "/v1/security/launch-exchange", {"Content-Type": "application/json"}, body
+    )
+    return send_burst(base_url, [request] * N, technique="h1").statuses
+
+
+BURSTERS = {"request-key": key_burst, "launch-code": code_burst}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("credential", sorted(BURSTERS))
+def test_exactly_one_winner(credential: str, workers: int) -> None:
+    with start_engine(workers=workers) as engine, httpx.Client(base_url=engine.base_url) as http:
+        for burst in range(BURSTS):
+            statuses = BURSTERS[credential](engine.base_url, http)
+            assert statuses.count(200) == 1, f"burst {burst}: {sorted(statuses)}"
+            assert all(400 <= s < 500 for s in statuses if s != 200), sorted(statuses)
+
+
+@pytest.mark.parametrize(("credential", "fault"), [("request-key", "rk-race"),
+                                                    ("launch-code", "lc-race")])  # fmt: skip
+def test_race_faults_are_real_races(credential: str, fault: str) -> None:
+    with start_engine(faults=[fault]) as engine, httpx.Client(base_url=engine.base_url) as http:
+        most = max(BURSTERS[credential](engine.base_url, http).count(200) for _ in range(3))
+    assert most > 1, f"{fault}: no burst had more than one winner"

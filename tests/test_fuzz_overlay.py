@@ -1,0 +1,333 @@
+"""Offline tests of the schemathesis overlay (fuzz_overlay) and the coverage accounting.
+
+Nothing here talks to an engine: documents are overlaid, loaded into schemathesis and sampled
+with Hypothesis, so the overlay's promises are checked where they are made: positive cases look
+like first-party requests and carry the run's own ids, a tighter target schema still wins, the
+negative document keeps the target's request schemas, responses are held to our shapes, and a
+missing or renamed route is noticed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
+from schemathesis import GenerationMode
+from schemathesis.core.parameters import ParameterLocation
+
+from seecodes_conformance import contract
+from seecodes_conformance.fuzz import choose_seed, invariants_of
+from seecodes_conformance.fuzz_overlay import (
+    COMBINATIONS,
+    MARKER,
+    Bindings,
+    OverlayError,
+    canonical_document,
+    inline_schema,
+    is_open,
+    merge,
+    overlay,
+    survey,
+)
+from seecodes_conformance.fuzz_report import Row, coverage_problems, record, table
+from seecodes_conformance.ids import TaskRef
+
+EXAMPLES = Path(__file__).resolve().parent / "data" / "protocol_examples"
+SAMPLING = settings(
+    max_examples=10,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def task(project: str) -> TaskRef:
+    return TaskRef(project, f"{project}-1")
+
+
+BINDINGS = Bindings(
+    permit_task=task("SCCTESTA"),
+    progress_task=task("SCCTESTB"),
+    link_task=task("SCCTESTC"),
+    mint_task=task("SCCTESTD"),
+    exchange_task=task("SCCTESTE"),
+    launch_task=task("SCCTESTF"),
+    settled_run="run_settled",
+    idle_run="run_idle",
+    models=("strict light", "strict heavy"),
+)
+
+
+def loaded(doc: dict[str, Any]) -> Any:
+    schema = schemathesis.openapi.from_dict(doc)
+    schema.config.update(base_url="http://127.0.0.1:9")
+    return schema
+
+
+def operation(schema: Any, combination: str) -> Any:
+    method, path = combination.split(" ", 1)
+    return schema[path][method]
+
+
+def sample(op: Any, mode: GenerationMode = GenerationMode.POSITIVE) -> list[Any]:
+    cases: list[Any] = []
+
+    @SAMPLING
+    @given(op.as_strategy(generation_mode=mode))
+    def draw(case: Any) -> None:
+        cases.append(case)
+
+    draw()
+    return cases
+
+
+# ------------------------------------------------------------------------------- survey
+
+
+def test_survey_of_the_published_document_finds_all_24() -> None:
+    found = survey(contract.load_openapi())
+    assert found.version_ok
+    assert found.documented == frozenset(COMBINATIONS)
+    assert len(COMBINATIONS) == 24
+    assert found.missing == () and found.extra == ()
+
+
+def test_survey_names_a_missing_route_and_lists_extras() -> None:
+    doc = contract.load_openapi()
+    del doc["paths"]["/v1/models"]
+    doc["paths"]["/v1/admin/stats"] = {"get": {"responses": {"200": {"description": "ok"}}}}
+    found = survey(doc)
+    assert found.missing == ("GET /v1/models",)
+    assert found.extra == ("GET /v1/admin/stats",)
+
+
+def test_survey_rejects_openapi_3_0() -> None:
+    doc = contract.load_openapi()
+    doc["openapi"] = "3.0.3"
+    assert not survey(doc).version_ok
+    with pytest.raises(OverlayError, match=r"3\.1"):
+        overlay(doc, "positive", BINDINGS, {})
+
+
+def test_other_parameter_names_are_the_same_route() -> None:
+    doc = contract.load_openapi()
+    item = doc["paths"].pop("/v1/tasks/{runId}/output")
+    item["get"]["parameters"][0]["name"] = "run_id"
+    doc["paths"]["/v1/tasks/{run_id}/output"] = item
+    assert survey(doc).missing == ()
+    canonical = canonical_document(doc)
+    op = canonical["paths"]["/v1/tasks/{runId}/output"]["get"]
+    assert op["parameters"][0]["name"] == "runId"
+
+
+# -------------------------------------------------------------------- first-party schemas
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
+def test_inlined_schema_judges_like_the_contract(example: Path) -> None:
+    """Inlining changes nothing: both judge the protocol's example alike; both fail a broken one."""
+    name = example.name.split("--")[0].removesuffix(".json") + ".json"
+    instance = json.loads(example.read_text())
+    inlined = inline_schema(name)
+    assert "$ref" not in json.dumps(inlined) and "$id" not in json.dumps(inlined)
+    original = contract.load_schema(name)
+    verdict = contract.validate_payload(original, instance) == []
+    assert Draft202012Validator(inlined).is_valid(instance) == verdict
+    broken: Any = [instance]  # an array is never one of our payloads
+    assert contract.validate_payload(original, broken) != []
+    assert not Draft202012Validator(inlined).is_valid(broken)
+
+
+def test_merge_keeps_ours_over_an_open_schema_and_both_over_a_tight_one() -> None:
+    ours = {"type": "object", "required": ["a"]}
+    assert is_open({"type": "object", "description": "anything"})
+    assert merge({"type": "object"}, ours) == ours
+    tight = {"type": "object", "properties": {"a": {"maxLength": 2}}}
+    assert merge(tight, ours) == {"allOf": [tight, ours]}
+    assert merge({"type": "array"}, ours) == {"allOf": [{"type": "array"}, ours]}
+
+
+# ------------------------------------------------------------------------------ overlay
+
+BODY_COMBINATIONS = [
+    c for c in COMBINATIONS if contract.payload_spec(*c.split(" ", 1)).request is not None
+]
+
+
+@pytest.fixture(scope="module")
+def positive() -> Any:
+    return loaded(overlay(contract.load_openapi(), "positive", BINDINGS, {"world": "t"}))
+
+
+@pytest.fixture(scope="module")
+def negative() -> Any:
+    return loaded(overlay(contract.load_openapi(), "negative", BINDINGS, {"world": "t"}))
+
+
+def test_overlaid_documents_carry_their_role() -> None:
+    doc = overlay(contract.load_openapi(), "negative", BINDINGS, {"world": "w1"})
+    assert doc[MARKER] == {"world": "w1", "role": "negative"}
+
+
+@pytest.mark.parametrize("combination", BODY_COMBINATIONS)
+def test_positive_bodies_are_first_party_requests(positive: Any, combination: str) -> None:
+    request_schema, _ = contract.payload_schemas(*combination.split(" ", 1))
+    assert request_schema is not None
+    for case in sample(operation(positive, combination)):
+        if combination == "POST /v1/jira/request-key" and not isinstance(case.body, dict):
+            continue  # the bootstrap's body is optional
+        assert contract.validate_payload(request_schema, case.body) == [], case.body
+
+
+@pytest.mark.parametrize(
+    ("combination", "field", "value"),
+    [
+        ("POST /v1/security/vscode-link", "taskId", BINDINGS.link_task.task_id),
+        ("POST /v1/security/task-permit", "projectId", BINDINGS.mint_task.project_id),
+        ("POST /v1/security/launch-exchange", "taskId", BINDINGS.exchange_task.task_id),
+    ],
+)
+def test_positive_bodies_name_only_the_runs_own_ids(
+    positive: Any, combination: str, field: str, value: str
+) -> None:
+    assert {case.body[field] for case in sample(operation(positive, combination))} == {value}
+
+
+def test_positive_model_fields_come_from_the_catalog(positive: Any) -> None:
+    models = {case.body["model"] for case in sample(operation(positive, "POST /v1/tasks/init"))}
+    assert models <= set(BINDINGS.models)
+
+
+@pytest.mark.parametrize(
+    ("combination", "location", "name", "value"),
+    [
+        ("POST /v1/tasks/{taskId}/progress", "path_parameters", "taskId", "SCCTESTA-1"),
+        ("GET /v1/tasks/{taskId}/progress", "path_parameters", "taskId", "SCCTESTB-1"),
+        ("GET /v1/tasks/{taskId}/progress", "query", "projectId", "SCCTESTB"),
+        ("GET /v1/tasks/{runId}/logs", "path_parameters", "runId", "run_settled"),
+        (
+            "POST /v1/projects/{projectId}/indexes/upsert",
+            "path_parameters",
+            "projectId",
+            "SCCTESTA",
+        ),
+        ("GET /v1/launch", "query", "t", "SCCTESTF-1"),
+    ],
+)
+def test_positive_ids_are_bound(
+    positive: Any, combination: str, location: str, name: str, value: str
+) -> None:
+    values = {getattr(case, location)[name] for case in sample(operation(positive, combination))}
+    assert values == {value}
+
+
+def test_a_tighter_target_schema_still_wins() -> None:
+    doc = contract.load_openapi()
+    body = doc["paths"]["/v1/tasks/{runId}/start"]["post"]["requestBody"]["content"]
+    body["application/json"]["schema"] = {
+        "type": "object",
+        "properties": {"userPrompt": {"type": "string", "maxLength": 5}},
+    }
+    schema = loaded(overlay(doc, "positive", BINDINGS, {}))
+    start_schema, _ = contract.payload_schemas("POST", "/v1/tasks/{runId}/start")
+    assert start_schema is not None
+    for case in sample(operation(schema, "POST /v1/tasks/{runId}/start")):
+        assert len(case.body["userPrompt"]) <= 5  # the target's
+        assert contract.validate_payload(start_schema, case.body) == []  # and ours
+
+
+def test_negative_document_keeps_the_target_request_schemas(negative: Any) -> None:
+    op = operation(negative, "POST /v1/tasks/{taskId}/progress")
+    schema = op.body[0].definition["schema"]
+    assert schema == {"type": "object"}
+    cases = sample(op, GenerationMode.NEGATIVE)
+    bodies = [c.body for c in cases if c.meta.is_negative_at(ParameterLocation.BODY)]
+    assert bodies and all(not isinstance(b, dict) for b in bodies)  # only the type is negatable
+
+
+def test_negative_document_binds_permit_ids_but_not_the_launcher(negative: Any) -> None:
+    op = operation(negative, "POST /v1/tasks/{taskId}/progress")
+    cases = sample(op, GenerationMode.NEGATIVE)
+    positives = [c for c in cases if not c.meta.is_negative_at(ParameterLocation.PATH)]
+    assert {c.path_parameters["taskId"] for c in positives} <= {"SCCTESTA-1"}
+    launch = operation(negative, "GET /v1/launch")
+    p = next(p for p in launch.query if p.name == "p")
+    assert p.definition["schema"] == {"type": "string"}
+
+
+@pytest.mark.parametrize("role", ["positive", "negative"])
+def test_responses_are_held_to_our_shapes(role: str) -> None:
+    doc = overlay(contract.load_openapi(), role, BINDINGS, {})  # type: ignore[arg-type]
+    response = doc["paths"]["/v1/instances/me"]["get"]["responses"]["2XX"]
+    validator = Draft202012Validator(response["content"]["application/json"]["schema"])
+    good = json.loads((EXAMPLES / "installation.json").read_text())
+    drifted = copy.deepcopy(good)
+    drifted["credits"] = "42"
+    assert validator.is_valid(good)
+    assert not validator.is_valid(drifted)
+    assert not validator.is_valid({**good, "ok": False})
+
+
+def test_the_rejection_schema_is_left_alone() -> None:
+    doc = overlay(contract.load_openapi(), "positive", BINDINGS, {})
+    rejected = doc["paths"]["/v1/healthz".replace("/v1", "")]["get"]["responses"]["4XX"]
+    assert rejected == {"$ref": "#/components/responses/Rejected"}
+
+
+# ------------------------------------------------------------------ accounting and seeds
+
+
+def test_coverage_needs_a_success_and_a_rejection() -> None:
+    row = Row()
+    record(row, "GET /v1/models", "positive", 200)
+    assert coverage_problems(row) and "rejected" in coverage_problems(row)[0]
+    record(row, "GET /v1/models", "wrong-method", 405)
+    assert coverage_problems(row) == []
+
+
+def test_counting_is_never_stricter_than_the_protocol() -> None:
+    row = Row()
+    record(row, "GET /healthz", "lenient", 200)  # a bogus Content-Type on a GET may be ignored
+    record(row, "GET /v1/jira/usage", "junk", 422)  # schema-valid junk may be refused
+    assert row.bad_accepted == 0 and row.positive_refused == 0
+    telemetry = Row()
+    record(telemetry, "POST /v1/jira/telemetry/events", "positive", 410)
+    assert telemetry.succeeded == 1  # its documented answer is a rejection
+    bad = Row()
+    record(bad, "POST /v1/tasks/init", "negative", 200)
+    record(bad, "POST /v1/tasks/init", "negative", 500)
+    assert (bad.bad_accepted, bad.server_errors, bad.rejected) == (1, 1, 0)
+
+
+def test_table_lists_every_combination_and_flags_gaps() -> None:
+    rows = {c: Row(sent=2, succeeded=1, rejected=1) for c in COMBINATIONS}
+    rows["GET /v1/models"] = Row()
+    lines = table(rows, missing=["GET /v1/models"])
+    assert len(lines) == 2 + len(COMBINATIONS)
+    assert any("GET /v1/models" in ln and "not in the target" in ln for ln in lines)
+
+
+def test_seed_is_fixed_per_run_and_overridable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEECODES_FUZZ_SEED", raising=False)
+    assert choose_seed("SCCABCD", None) == choose_seed("SCCABCD", None)
+    assert choose_seed("SCCABCD", None) != choose_seed("SCCWXYZ", None)
+    assert choose_seed("SCCABCD", 7) == 7
+    monkeypatch.setenv("SEECODES_FUZZ_SEED", "42")
+    assert choose_seed("SCCABCD", 7) == 42
+
+
+def test_every_combination_names_what_it_checks() -> None:
+    catalog = contract.load_catalog()
+    for combination in COMBINATIONS:
+        ids = invariants_of(combination)
+        assert "NO-SERVER-ERROR" in ids and "OPENAPI-DOC" in ids
+        assert set(ids) <= set(catalog)
+    assert "RK-ROTATION" in invariants_of("GET /v1/jira/usage")
+    assert "RUN-ARTIFACTS" in invariants_of("GET /v1/tasks/{runId}/logs")

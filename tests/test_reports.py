@@ -1,0 +1,784 @@
+"""Issue 8: certification reports, the CI gate and staging safety.
+
+Three layers: pure units (statuses, waivers, baselines, manifest, JUnit, HTML), small pytest
+runs in a subprocess against a fake target this file serves (gate exit codes, xdist, a
+misbehaving target, the request budget), and whole-suite runs against the bundled reference
+engine (both injected faults shown with evidence in every report; no secret in any output).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from seecodes_conformance.report import manifest
+from seecodes_conformance.report.aggregate import invariant_results
+from seecodes_conformance.report.baseline import change
+from seecodes_conformance.report.gate import decide, verdict
+from seecodes_conformance.report.html_report import render
+from seecodes_conformance.report.junit import to_xml
+from seecodes_conformance.report.model import (
+    Evidence,
+    Gate,
+    InvariantResult,
+    Result,
+    RunInfo,
+    TestRecord,
+)
+from seecodes_conformance.report.scrub import scrub
+from seecodes_conformance.report.waivers import Waiver, WaiverError, parse_waivers
+from seecodes_conformance.traffic import (
+    Policy,
+    RequestBudgetExceeded,
+    ResponseTooLarge,
+    ResponseTooSlow,
+    Traffic,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TODAY = dt.date(2026, 6, 1)
+JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+
+
+# ------------------------------------------------------------------------------ pure units
+
+
+@dataclass(frozen=True)
+class _Entry:
+    area: str
+    level: str = "contract"
+    quote: str = "The protocol says so."
+    routes: tuple[str, ...] = ()
+    rationale: str | None = None
+
+
+CATALOG = {
+    "RK-REPLAY": _Entry("request-keys", routes=("GET /v1/jira/usage",)),
+    "RK-ROTATION": _Entry("request-keys"),
+    "LC-EXPIRY": _Entry("launch"),
+    "HEALTH-OK": _Entry("system", routes=("GET /healthz",)),
+}
+
+
+def _results(*records: TestRecord) -> list[InvariantResult]:
+    return invariant_results(CATALOG, records, lambda r: f"pytest {r.nodeid}")
+
+
+def _by_id(results: list[InvariantResult]) -> dict[str, InvariantResult]:
+    return {r.id: r for r in results}
+
+
+def test_status_follows_the_tests_that_carry_the_marker() -> None:
+    results = _by_id(
+        _results(
+            TestRecord("t::ok", ["HEALTH-OK"]),
+            TestRecord("t::ok2", ["HEALTH-OK"], outcome="skipped", message="why not"),
+            TestRecord("t::skip", ["LC-EXPIRY"], outcome="skipped", message="lifetime 3600 s"),
+            TestRecord(
+                "t::replay",
+                ["RK-REPLAY", "RK-ROTATION"],
+                outcome="failed",
+                message="[RK-REPLAY] replay accepted",
+                violated="RK-REPLAY",
+                evidence=[Evidence("> GET /v1/jira/usage\n< 200", "curl ...")],
+            ),
+        )
+    )
+    assert results["HEALTH-OK"].status == "passed"
+    assert results["LC-EXPIRY"].status == "skipped"
+    assert results["LC-EXPIRY"].reasons == ["lifetime 3600 s"]
+    assert results["RK-REPLAY"].status == "failed"
+    failure = results["RK-REPLAY"].failures[0]
+    assert failure.evidence[0].curl == "curl ..." and failure.reproduce == "pytest t::replay"
+    # The oracle named RK-REPLAY: the test stopped there, so RK-ROTATION is not concluded.
+    assert results["RK-ROTATION"].status == "not_run"
+    assert "stopped earlier, at a failure of RK-REPLAY" in results["RK-ROTATION"].reasons[0]
+
+
+def test_a_failure_without_a_verdict_counts_against_every_marked_invariant() -> None:
+    results = _by_id(
+        _results(TestRecord("t::x", ["RK-REPLAY", "RK-ROTATION"], outcome="error", phase="setup"))
+    )
+    assert results["RK-REPLAY"].status == results["RK-ROTATION"].status == "failed"
+    assert results["HEALTH-OK"].status == "not_run"
+
+
+def _gate(
+    records: list[TestRecord],
+    waivers: dict[str, Waiver] | None = None,
+    baseline: dict[str, str] | None = None,
+) -> tuple[Gate, dict[str, InvariantResult]]:
+    results = _results(*records)
+    gate = decide(results, records, [], waivers=waivers or {}, baseline=baseline, today=TODAY)
+    return gate, _by_id(results)
+
+
+FAIL_REPLAY = TestRecord("t::r", ["RK-REPLAY"], outcome="failed", violated="RK-REPLAY")
+PASS_HEALTH = TestRecord("t::h", ["HEALTH-OK"])
+
+
+def _waiver(iid: str, expires: dt.date) -> dict[str, Waiver]:
+    return {iid: Waiver(iid, "tracked in ENG-1", expires)}
+
+
+def test_a_waived_failure_passes_the_gate_and_is_reported_as_waived() -> None:
+    records = [FAIL_REPLAY, PASS_HEALTH]
+    gate, results = _gate(records, _waiver("RK-REPLAY", TODAY))  # valid through its last day
+    assert gate.passed, gate.problems
+    assert results["RK-REPLAY"].status == "waived"
+    assert gate.waived == ["RK-REPLAY"]
+    assert records[0].tolerated and "waived until 2026-06-01" in records[0].tolerated
+    assert not verdict(list(results.values()), [], profile="certify").certified
+
+
+def test_an_expired_waiver_fails_the_gate() -> None:
+    gate, results = _gate([FAIL_REPLAY], _waiver("RK-REPLAY", TODAY - dt.timedelta(days=1)))
+    assert not gate.passed
+    assert gate.expired_waivers == ["RK-REPLAY"]
+    assert results["RK-REPLAY"].status == "failed"
+
+
+def test_a_waiver_whose_invariant_passes_fails_the_gate_like_a_strict_xfail() -> None:
+    gate, _ = _gate([PASS_HEALTH], _waiver("HEALTH-OK", TODAY))
+    assert not gate.passed
+    assert gate.stale_waivers == ["HEALTH-OK"]
+    assert any("stale" in p for p in gate.problems)
+
+
+def test_waiver_file_format_is_checked() -> None:
+    waivers = parse_waivers(
+        {"waivers": [{"invariant": "RK-RACE", "reason": "ENG-9", "expires": "2026-03-31"}]}
+    )
+    assert waivers["RK-RACE"].expires == dt.date(2026, 3, 31)
+    for bad in (
+        [{"invariant": "RK-RACE", "expires": "2026-03-31"}],  # no reason
+        [{"invariant": "RK-RACE", "reason": "x"}],  # no expiry
+        [{"invariant": "RK-RACE", "reason": "x", "expires": "soon"}],
+        [{"reason": "x", "expires": "2026-01-01"}],
+    ):
+        with pytest.raises(WaiverError):
+            parse_waivers(bad)
+
+
+def test_baseline_fails_only_on_regressions_and_lists_progress() -> None:
+    fail_health = TestRecord("t::h", ["HEALTH-OK"], outcome="failed", violated="HEALTH-OK")
+    pass_replay = TestRecord("t::r", ["RK-REPLAY"])
+    before = {"HEALTH-OK": "passed", "RK-REPLAY": "failed", "LC-EXPIRY": "failed"}
+    gate, _ = _gate([fail_health, pass_replay], baseline=before)
+    assert not gate.passed
+    assert gate.regressions == ["HEALTH-OK"] and gate.progress == ["RK-REPLAY"]
+    gate, results = _gate([FAIL_REPLAY, PASS_HEALTH], baseline=before)
+    assert gate.passed, gate.problems
+    assert gate.known_failures == ["RK-REPLAY"]
+    assert results["RK-REPLAY"].change == "known-failure"
+    assert change(None, "failed") == "new-failure"
+    assert change("passed", "skipped") == "lost"
+
+
+def _result(records: list[TestRecord], gate: Gate | None = None) -> Result:
+    results = _results(*records)
+    gate = gate or decide(results, records, [], waivers={}, baseline=None, today=TODAY)
+    run = RunInfo(
+        target_url="http://127.0.0.1:1", embedded_engine=False, engine_faults=[],
+        engine_variants=[], openapi={"version": "3.1.0", "sha256": "ab" * 32},
+        harness_version="0.1.0", protocol_version="3.1.10", profile={"name": "ci"}, seeds={},
+        run_prefix="SCCTEST", started_at="2026-06-01T00:00:00+00:00",
+        finished_at="2026-06-01T00:01:00+00:00", duration_s=60.0, requests_sent=12,
+        request_budget=None, rate_limit=None, workers=0, command="pytest suites",
+    )  # fmt: skip
+    return Result(
+        run=run, invariants=results, tests=records, unattributed=[], gate=gate,
+        verdict=verdict(results, [], profile="ci"), exit_status=0 if gate.passed else 1,
+    )  # fmt: skip
+
+
+def test_junit_agrees_with_the_gate_and_survives_binary_bodies() -> None:
+    failing = TestRecord(
+        "suites/test_k.py::test_replay[usage]", ["RK-REPLAY"], outcome="failed",
+        message="[RK-REPLAY] replay accepted\x00\x07", violated="RK-REPLAY",
+        longrepr="body \x00\x1b[31m", evidence=[Evidence("< 200 \x00", "curl x")],
+    )  # fmt: skip
+    results = _results(failing, PASS_HEALTH)
+    gate = decide(
+        results, [failing, PASS_HEALTH], [], waivers=_waiver("RK-REPLAY", TODAY - dt.timedelta(1)),
+        baseline=None, today=TODAY,
+    )  # fmt: skip
+    xml = ET.tostring(to_xml(_result([failing, PASS_HEALTH], gate)).getroot(), encoding="unicode")
+    root = ET.fromstring(xml)  # well-formed despite NUL and ESC in the failure text
+    case = root.find(".//testcase[@name='test_replay[usage]']")
+    assert case is not None and case.get("classname") == "suites.test_k"
+    failure = case.find("failure")
+    assert failure is not None and failure.get("type") == "RK-REPLAY"
+    assert "curl x" in (failure.text or "")
+    gate_cases = root.findall(".//testcase[@classname='seecodes.gate']")
+    assert any("expired" in (c.find("failure").get("message") or "") for c in gate_cases)  # type: ignore[union-attr]
+
+
+def test_junit_writes_a_tolerated_failure_as_skipped() -> None:
+    failing = TestRecord("t.py::test_r", ["RK-REPLAY"], outcome="failed", violated="RK-REPLAY")
+    results = _results(failing)
+    gate = decide(results, [failing], [], waivers=_waiver("RK-REPLAY", TODAY), baseline=None,
+                  today=TODAY)  # fmt: skip
+    root = to_xml(_result([failing], gate)).getroot()
+    case = root.find(".//testcase[@name='test_r']")
+    assert case is not None and case.find("failure") is None
+    skipped = case.find("skipped")
+    assert skipped is not None and "waived" in (skipped.get("message") or "")
+    assert root.get("failures") == "0"
+
+
+def test_html_shows_verdict_table_and_escapes_what_the_target_sent() -> None:
+    failing = TestRecord(
+        "t.py::test_r", ["RK-REPLAY"], outcome="failed", violated="RK-REPLAY",
+        message="[RK-REPLAY] <script>alert(1)</script>",
+        evidence=[Evidence("< 200 <b>x</b>", "curl -sS 'http://t/<x>'")],
+    )  # fmt: skip
+    html = render(_result([failing, PASS_HEALTH]))
+    assert "NOT CERTIFIED" in html
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'id="RK-REPLAY"' in html and "The protocol says so." in html
+    assert "<h2>Invariants by area</h2>" in html and "request-keys" in html
+    assert "GET /healthz" in html  # per-route coverage
+    assert "pytest t.py::test_r" in html  # the reproduction command
+
+
+def test_scrub_hides_registered_secrets_and_jwt_shapes() -> None:
+    from seecodes_conformance.secrets import REGISTRY
+
+    REGISTRY.add("permit-value-for-scrub-test", "permit")
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4eHh4eHh4In0.c2lnbmF0dXJlLXZhbHVl"
+    text = scrub(f"a permit-value-for-scrub-test and {token}")
+    assert "permit-value-for-scrub-test" not in text and token not in text
+    assert re.search(r"\[permit#\d+\]", text) and "[unregistered-jwt]" in text
+
+
+def test_manifest_detects_tampering_and_checks_signatures(tmp_path: Path) -> None:
+    (tmp_path / "report.html").write_text("<html>ok</html>")
+    (tmp_path / "certification.json").write_text("{}")
+    key = Ed25519PrivateKey.generate()
+    key_path = tmp_path.parent / "signing.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public_path = tmp_path.parent / "public.pem"
+    public_path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    manifest.write(tmp_path, {"target": "x"}, key_path)
+    assert manifest.verify(tmp_path, public_path) == []
+    (tmp_path / "report.html").write_text("<html>CERTIFIED</html>")
+    assert manifest.verify(tmp_path, public_path) == ["report.html was changed (SHA-256 differs)"]
+    (tmp_path / "report.html").write_text("<html>ok</html>")
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    data["verdict"] = "CERTIFIED"
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    assert any("signature" in p for p in manifest.verify(tmp_path, public_path))
+
+
+def test_manifest_hmac_needs_the_shared_secret(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text("{}")
+    secret = tmp_path.parent / "secret.txt"
+    secret.write_text("a shared secret of enough length\n")
+    manifest.write(tmp_path, {}, secret)
+    assert manifest.verify(tmp_path, secret) == []
+    other = tmp_path.parent / "other.txt"
+    other.write_text("another secret of enough length")
+    assert manifest.verify(tmp_path, other)
+    assert manifest.verify(tmp_path)  # an HMAC bundle cannot be checked without the secret
+    sig = json.loads((tmp_path / "manifest.sig").read_text())
+    assert "shared secret" not in json.dumps(sig) and base64.b64decode(sig["signature"])
+
+
+# ------------------------------------------------------------------------------ traffic
+
+
+def test_budget_refuses_past_the_limit() -> None:
+    traffic = Traffic()
+    traffic.configure(Policy(budget=3))
+    traffic.reserve(2)
+    traffic.reserve(1)
+    with pytest.raises(RequestBudgetExceeded, match="request budget exhausted"):
+        traffic.reserve(1)
+    assert traffic.sent == 3
+
+
+def test_rate_ceiling_spaces_requests() -> None:
+    traffic = Traffic()
+    traffic.configure(Policy(rate=50.0))
+    started = time.monotonic()
+    for _ in range(6):
+        traffic.reserve()
+    assert time.monotonic() - started >= 5 / 50.0 - 0.01
+
+
+# ------------------------------------------------------------------------------ a fake target
+
+OPENAPI = json.dumps({"openapi": "3.1.0", "info": {"version": "3.1.10"}, "paths": {}}).encode()
+HUGE = 50 * 1024 * 1024
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # keep the test output quiet
+        pass
+
+    def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path == "/healthz":
+            self._send(200, b'{"ok": true}')
+        elif path == "/openapi.json":
+            self._send(200, OPENAPI)
+        elif path == "/hang":
+            time.sleep(8)  # bounded: the client gives up long before
+            self.close_connection = True
+        elif path == "/reset":  # close with RST: SO_LINGER on, timeout 0
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()
+            self.wfile.close()
+            self.connection.close()
+            self.close_connection = True
+        elif path == "/html":
+            self._send(200, b"<html><body>maintenance</body></html>", "text/html")
+        elif path == "/huge":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(HUGE))
+            self.end_headers()
+            self._stream(HUGE)
+        elif path == "/huge-chunked":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self._stream(HUGE)
+        elif path == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(40):  # bounded: 40 bytes over ~12 s at most
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.3)
+        else:
+            self._send(200, b'{"ok": true}')
+
+    def _stream(self, size: int) -> None:
+        chunk = b" " * 65536
+        try:
+            for _ in range(size // len(chunk)):
+                self.wfile.write(chunk)
+        except OSError:
+            return
+
+
+@pytest.fixture(scope="module")
+def fake_target() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+FAKE_SUITE = """
+import os
+
+import pytest
+
+from seecodes_conformance import oracle
+from seecodes_conformance.secrets import REGISTRY
+
+FAIL = set(filter(None, os.environ.get("FAKE_FAIL", "").split(",")))
+
+
+def _check(http, invariant, path="/healthz"):
+    response = http.get(path)
+    if invariant in FAIL:
+        oracle.fail(invariant, "the fake target was told to break this", [response])
+    oracle.assert_success(response, invariant)
+
+
+@pytest.mark.invariant("HEALTH-OK")
+def test_health(http):
+    _check(http, "HEALTH-OK")
+
+
+@pytest.mark.invariant("RK-REPLAY", "RK-ROTATION")
+def test_replay(http):
+    _check(http, "RK-REPLAY", "/v1/jira/usage")
+    _check(http, "RK-ROTATION", "/v1/jira/usage")
+
+
+@pytest.mark.invariant("LC-EXPIRY")
+def test_expiry(http):
+    pytest.skip("the launch code lives 3600 s, longer than --max-wait 15 s")
+
+
+@pytest.mark.invariant("MODELS-CATALOG")
+def test_models_secret(http):
+    permit = "permit-" + "s3cr3t" * 4
+    REGISTRY.add(permit, "permit")
+    response = http.get("/v1/models", headers={"Authorization": f"Bearer {permit}"})
+    if "MODELS-CATALOG" in FAIL:
+        print("the permit was", permit)
+        assert permit == "something else", f"permit {permit} did not match"
+    assert response.status_code == 200
+"""
+
+MISBEHAVING_SUITE = """
+import pytest
+
+
+@pytest.mark.invariant("HEALTH-OK")
+@pytest.mark.parametrize("path", ["/hang", "/reset", "/huge", "/huge-chunked", "/drip"])
+def test_misbehaving(http, path):
+    http.get(path)
+
+
+@pytest.mark.invariant("MODELS-CATALOG")
+def test_html_where_json_is_due(http):
+    http.get("/html").json()
+"""
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+    report_dir: Path
+    elapsed: float
+
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.report_dir / "certification.json").read_text())
+        return data
+
+    def statuses(self) -> dict[str, str]:
+        return {i["id"]: i["status"] for i in self.json()["invariants"]}
+
+    def text(self, name: str) -> str:
+        return (self.report_dir / name).read_text(encoding="utf-8")
+
+
+def _pytest(
+    args: list[str],
+    cwd: Path,
+    reports: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> Run:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider",
+         f"--report-dir={reports}", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    folders = sorted(p for p in reports.glob("2*") if p.is_dir()) if reports.exists() else []
+    return Run(
+        done.returncode,
+        done.stdout + done.stderr,
+        folders[-1] if folders else reports / "missing",
+        time.monotonic() - started,
+    )
+
+
+# The fake suites need neither; leaving them out halves each run's start-up.
+LEAN = ("-p", "no:schemathesis", "-p", "no:hypothesispytest")
+
+
+@pytest.fixture
+def fake_suite(tmp_path: Path) -> Path:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_fake.py").write_text(FAKE_SUITE)
+    return suite
+
+
+def _fake_run(
+    suite: Path, target: str, reports: Path, *args: str, fail: str = "", **env: str
+) -> Run:
+    return _pytest(
+        [f"--base-url={target}", *LEAN, *args], suite, reports, env={"FAKE_FAIL": fail, **env},
+        timeout=120,
+    )  # fmt: skip
+
+
+def test_fake_run_writes_three_reports_with_evidence(fake_suite: Path, fake_target: str) -> None:
+    run = _fake_run(fake_suite, fake_target, fake_suite / "reports", fail="RK-REPLAY")
+    assert run.returncode == 1, run.output
+    assert {p.name for p in run.report_dir.iterdir()} >= {
+        "certification.json", "junit.xml", "report.html", "served-openapi.json",
+    }  # fmt: skip
+    statuses = run.statuses()
+    assert statuses["HEALTH-OK"] == "passed"
+    assert statuses["RK-REPLAY"] == "failed"
+    assert statuses["RK-ROTATION"] == "not_run"  # the test stopped at RK-REPLAY
+    assert statuses["LC-EXPIRY"] == "skipped"
+    assert statuses["RUN-STATUS"] == "not_run"
+    data = run.json()
+    assert data["verdict"]["certified"] is False and data["exit_status"] == 1
+    assert data["run"]["openapi"]["sha256"] and data["run"]["requests_sent"] >= 4
+    replay = next(i for i in data["invariants"] if i["id"] == "RK-REPLAY")
+    assert replay["protocol"] and replay["failures"][0]["evidence"][0]["curl"].startswith("curl")
+    assert "--base-url" in replay["failures"][0]["reproduce"]
+    skipped = next(i for i in data["invariants"] if i["id"] == "LC-EXPIRY")
+    assert "3600 s" in skipped["reasons"][0]
+    junit = ET.parse(run.report_dir / "junit.xml").getroot()
+    assert junit.find(".//failure[@type='RK-REPLAY']") is not None
+    assert "RK-REPLAY" in run.text("report.html")
+    assert re.search(r"^FAILED RK-REPLAY\s+test_fake.py::test_replay", run.output, re.M)
+    assert "CI gate: FAIL (exit 1)" in run.output
+
+
+def test_secrets_never_reach_any_output(fake_suite: Path, fake_target: str) -> None:
+    user_junit = fake_suite / "user-junit.xml"
+    run = _fake_run(
+        fake_suite, fake_target, fake_suite / "reports", f"--junitxml={user_junit}",
+        fail="MODELS-CATALOG",
+    )  # fmt: skip
+    assert run.returncode == 1, run.output
+    secret = "permit-" + "s3cr3t" * 4
+    outputs = {"terminal": run.output, "user junit": user_junit.read_text()}
+    outputs |= {p.name: p.read_text() for p in run.report_dir.iterdir()}
+    assert "[permit#" in run.output  # the failure was shown, redacted
+    assert [name for name, text in outputs.items() if secret in text] == []
+
+
+def test_waivers_and_baselines_decide_the_exit_status(fake_suite: Path, fake_target: str) -> None:
+    reports = fake_suite / "reports"
+    waivers = fake_suite / "waivers.yaml"
+    future = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    past = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+
+    def waive(*entries: tuple[str, str]) -> str:
+        items = [{"invariant": i, "reason": "ENG-1", "expires": d} for i, d in entries]
+        waivers.write_text(json.dumps({"waivers": items}))  # JSON is YAML
+        return f"--waivers={waivers}"
+
+    run = _fake_run(fake_suite, fake_target, reports, waive(("RK-REPLAY", future)),
+                    fail="RK-REPLAY")  # fmt: skip
+    assert run.returncode == 0, run.output
+    assert run.statuses()["RK-REPLAY"] == "waived"
+    junit = ET.parse(run.report_dir / "junit.xml").getroot()
+    assert junit.get("failures") == "0"
+    assert junit.find(".//skipped[@type='seecodes.tolerated']") is not None
+    run = _fake_run(fake_suite, fake_target, reports, waive(("RK-REPLAY", past)),
+                    fail="RK-REPLAY")  # fmt: skip
+    assert run.returncode == 1 and "expired" in run.output, run.output
+    run = _fake_run(fake_suite, fake_target, reports, waive(("HEALTH-OK", future)))
+    assert run.returncode == 1 and "stale" in run.output, run.output
+    waivers.write_text("waivers:\n  - invariant: RK-REPLAY\n")
+    run = _fake_run(fake_suite, fake_target, reports, f"--waivers={waivers}")
+    assert run.returncode == 4 and "reason" in run.output, run.output
+
+    baseline = _fake_run(fake_suite, fake_target, reports, fail="RK-REPLAY")
+    saved = fake_suite / "baseline.json"
+    shutil.copyfile(baseline.report_dir / "certification.json", saved)
+    run = _fake_run(fake_suite, fake_target, reports, f"--baseline={saved}", fail="RK-REPLAY")
+    assert run.returncode == 0, run.output  # a known failure
+    run = _fake_run(fake_suite, fake_target, reports, f"--baseline={saved}",
+                    fail="RK-REPLAY,HEALTH-OK")  # fmt: skip
+    assert run.returncode == 1, run.output
+    assert run.json()["gate"]["regressions"] == ["HEALTH-OK"]
+    run = _fake_run(fake_suite, fake_target, reports, f"--baseline={saved}")
+    assert run.returncode == 0 and "progress since the baseline: RK-REPLAY" in run.output
+
+
+def test_xdist_controller_writes_reports_from_worker_data(
+    fake_suite: Path, fake_target: str
+) -> None:
+    run = _fake_run(fake_suite, fake_target, fake_suite / "reports", "-n", "2", fail="RK-REPLAY")
+    assert run.returncode == 1, run.output
+    data = run.json()
+    assert data["run"]["workers"] == 2 and data["run"]["requests_sent"] >= 4
+    replay = next(i for i in data["invariants"] if i["id"] == "RK-REPLAY")
+    assert replay["failures"][0]["evidence"], replay
+    assert data["run"]["openapi"]["sha256"]
+
+
+def test_unreachable_target_exits_7_with_a_report(fake_suite: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for extra in ([], ["-n", "2"]):
+        reports = fake_suite / f"reports{len(extra)}"
+        run = _fake_run(fake_suite, f"http://127.0.0.1:{port}", reports, *extra)
+        assert run.returncode == 7, run.output
+        data = run.json()
+        assert data["exit_status"] == 7 and not data["verdict"]["certified"]
+        assert any("unavailable" in r or "reach" in r for r in data["verdict"]["reasons"]), data
+
+
+def test_certify_profile_writes_a_signed_manifest(fake_suite: Path, fake_target: str) -> None:
+    key = Ed25519PrivateKey.generate()
+    key_path = fake_suite / "key.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    run = _fake_run(fake_suite, fake_target, fake_suite / "reports", "--profile=certify",
+                    f"--signing-key={key_path}")  # fmt: skip
+    assert run.returncode == 0, run.output
+    listed = json.loads(run.text("manifest.json"))
+    assert set(listed["files"]) >= {"certification.json", "junit.xml", "report.html",
+                                    "served-openapi.json"}  # fmt: skip
+    assert listed["served_openapi"]["sha256"] == run.json()["run"]["openapi"]["sha256"]
+    assert run.json()["run"]["seeds"]["profile"] is not None  # certify: a fixed seed
+    assert manifest.verify(run.report_dir) == []
+    (run.report_dir / "certification.json").write_text("{}")
+    assert manifest.verify(run.report_dir)
+
+
+def test_misbehaving_target_fails_tests_clearly_and_quickly(
+    tmp_path: Path, fake_target: str
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_bad.py").write_text(MISBEHAVING_SUITE)
+    run = _pytest(
+        [f"--base-url={fake_target}", *LEAN, "--request-timeout=2",
+         "--max-response-bytes=1000000"],
+        suite, tmp_path / "reports", timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1, run.output
+    assert run.elapsed < 60, run.elapsed
+    tests = {t["id"].split("::")[-1]: t for t in run.json()["tests"]}
+    assert all(t["outcome"] == "failed" for t in tests.values()), tests
+    expect = {
+        "test_misbehaving[/hang]": "did not answer GET /hang within 2 s",
+        "test_misbehaving[/reset]": "refused or broke the connection",
+        "test_misbehaving[/huge]": "over the limit of 1000000",
+        "test_misbehaving[/huge-chunked]": "over the limit of 1000000",
+        "test_misbehaving[/drip]": "still sending the response body",
+        "test_html_where_json_is_due": "not JSON (content-type text/html)",
+    }
+    for name, phrase in expect.items():
+        assert phrase in tests[name]["message"], (name, tests[name]["message"])
+
+
+def test_request_budget_stops_sending(fake_suite: Path, fake_target: str) -> None:
+    run = _fake_run(fake_suite, fake_target, fake_suite / "reports", "--request-budget=3")
+    assert run.returncode == 1, run.output
+    data = run.json()
+    assert data["run"]["requests_sent"] <= 3
+    assert any("budget" in p for p in data["gate"]["problems"])
+    assert "request budget exhausted" in run.output
+
+
+def test_body_cap_and_deadline_in_the_client(fake_target: str) -> None:
+    from seecodes_conformance.clients import new_http_client
+
+    with new_http_client(fake_target, timeout=1.0) as client:
+        with pytest.raises(ResponseTooLarge):
+            client.get("/huge")
+        with pytest.raises(ResponseTooSlow):
+            client.get("/drip")
+        with pytest.raises(httpx.ReadTimeout):
+            client.get("/hang")
+        assert client.get("/healthz").json() == {"ok": True}
+
+
+# ------------------------------------------------------------------------------ whole suite
+
+
+def _secret_hits(run: Run, audit: Path, extra: dict[str, str]) -> dict[str, list[str]]:
+    secrets: set[str] = set()
+    for dump in audit.parent.glob(audit.name + ".*"):
+        secrets.update(json.loads(dump.read_text()))
+    assert len(secrets) > 50, "the audit dump is too small to mean anything"
+    outputs = {"terminal": run.output, **extra}
+    outputs |= {p.name: p.read_text(errors="replace") for p in run.report_dir.iterdir()}
+    hits = {name: [s[:12] + "…" for s in secrets if s in text] for name, text in outputs.items()}
+    for name, text in outputs.items():
+        hits[name] += [f"JWT-shaped {m[:12]}…" for m in JWT_SHAPE.findall(text)]
+    return {name: found for name, found in hits.items() if found}
+
+
+def test_whole_suite_with_two_faults_reports_both_and_leaks_no_secret(tmp_path: Path) -> None:
+    audit = tmp_path / "audit" / "secrets"
+    audit.parent.mkdir()
+    user_junit = tmp_path / "user-junit.xml"
+    run = _pytest(
+        ["suites", "-n", "2", "--engine-fault=rk-replay", "--engine-fault=lc-replay",
+         f"--junitxml={user_junit}"],
+        ROOT, tmp_path / "reports", env={"SEECODES_SECRET_AUDIT_FILE": str(audit)}, timeout=1200,
+    )  # fmt: skip
+    assert run.returncode == 1, run.output[-5000:]
+    data = run.json()
+    by_id = {i["id"]: i for i in data["invariants"]}
+    junit = ET.parse(run.report_dir / "junit.xml").getroot()
+    html = run.text("report.html")
+    for iid in ("RK-REPLAY", "LC-REPLAY"):
+        entry = by_id[iid]
+        assert entry["status"] == "failed", entry
+        assert entry["protocol"] and entry["failures"][0]["evidence"], entry
+        assert junit.find(f".//failure[@type='{iid}']") is not None, iid
+        assert f'id="{iid}"' in html and entry["protocol"].replace('"', "&quot;") in html
+        assert re.search(rf"^FAILED {iid}\b", run.output, re.M), iid
+    hits = _secret_hits(run, audit, {"user junit": user_junit.read_text()})
+    assert hits == {}, hits
+
+
+def test_clean_run_writes_all_three_reports(tmp_path: Path) -> None:
+    run = _pytest(
+        ["suites/test_surface.py", "suites/test_request_keys.py"], ROOT, tmp_path / "reports",
+        timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-5000:]
+    data = run.json()
+    assert data["exit_status"] == 0 and data["gate"]["passed"]
+    assert data["counts"]["failed"] == 0 and data["counts"]["passed"] > 0
+    assert ET.parse(run.report_dir / "junit.xml").getroot().get("failures") == "0"
+    assert "Invariants by area" in run.text("report.html")
+    if shutil.which("chromium"):
+        dom = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+             "--disable-background-networking", "--disable-component-update", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'chromium'}", (run.report_dir / "report.html").as_uri()],
+            capture_output=True, text=True, timeout=120, check=False,
+        ).stdout  # fmt: skip
+        assert "NOT CERTIFIED" in dom and 'class="areas"' in dom, dom[:2000]

@@ -1,0 +1,49 @@
+"""Issue 9: nothing legal is ever flagged.
+
+The whole conformance run passes against the clean reference engine under every legal
+variation, singly and combined, and with two worker processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from seecodes_reference_engine.faults import VARIANTS
+
+from seecodes_conformance.engine_process import EngineProcess
+from seecodes_conformance.plugin import EMBEDDED_ENGINE_ARGS
+from suite_runner import run_suites
+
+# Variants that choose the same thing differently cannot be combined (one rejection status).
+_EXCLUSIVE_PREFIX = "reject-"
+
+
+def _combined() -> tuple[str, ...]:
+    rejects = sorted(v for v in VARIANTS if v.startswith(_EXCLUSIVE_PREFIX))
+    others = sorted(v for v in VARIANTS if not v.startswith(_EXCLUSIVE_PREFIX))
+    return (*rejects[:1], *others)
+
+
+CONFIGURATIONS: list[tuple[str, tuple[str, ...], int]] = [
+    ("clean", (), 1),
+    *((name, (name,), 1) for name in sorted(VARIANTS)),
+    ("combined", _combined(), 1),
+    ("two-workers", (), 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("variants", "workers"),
+    [pytest.param(v, w, id=label) for label, v, w in CONFIGURATIONS],
+)
+def test_suites_pass_under_legal_variation(
+    variants: tuple[str, ...], workers: int, tmp_path: Path
+) -> None:
+    with EngineProcess(
+        variants=variants, workers=workers, extra_args=EMBEDDED_ENGINE_ARGS
+    ) as engine:
+        run = run_suites(engine.base_url, tmp_path)
+    assert run.cases, run.summary()
+    assert not run.with_outcome("failed", "error"), run.summary()
+    assert run.returncode == 0, run.summary()
