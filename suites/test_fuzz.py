@@ -1,24 +1,27 @@
 """Schema fuzzing of every documented route with schemathesis (issue 4).
 
-One test per protocol route-method combination. Each loads nothing itself: the session's fuzz
-world (seecodes_conformance.fuzz) has read the target's /openapi.json, overlaid our first-party
-shapes on it, and minted the credentials first-party clients would hold. The test then lets
-schemathesis generate
+One test per protocol route-method combination. The session's fuzz world
+(seecodes_conformance.fuzz) has read the target's /openapi.json, overlaid our first-party shapes
+on it, and minted what first-party clients would hold (a rotating request key, task permits,
+runs, launch codes). Each test then lets schemathesis generate
 
 1. positive cases from the overlaid document (what the Jira App and the IDE send), sent with
-   live credentials: they must be answered as documented, in the documented shape;
-2. negative cases from the target's own request schemas, plus requests without credentials and
-   with an undeclared method: they must be rejected with a 4xx (which 4xx is the target's choice).
+   live credentials: answered as documented, in the documented shape;
+2. cases from the target's own request schemas: violations of them and requests with an
+   undeclared method must be rejected with a 4xx (which 4xx is the target's choice), schema-valid
+   junk must get a 4xx or a success; never a 5xx;
+3. after the first success, the same request with missing and wrong credentials: rejected.
 
-A failure names the route and the invariant, shows the request as a redacted curl command, and
-prints the seed that replays it. Afterwards every combination must have seen at least one
-success and one rejection; the per-combination table is printed at the end of the run and
-written to reports/fuzz-coverage.json.
+A failure names the route and the invariant, shows each distinct failing request as a redacted
+curl command, and prints the seed that replays it. Every combination must also have seen a
+success and a rejection; the per-combination table is printed at the end of the run and written
+to reports/fuzz-coverage.json.
 
 Why ``from_fixture``: the target, and with it the document, exists only once the session has
 started (the bundled engine is started by the ``target`` fixture), so nothing can be loaded at
-import time. One pytest item per combination (each driving two lazily loaded schemathesis runs)
-keeps per-route ``-k`` selection, per-route JUnit entries and xdist distribution.
+import time. One pytest item per combination, each driving two lazily loaded schemathesis runs,
+keeps per-route ``-k`` and ``--invariant`` selection, per-route JUnit entries and xdist
+distribution.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ def _send(case: Any, fuzz_world: FuzzWorld) -> None:
 
 
 def _runner(lazy: Any, combination: str) -> Callable[..., None]:
-    """A schemathesis run limited to one combination (the document's own path spelling)."""
+    """A schemathesis run limited to one combination (the overlay names paths as the protocol
+    does, whatever parameter names the target's document uses)."""
     only = lazy.include(
         lambda ctx: label_of(ctx.operation.method, ctx.operation.path) == combination
     )

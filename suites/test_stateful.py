@@ -144,15 +144,21 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             ]
             principals = [("a", "p1"), ("b", "p1")] + ([("a", "p2")] if multi_principal else [])
             self.initial_actors = [
-                Actor(f"{tenant}/{name}", tenant, protocol.jira(tenant, self._principal(name)))
+                Actor(f"{tenant}/{name}", tenant,
+                      protocol.jira(self._tenant(tenant), self._principal(name)))
                 for tenant, name in principals
-            ]
+            ]  # fmt: skip
             a1, b1 = self.initial_actors[0], self.initial_actors[1]
             t0, t1, t2 = self.initial_tasks
             self.initial_permits = [
                 self._permit(a1, t0), self._permit(a1, t1), self._permit(a1, t2),
                 self._permit(b1, t0),
             ]  # fmt: skip
+
+        def _tenant(self, name: str) -> str:
+            """Fresh installations per example where the source can make them: every example
+            starts from a full credit balance and shares nothing with other tests."""
+            return f"sm-{protocol.ids.base}-{self.example}{name}" if multi_principal else name
 
         def _principal(self, name: str) -> str:
             return f"sm{self.example}-{name}" if multi_principal else "p1"

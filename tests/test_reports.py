@@ -166,6 +166,17 @@ def test_a_waiver_whose_invariant_passes_fails_the_gate_like_a_strict_xfail() ->
     assert any("stale" in p for p in gate.problems)
 
 
+def test_only_a_complete_passing_certify_run_is_certified() -> None:
+    records = [TestRecord(f"t::{iid}", [iid]) for iid in CATALOG]
+    results = _results(*records)
+    ci = verdict(results, [], profile="ci")
+    assert ci.conformant and not ci.certified and ci.label == "ALL INVARIANTS PASSED"
+    certify = verdict(results, [], profile="certify")
+    assert certify.certified and certify.label == "CERTIFIED" and certify.reasons == []
+    partial = verdict(_results(*records[1:]), [], profile="certify")
+    assert not partial.certified and partial.reasons == ["1 invariant(s) not run"]
+
+
 def test_waiver_file_format_is_checked() -> None:
     waivers = parse_waivers(
         {"waivers": [{"invariant": "RK-RACE", "reason": "ENG-9", "expires": "2026-03-31"}]}

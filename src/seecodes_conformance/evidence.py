@@ -78,7 +78,7 @@ def _header_value(name: str, value: str) -> str:
 
 def _snippet(body: bytes) -> str:
     text = body[:BODY_LIMIT].decode("utf-8", errors="replace")
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError, RecursionError):
         text = json.dumps(json.loads(text), separators=(",", ":"))[:BODY_LIMIT]
     return text + ("…" if len(body) > BODY_LIMIT else "")
 

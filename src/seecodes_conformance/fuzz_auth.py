@@ -9,8 +9,8 @@ would be stale (or consumed) by the time it is sent. So (see shared/notes/schema
   ring's current key when the case is actually sent (``JiraAppSession.take_key``), and
   ``settle`` rotates the ring from ``X-SeeCodes-Next-Request-Key`` (``adopt_next_key``). After a
   rejection the ring is empty, so the next send bootstraps a fresh key;
-- only the placeholder is ever swapped, so schemathesis' own "missing credential" cases stay
-  missing;
+- only the placeholder is swapped, and only for a request with the operation's own method (a
+  coverage-phase probe with an undeclared method never spends a key);
 - values that are credentials in their own right (a launch code, a fresh run to start) are also
   filled at send time, and only for positive cases.
 

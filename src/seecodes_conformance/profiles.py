@@ -17,8 +17,11 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile("ci", race_bursts=5, fuzz_max_examples=15, stateful_examples=20,
-                  stateful_steps=15, seed=None, derandomize=True),
+    # smoke: every test once with the smallest budgets; the self-tests' restraint sweep uses it.
+    "smoke": Profile("smoke", race_bursts=2, fuzz_max_examples=5, stateful_examples=8,
+                     stateful_steps=10, seed=None, derandomize=True),
+    "ci": Profile("ci", race_bursts=5, fuzz_max_examples=15, stateful_examples=50,
+                  stateful_steps=20, seed=None, derandomize=True),
     "nightly": Profile("nightly", race_bursts=20, fuzz_max_examples=100, stateful_examples=100,
                        stateful_steps=30, seed=None, derandomize=False),
     "certify": Profile("certify", race_bursts=20, fuzz_max_examples=100, stateful_examples=100,

@@ -125,7 +125,7 @@ def exercise(http: httpx.Client) -> set[str]:
     recorder = RouteRecorder()
     http.event_hooks["request"].append(recorder)
     _system(http)
-    jira = Jira(http)
+    jira = Jira(http, max_key_age=1.5)
     jira.bootstrap()
     credits = _instances(jira)
     project, task = new_pair()

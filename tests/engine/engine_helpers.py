@@ -73,6 +73,8 @@ class Jira:
     name: str = "p1"
     key: str | None = None
     history: list[httpx.Response] = field(default_factory=list)
+    max_key_age: float | None = None  # re-bootstrap older keys (short-key-lifetime engines)
+    key_at: float = 0.0
 
     def bootstrap(self) -> str:
         response = self.http.post(
@@ -84,11 +86,13 @@ class Jira:
         body = response.json()
         assert body["ok"] is True and isinstance(body["requestKey"], str)
         self.key = body["requestKey"]
+        self.key_at = time.monotonic()
         return self.key
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One call with the current key; takes the next key when one is handed out."""
-        if self.key is None:
+        stale = self.max_key_age is not None and time.monotonic() - self.key_at > self.max_key_age
+        if self.key is None or stale:
             self.bootstrap()
         headers = dict(kwargs.pop("headers", {}))
         headers.setdefault("Authorization", f"Bearer {forge_token(self.tenant, self.name)}")
@@ -99,6 +103,7 @@ class Jira:
         if response.is_success:
             assert next_key, f"{method} {path} succeeded without a next request key"
             self.key = next_key
+            self.key_at = time.monotonic()
         else:
             assert next_key is None, f"{method} {path} was rejected but handed out a next key"
         return response

@@ -5,30 +5,39 @@ from __future__ import annotations
 import time
 
 import httpx
-from engine_helpers import Jira, bearer, new_pair, start_engine
+from engine_helpers import KEY_HEADER, Jira, bearer, forge_token, new_pair, start_engine
+
+TTL = 1.0
+
+
+def wait_until_older_than(moment: float, age: float) -> None:
+    time.sleep(max(0.0, moment + age - time.monotonic()))
 
 
 def test_everything_expires() -> None:
-    ttls = ("--request-key-ttl", "1", "--launch-code-ttl", "1", "--permit-ttl", "1.5")
+    ttls = ("--request-key-ttl", str(TTL), "--launch-code-ttl", str(TTL), "--permit-ttl", str(TTL))
     with start_engine(extra_args=ttls) as engine, httpx.Client(base_url=engine.base_url) as http:
-        jira = Jira(http)
+        jira = Jira(http, max_key_age=TTL / 4)
         project, task = new_pair()
         permit = jira.permit(project, task)
         code = jira.launch_code(project, task)["launchCode"]
-        stale_key = jira.key
-        assert http.get("/v1/tasks/context", headers=bearer(permit)).status_code != 401
-        time.sleep(1.6)
+        minted = time.monotonic()  # every credential above is at most this old...
+        stale_key = str(jira.key)
+        fresh = http.get("/v1/tasks/context", headers=bearer(permit))
+        if time.monotonic() - minted < TTL / 2:  # ...and still valid, unless the box stalled
+            assert fresh.status_code == 404, fresh.text
+        wait_until_older_than(minted, TTL + 0.5)
         expired_key = http.get(
-            "/v1/instances/me",
-            headers={**bearer(_forge()), "X-SeeCodes-Jira-Request-Key": str(stale_key)},
+            "/v1/instances/me", headers={**bearer(forge_token()), KEY_HEADER: stale_key}
         )
-        assert expired_key.status_code == 410
+        assert expired_key.status_code == 410, expired_key.text
         expired_code = http.post(
             "/v1/security/launch-exchange",
             json={"code": code, "projectId": project, "taskId": task},
         )
-        assert expired_code.status_code == 410
-        assert http.get("/v1/tasks/context", headers=bearer(permit)).status_code == 410
+        assert expired_code.status_code == 410, expired_code.text
+        expired_permit = http.get("/v1/tasks/context", headers=bearer(permit))
+        assert expired_permit.status_code == 410, expired_permit.text
 
 
 def test_short_key_lifetime_variant() -> None:
@@ -37,13 +46,5 @@ def test_short_key_lifetime_variant() -> None:
         httpx.Client(base_url=engine.base_url) as http,
     ):
         started = time.time()
-        jira = Jira(http)
-        jira.bootstrap()
-        response = http.post("/v1/jira/request-key", headers=bearer(_forge()), json={}).json()
-        assert 1 <= response["expiresAt"] - started <= 4
-
-
-def _forge() -> str:
-    from engine_helpers import forge_token
-
-    return forge_token()
+        key = http.post("/v1/jira/request-key", headers=bearer(forge_token()), json={}).json()
+        assert 1 <= key["expiresAt"] - started <= 4

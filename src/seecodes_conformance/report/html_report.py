@@ -221,9 +221,21 @@ def _failures(result: Result) -> str:
     return "<h2>Failures</h2>" + "".join(blocks)
 
 
-def _route_badge(inv: InvariantResult) -> str:
-    title = escape(LABELS[inv.status])
-    return f'<span class="b {inv.status}" title="{title}">{escape(inv.id)}</span>'
+def _route_cell(invs: list[InvariantResult]) -> str:
+    """Counts by status; the ids of failures spelled out, every id in the tooltip."""
+    if not invs:
+        return '<span class="muted">none</span>'
+    parts = []
+    for status in STATUSES:
+        ids = [i.id for i in invs if i.status == status]
+        if not ids:
+            continue
+        named = f": {', '.join(ids)}" if status in (FAILED, WAIVED) else ""
+        parts.append(
+            f'<span class="b {status}" title="{escape(", ".join(ids))}">'
+            f"{escape(LABELS[status])} {len(ids)}{escape(named)}</span>"
+        )
+    return " ".join(parts)
 
 
 def _routes(result: Result) -> str:
@@ -232,17 +244,20 @@ def _routes(result: Result) -> str:
     if not routes:
         return ""
     fuzz_cols = list(dict.fromkeys(k for stats in coverage.values() for k in stats))[:8]
-    head = "".join(f"<th>fuzz: {escape(c)}</th>" for c in fuzz_cols)
+    head = "".join(f"<th>fuzz: {escape(c.replace('_', ' '))}</th>" for c in fuzz_cols)
     rows = []
     for route in routes:
-        invs = [i for i in result.invariants if route in i.routes]
-        badges = " ".join(_route_badge(i) for i in invs) or '<span class="muted">none</span>'
+        cell = _route_cell([i for i in result.invariants if route in i.routes])
         stats = coverage.get(route, {})
         cells = "".join(f"<td>{escape(str(stats.get(c, '')))}</td>" for c in fuzz_cols)
-        rows.append(f"<tr><td><code>{escape(route)}</code></td><td>{badges}</td>{cells}</tr>")
+        rows.append(
+            f'<tr><td class="id"><code>{escape(route)}</code></td><td>{cell}</td>{cells}</tr>'
+        )
     note = "" if coverage else '<p class="muted small">No fuzz coverage file in this run.</p>'
-    return (f"<h2>Coverage by route</h2>{note}<div class=\"card\"><table><tr><th>route</th>"
-            f"<th>invariants checked</th>{head}</tr>{''.join(rows)}</table></div>")  # fmt: skip
+    return (
+        f'<h2>Coverage by route</h2>{note}<div class="card"><table><tr><th>route</th>'
+        f"<th>invariants checked there</th>{head}</tr>{''.join(rows)}</table></div>"
+    )
 
 
 def _gate(result: Result) -> str:
