@@ -67,6 +67,7 @@ def run_suites(
         f"--base-url={base_url}",
         f"--junitxml={junit}",
         "--stateful-shrink=0",  # the matrix needs the verdict, not the shortest sequence
+        "--report-dir=none",
         *args,
     ]
     cmd += [f"--invariant={i}" for i in invariants]

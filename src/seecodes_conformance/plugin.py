@@ -148,10 +148,11 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Validate invariant ids against the catalog; honour --invariant selection."""
-    selected = set(_settings(config).invariants)
+    settings = _settings(config)
+    selected = set(settings.invariants)
     marked = {item.nodeid: _invariants_of(item) for item in items}
-    if _settings(config).invariant_map:
-        Path(_settings(config).invariant_map).write_text(
+    if settings.invariant_map:
+        Path(settings.invariant_map).write_text(
             json.dumps({k: sorted(v) for k, v in marked.items()}, indent=1)
         )
     if any(marked.values()) or selected:

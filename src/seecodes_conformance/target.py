@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from seecodes_conformance.clients import new_http_client
 from seecodes_conformance.engine_process import EngineProcess
 
 # pytest's own exit codes are 0-5; this one means "outage or not the protocol", not "regression".
@@ -40,7 +41,7 @@ def probe(
     """GET /healthz and /openapi.json; return the OpenAPI document or raise TargetUnavailable."""
     url = base_url.rstrip("/")
     try:
-        with httpx.Client(base_url=url, timeout=timeout, verify=verify) as client:
+        with new_http_client(url, timeout=timeout, verify=verify) as client:
             health = client.get("/healthz")
             doc_response = client.get("/openapi.json")
     except httpx.HTTPError as exc:
