@@ -23,6 +23,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 from seecodes_conformance import contract
 from seecodes_conformance.fuzz import choose_seed, invariants_of
+from seecodes_conformance.fuzz_auth import tamper
 from seecodes_conformance.fuzz_overlay import (
     COMBINATIONS,
     MARKER,
@@ -331,3 +332,16 @@ def test_every_combination_names_what_it_checks() -> None:
         assert set(ids) <= set(catalog)
     assert "RK-ROTATION" in invariants_of("GET /v1/jira/usage")
     assert "RUN-ARTIFACTS" in invariants_of("GET /v1/tasks/{runId}/logs")
+
+
+@pytest.mark.parametrize(
+    "credential",
+    ["eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJlAB", "sc_permit_4f3a9c", "YWJjZGVmZ2g=", "Zm9vYg=="],
+)
+def test_a_tampered_credential_differs_in_one_data_character(credential: str) -> None:
+    changed = tamper(credential)
+    diffs = [i for i, (a, b) in enumerate(zip(credential, changed, strict=True)) if a != b]
+    assert len(diffs) == 1
+    data_end = len(credential.rstrip("="))
+    assert diffs[0] < data_end - 1  # never the last data character (base64 padding bits)
+    assert changed[diffs[0]].isalnum()

@@ -755,7 +755,7 @@ def test_whole_suite_with_two_faults_reports_both_and_leaks_no_secret(tmp_path: 
     user_junit = tmp_path / "user-junit.xml"
     run = _pytest(
         ["suites", "-n", "2", "--engine-fault=rk-replay", "--engine-fault=lc-replay",
-         f"--junitxml={user_junit}"],
+         "--profile=smoke", "--stateful-shrink=0", f"--junitxml={user_junit}"],
         ROOT, tmp_path / "reports", env={"SEECODES_SECRET_AUDIT_FILE": str(audit)}, timeout=1200,
     )  # fmt: skip
     assert run.returncode == 1, run.output[-5000:]

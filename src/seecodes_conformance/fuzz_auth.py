@@ -146,7 +146,10 @@ class Wiring:
     permit: PermitSession  # bound to bindings.permit_task
     progress_permit: PermitSession  # bound to bindings.progress_task (progress reads)
     bindings: Bindings
-    forge_token: Callable[[], str]
+    forge_token: Callable[[], str]  # the key ring's principal
+    # Another principal where the source has one: fuzzing the bootstrap must not replace the
+    # ring's current key behind its back (a target may keep one current key per context).
+    bootstrap_token: Callable[[], str]
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _launch: _LaunchCode | None = None
     sent_keys: dict[str, str] = field(default_factory=dict)  # case id -> key it carried
@@ -163,6 +166,8 @@ class Wiring:
 
         class ForgeProvider:
             def get(self, case: Any, ctx: Any) -> str:
+                if access(ctx) is Access.FORGE:
+                    return wiring.bootstrap_token()
                 return wiring.forge_token()
 
             def set(self, case: Any, token: str, ctx: Any) -> None:
@@ -270,56 +275,74 @@ class Wiring:
         self.probed.add(label)
         sent = response.request
         base = {k: v for k, v in sent.headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
-        garbage = "sc-fuzz-" + pysecrets.token_hex(16)
-        variants: list[tuple[str, str, dict[str, str]]] = []
-        if access is Access.PERMIT:
-            variants = [
-                ("PERMIT-REQUIRED", "no Authorization", {}),
-                ("PERMIT-REQUIRED", "a made-up permit", {"Authorization": f"Bearer {garbage}"}),
-                (
-                    "FORGE-NOT-PERMIT",
-                    "a Forge token as the permit",
-                    {"Authorization": f"Bearer {self.forge_token()}"},
-                ),
-            ]
-        elif access is Access.FORGE:
-            variants = [
-                ("FORGE-REQUIRED", "no Authorization", {}),
-                ("FORGE-REQUIRED", "a made-up bearer", {"Authorization": f"Bearer {garbage}"}),
-            ]
-        else:
-            variants = [
-                ("FORGE-REQUIRED", "no Authorization and no request key", {}),
-                (
-                    "RK-REQUIRED",
-                    "a valid Forge token and a made-up request key",
-                    {"Authorization": f"Bearer {self.forge_token()}", REQUEST_KEY_HEADER: garbage},
-                ),
-                (
-                    "RK-REQUIRED",
-                    "a valid Forge token and no request key",
-                    {"Authorization": f"Bearer {self.forge_token()}"},
-                ),
-                ("FORGE-REQUIRED", "a live request key and no Authorization", {}),
-                (
-                    "FORGE-REQUIRED",
-                    "a live request key and a made-up bearer",
-                    {"Authorization": f"Bearer {garbage}"},
-                ),
-            ]
         results = []
-        for index, (invariant, what, credentials) in enumerate(variants):
-            headers = {**base, **credentials}
-            if access is Access.JIRA and index >= 3:
-                # A live key (whether a rejection burns it is the target's choice: never reused).
+        for probe in self._probe_plan(access, self.permit_for(label).permit):
+            headers = dict(base)
+            if probe.bearer is not None:
+                headers["Authorization"] = f"Bearer {probe.bearer}"
+            if probe.key == "live":
+                # Whether a rejection burns the key is the target's choice: it is never reused.
                 headers[REQUEST_KEY_HEADER] = self.jira.take_key()
+            elif probe.key == "made-up":
+                headers[REQUEST_KEY_HEADER] = _made_up()
             answer = self.protocol.http.request(
                 sent.method or "GET", str(sent.url), headers=headers, content=_body_bytes(sent)
             )
             REGISTRY.add(answer.headers.get(NEXT_KEY_HEADER), "request-key")
             Protocol._register(answer)
-            results.append((invariant, what, answer))
+            results.append((probe.invariant, probe.what, answer))
         return results
+
+    def _probe_plan(self, access: Access, permit: str) -> list[_Probe]:
+        forge = self.forge_token()
+        if access is Access.PERMIT:
+            return [
+                _Probe("PERMIT-REQUIRED", "no Authorization", None),
+                _Probe("PERMIT-REQUIRED", "a made-up permit", _made_up()),
+                _Probe("PERMIT-REQUIRED", "the permit with one character changed", tamper(permit)),
+                _Probe("FORGE-NOT-PERMIT", "a Forge token as the permit", forge),
+            ]
+        if access is Access.FORGE:
+            return [
+                _Probe("FORGE-REQUIRED", "no Authorization", None),
+                _Probe("FORGE-REQUIRED", "a made-up bearer", _made_up()),
+                _Probe("PERMIT-NOT-FORGE", "a task permit as the Forge token", permit),
+            ]
+        return [
+            _Probe("FORGE-REQUIRED", "no Authorization and no request key", None),
+            _Probe("RK-REQUIRED", "a Forge token and a made-up request key", forge, "made-up"),
+            _Probe("RK-REQUIRED", "a Forge token and no request key", forge),
+            _Probe("FORGE-REQUIRED", "a live request key and no Authorization", None, "live"),
+            _Probe("FORGE-REQUIRED", "a live request key and a made-up bearer", _made_up(), "live"),
+            _Probe("PERMIT-NOT-FORGE", "a live request key and a permit as bearer", permit, "live"),
+        ]
+
+
+@dataclass(frozen=True)
+class _Probe:
+    invariant: str  # broken if the target accepts the probe
+    what: str
+    bearer: str | None  # None: no Authorization header
+    key: str = "none"  # request key header: none, made-up or live
+
+
+def _made_up() -> str:
+    return "sc-fuzz-" + pysecrets.token_hex(16)
+
+
+def tamper(credential: str) -> str:
+    """``credential`` with one character near its end changed, never parsed.
+
+    Not the very last data character: in base64 that one may carry only padding bits, so a
+    change there can decode to the same bytes and still be a valid credential.
+    """
+    chars = list(credential)
+    data_end = len(credential.rstrip("="))
+    for index in range(data_end - 2, -1, -1):
+        if chars[index].isalnum():
+            chars[index] = "B" if chars[index] == "A" else "A"
+            return "".join(chars)
+    return credential + "A"
 
 
 _CREDENTIAL_HEADERS = frozenset(
