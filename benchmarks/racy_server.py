@@ -197,6 +197,7 @@ def serve(server: str, host: str, port: int, *, h2_max_streams: int = 100,
     config.keep_alive_max_requests = 10**9
     config.keep_alive_timeout = 600
     config.h2_max_concurrent_streams = h2_max_streams
+    config.graceful_timeout = 0.5  # quick teardown in tests
     if certfile:
         config.certfile = certfile
         config.keyfile = keyfile

@@ -189,14 +189,13 @@ class FuzzWorld:
         ``positive``: valid first-party requests (examples, coverage boundaries, fuzzing).
         ``negative``: the target's own request schemas; the coverage phase breaks them one way at
         a time (a missing parameter or body, a wrong type, an undeclared method, a bad
-        Content-Type), the fuzzing phase draws both
-        violations and schema-valid junk (which must get a 4xx or a success, never a 5xx).
-        Fuzzing in negative mode alone would also make schemathesis raise a SkipTest for routes
-        it cannot negate, which its lazy pytest integration reports as a failure.
+        Content-Type), the fuzzing phase draws violations. Both also draw schema-valid junk
+        (which must get a 4xx or a success, never a 5xx), on purpose: with negative cases
+        alone, the coverage phase fills the parameters it is not breaking with invalid values
+        too (so a missing body would be sent to another task's path), and the fuzzing phase
+        raises a SkipTest for routes it cannot negate, which schemathesis' lazy pytest
+        integration reports as a failure.
         """
-        fuzzing: dict[str, Any] = {"enabled": True}
-        if role == "negative":
-            fuzzing["generation"] = {"mode": "all"}
         data = {
             "seed": self.seed,
             "base-url": self.base_url,
@@ -204,7 +203,7 @@ class FuzzWorld:
             "request-retries": 0,
             "suppress-health-check": ["all"],
             "generation": {
-                "mode": role,
+                "mode": "positive" if role == "positive" else "all",
                 "max-examples": self.max_examples,
                 "database": "none",  # the seed, not a local example database, replays a case
                 "no-shrink": True,  # bounded request counts; the seed replays the exact case
@@ -218,7 +217,7 @@ class FuzzWorld:
             "phases": {
                 "examples": {"enabled": role == "positive"},
                 "coverage": {"enabled": True, "unexpected-methods": list(WRONG_METHODS)},
-                "fuzzing": fuzzing,
+                "fuzzing": {"enabled": True},
                 "stateful": {"enabled": False},
             },
             "checks": {"negative_data_rejection": {"expected-statuses": ["4XX", "5XX"]}},

@@ -276,7 +276,7 @@ class Bindings:
 
 
 def _const(value: str) -> JsonObject:
-    return {"type": "string", "enum": [value]}
+    return {"type": "string", "const": value}
 
 
 def _model_field(b: Bindings) -> JsonObject:
