@@ -25,25 +25,27 @@ def _combined() -> tuple[str, ...]:
     return (*rejects[:1], *others)
 
 
-CONFIGURATIONS: list[tuple[str, tuple[str, ...], int]] = [
-    ("clean", (), 1),
-    *((name, (name,), 1) for name in sorted(VARIANTS)),
-    ("combined", _combined(), 1),
-    ("two-workers", (), 2),
+# Singles run every test once on the smallest budgets; the clean, combined and two-worker runs
+# use the default ci profile.
+CONFIGURATIONS: list[tuple[str, tuple[str, ...], int, str]] = [
+    ("clean", (), 1, "ci"),
+    *((name, (name,), 1, "smoke") for name in sorted(VARIANTS)),
+    ("combined", _combined(), 1, "ci"),
+    ("two-workers", (), 2, "ci"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("variants", "workers"),
-    [pytest.param(v, w, id=label) for label, v, w in CONFIGURATIONS],
+    ("variants", "workers", "profile"),
+    [pytest.param(v, w, p, id=label) for label, v, w, p in CONFIGURATIONS],
 )
 def test_suites_pass_under_legal_variation(
-    variants: tuple[str, ...], workers: int, tmp_path: Path
+    variants: tuple[str, ...], workers: int, profile: str, tmp_path: Path
 ) -> None:
     with EngineProcess(
         variants=variants, workers=workers, extra_args=EMBEDDED_ENGINE_ARGS
     ) as engine:
-        run = run_suites(engine.base_url, tmp_path)
+        run = run_suites(engine.base_url, tmp_path, args=[f"--profile={profile}"])
     assert run.cases, run.summary()
     assert not run.with_outcome("failed", "error"), run.summary()
     assert run.returncode == 0, run.summary()

@@ -83,6 +83,28 @@ def _snippet(body: bytes) -> str:
     return text + ("…" if len(body) > BODY_LIMIT else "")
 
 
+def exchange_of(response: httpx.Response, *, body_limit: int | None = None) -> Exchange:
+    """The exchange behind ``response``, reading its body if it was not read yet."""
+    request = response.request
+    try:
+        request_body = bytes(request.content)
+    except httpx.RequestNotRead:
+        request_body = b"(streamed)"
+    try:
+        body = response.read()
+    except httpx.HTTPError:
+        body = b""
+    return Exchange(
+        method=request.method,
+        url=str(request.url),
+        request_headers=tuple(request.headers.items()),
+        request_body=request_body,
+        status=response.status_code,
+        response_headers=tuple(response.headers.items()),
+        response_body=body if body_limit is None else body[:body_limit],
+    )
+
+
 class Transcript:
     """The last exchanges of this process, plus a per-test buffer for reports."""
 
@@ -92,24 +114,7 @@ class Transcript:
         self.count = 0
 
     def record(self, response: httpx.Response) -> None:
-        request = response.request
-        try:
-            body = response.read()
-        except httpx.HTTPError:
-            body = b""
-        try:
-            request_body = bytes(request.content)
-        except httpx.RequestNotRead:
-            request_body = b"(streamed)"
-        exchange = Exchange(
-            method=request.method,
-            url=str(request.url),
-            request_headers=tuple(request.headers.items()),
-            request_body=request_body,
-            status=response.status_code,
-            response_headers=tuple(response.headers.items()),
-            response_body=body[: BODY_LIMIT * 2],
-        )
+        exchange = exchange_of(response, body_limit=BODY_LIMIT * 2)
         with self._lock:
             self.recent.append(exchange)
             self.count += 1

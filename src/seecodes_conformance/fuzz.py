@@ -253,8 +253,8 @@ def kind_of(case: Any) -> str:
     """positive, negative, wrong-method or lenient (see ``fuzz_report.record``).
 
     Lenient: malformed in a way the protocol does not require a target to refuse, so a 2xx is no
-    finding (a 5xx still is): a malformed Content-Type, a missing body, and any body on the
-    request-key bootstrap ("accepts an optional body but does not rely on it").
+    finding (a 5xx still is): a malformed Content-Type, a missing or blank body, and any body on
+    the request-key bootstrap ("accepts an optional body but does not rely on it").
     """
     if case.method.upper() != case.operation.method.upper():
         return "wrong-method"
@@ -265,10 +265,17 @@ def kind_of(case: Any) -> str:
         return "positive"
     negated = {location for location, info in meta.components.items() if info.mode.is_negative}
     if negated == {ParameterLocation.BODY} and (
-        label_of_case(case) == BOOTSTRAP or isinstance(case.body, NotSet)
+        label_of_case(case) == BOOTSTRAP or _blank(case.body)
     ):
         return "lenient"
     return "negative"
+
+
+def _blank(body: Any) -> bool:
+    """No body, or only whitespace: a target may read it as no body at all."""
+    if isinstance(body, NotSet):
+        return True
+    return isinstance(body, bytes | str) and not body.strip()
 
 
 # ---------------------------------------------------------------------------------- hooks

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import httpx
 
-from seecodes_conformance.evidence import Exchange
+from seecodes_conformance.evidence import exchange_of
 from seecodes_conformance.secrets import REGISTRY, SecretRegistry
 
 # Body fields that carry credentials: a rejection must never hand one out.
@@ -35,27 +35,6 @@ def quote_of(invariant: str) -> str:
         return load_catalog()[invariant].quote
     except (ImportError, KeyError, OSError, ValueError):
         return "(not in the catalog)"
-
-
-def exchange_of(response: httpx.Response) -> Exchange:
-    request = response.request
-    try:
-        request_body = bytes(request.content)
-    except httpx.RequestNotRead:
-        request_body = b"(streamed)"
-    try:
-        body = response.content
-    except httpx.ResponseNotRead:
-        body = response.read()
-    return Exchange(
-        method=request.method,
-        url=str(request.url),
-        request_headers=tuple(request.headers.items()),
-        request_body=request_body,
-        status=response.status_code,
-        response_headers=tuple(response.headers.items()),
-        response_body=body,
-    )
 
 
 def fail(
