@@ -43,3 +43,17 @@ def test_wrong_base_url_fails_fast_with_one_message() -> None:
     assert output.count("target unavailable") == 1, output[-2000:]
     assert "cannot reach the target" in output
     assert "Traceback" not in output
+
+
+def test_base_url_works_with_and_without_pytest_base_url() -> None:
+    """pytest-base-url (a dev dependency) owns --base-url when active; we never clash with it."""
+    port = _closed_port()
+    for extra in ([], ["-p", "no:base_url"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "suites", "-p", "no:xdist", "-q", *extra,
+             f"--base-url=http://127.0.0.1:{port}"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        output = done.stdout + done.stderr
+        assert done.returncode == EXIT_TARGET_UNAVAILABLE, (extra, output[-2000:])
+        assert "cannot reach the target" in output

@@ -43,14 +43,15 @@ EMBEDDED_ENGINE_ARGS = ("--request-key-ttl", "8", "--launch-code-ttl", "8")
 _WORKER_KEYS = ("seecodes_base_url", "seecodes_run_prefix")
 
 
-def _pytest_base_url_installed() -> bool:
-    return importlib.util.find_spec("pytest_base_url") is not None
+def _pytest_base_url_active(pluginmanager: pytest.PytestPluginManager) -> bool:
+    """pytest-base-url (pulled in by pytest-playwright/-selenium) registers --base-url itself."""
+    installed = importlib.util.find_spec("pytest_base_url") is not None
+    return installed and not pluginmanager.is_blocked("base_url")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    # pytest-base-url (pulled in by pytest-playwright/-selenium) owns --base-url when installed;
-    # we read the same dest, so both behave the same for the user.
-    add_options(parser, register_base_url=not _pytest_base_url_installed())
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # When pytest-base-url owns --base-url we read the same dest, so both behave the same.
+    add_options(parser, register_base_url=not _pytest_base_url_active(pluginmanager))
 
 
 def pytest_configure(config: pytest.Config) -> None:
