@@ -51,3 +51,12 @@ def test_found_in_lists_markers() -> None:
     registry.add("permit-value-123", "permit")
     assert registry.found_in("body permit-value-123") == ["[permit#1]"]
     assert registry.found_in("nothing") == []
+
+
+def test_a_truncated_secret_is_still_redacted() -> None:
+    registry = SecretRegistry()
+    permit = "eyJhbGciOiJIUzI1NiJ9.eyJ0ZW5hbnQiOiJhIiwicHJvamVjdCI6IlAifQ.c2lnbmF0dXJl"
+    registry.add(permit, "permit")
+    out = registry.redact('{"permit": "' + permit[:40] + "…")
+    assert permit[:20] not in out
+    assert "[permit#1]" in out

@@ -113,6 +113,12 @@ SANITIZED_KEYS = [
     NEXT_KEY_HEADER.lower(),
 ]
 _INVARIANT_PREFIX = re.compile(r"^\[([A-Z][A-Z0-9-]+)\]")
+# Schemathesis shortens long response bodies in its reports, and a credential cut in half no
+# longer matches the registry: credential fields and JWT-shaped runs are masked by shape too.
+_CREDENTIAL_FIELD = re.compile(
+    r'("(?:permit|launchCode|requestKey|code)"\s*:\s*")([^"`\s\[][^"`\s]*)'
+)
+_JWT_PREFIX = re.compile(r"eyJ[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*)*")
 
 
 def choose_seed(run_prefix: str, profile_seed: int | None) -> int:
@@ -159,7 +165,7 @@ class Finding:
     report: str
 
 
-@dataclass
+@dataclass(repr=False)
 class FuzzWorld:
     """Per-process fuzzing state; the hooks and checks reach it through the document marker."""
 
@@ -224,6 +230,9 @@ class FuzzWorld:
             "output": {"sanitization": {"keys-to-sanitize": SANITIZED_KEYS}},
         }
         return schemathesis.Config.from_dict(data)
+
+    def __repr__(self) -> str:  # short, and never a credential (pytest prints test arguments)
+        return f"FuzzWorld({self.id}, target={self.base_url}, seed={self.seed})"
 
     def seed_note(self) -> str:
         return f"fuzz seed {self.seed} (replay: {SEED_ENV}={self.seed})"
@@ -330,7 +339,14 @@ def record_failures(world: FuzzWorld, combination: str, group: FailureGroup) -> 
         report = str(group.message).strip()
         if report.startswith("Schemathesis found"):
             report = report.split("\n", 1)[-1]
-        known.append(Finding(invariants, titles, REGISTRY.redact(report)))
+        known.append(Finding(invariants, titles, scrub(report)))
+
+
+def scrub(text: str) -> str:
+    """The registry's redaction, then credentials recognised by their field name or shape."""
+    text = REGISTRY.redact(text)
+    text = _CREDENTIAL_FIELD.sub(lambda m: m.group(1) + "[redacted]", text)
+    return _JWT_PREFIX.sub("[redacted-jwt]", text)
 
 
 def invariant_in(title: str) -> str:
@@ -574,7 +590,8 @@ def credentials_probed(ctx: Any, response: Any, case: Any) -> None:
         record(world.rows[label], label, "probe", answer.status_code)
         if not 400 <= answer.status_code < 500:
             problem = "NO-SERVER-ERROR" if answer.status_code >= 500 else invariant
-            evidence = exchange_of(answer).render(REGISTRY)
+            exchange = exchange_of(answer)
+            evidence = scrub(exchange.render(REGISTRY) + "\nReproduce with: " + exchange.as_curl())
             bad.append((problem, f"{what}: answered {answer.status_code}", evidence))
     if not bad:
         return

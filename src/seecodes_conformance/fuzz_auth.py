@@ -137,7 +137,7 @@ class _LaunchCode:
     lifetime: float
 
 
-@dataclass
+@dataclass(repr=False)
 class Wiring:
     """Everything a generated request needs to authenticate like a first-party client."""
 

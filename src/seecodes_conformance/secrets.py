@@ -15,6 +15,9 @@ from urllib.parse import quote
 
 # Values shorter than this are too generic to redact safely (they would shred ordinary text).
 MIN_SECRET_LENGTH = 8
+# A secret cut short (tools truncate long bodies) is still recognised by this many leading chars.
+PREFIX_LENGTH = 16
+_TOKEN_TAIL = r"[A-Za-z0-9._~+/=%-]*"
 
 # Presigned-URL signatures and similar query credentials are redacted by shape as well, because a
 # target may mint them in places the harness never parses.
@@ -33,6 +36,7 @@ class SecretRegistry:
         self._markers: dict[str, str] = {}
         self._counts: dict[str, int] = {}
         self._pattern: re.Pattern[str] | None = None
+        self._prefixes: dict[str, str] = {}
 
     def add(self, value: str | None, kind: str) -> None:
         """Register ``value`` (and its URL-encoded form) as a secret of ``kind``."""
@@ -59,16 +63,25 @@ class SecretRegistry:
     def _compiled(self) -> re.Pattern[str] | None:
         with self._lock:
             if self._pattern is None and self._markers:
-                # Longest first, so a secret that contains another is replaced whole.
+                # Whole values first, longest first, so a secret that contains another is
+                # replaced whole; then long values by their prefix, for truncated copies.
                 ordered = sorted(self._markers, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+                whole = [f"(?:{re.escape(v)})" for v in ordered]
+                self._prefixes = {v[:PREFIX_LENGTH]: self._markers[v] for v in reversed(ordered)
+                                  if len(v) >= 2 * PREFIX_LENGTH}  # fmt: skip
+                cut = [f"(?:{re.escape(p)}{_TOKEN_TAIL})" for p in self._prefixes]
+                self._pattern = re.compile("|".join(whole + cut))
             return self._pattern
+
+    def _marker_for(self, found: str) -> str:
+        marker = self._markers.get(found)
+        return marker if marker is not None else self._prefixes[found[:PREFIX_LENGTH]]
 
     def redact(self, text: str) -> str:
         """Replace every registered secret, bearer credential and query credential in ``text``."""
         pattern = self._compiled()
         if pattern is not None:
-            text = pattern.sub(lambda m: self._markers[m.group(0)], text)
+            text = pattern.sub(lambda m: self._marker_for(m.group(0)), text)
         text = _BEARER.sub(lambda m: m.group(1) + _shape_marker(m.group(2)), text)
         return _QUERY_SECRET.sub(lambda m: m.group(1) + _shape_marker(m.group(2)), text)
 
