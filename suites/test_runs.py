@@ -12,11 +12,8 @@ import httpx
 import pytest
 
 from seecodes_conformance.clients import JiraAppSession, PermitSession
-from seecodes_conformance.credentials import CredentialSource
-from seecodes_conformance.ids import IdFactory
 from seecodes_conformance.oracle import assert_success, fail
 from seecodes_conformance.scenarios import RUN_STATUSES, SETTLED, Protocol, Run
-from seecodes_conformance.settings import Settings
 
 # A bounded wait for the run to settle; passing never depends on how fast it settles.
 SETTLE_TIMEOUT_S = 120.0
@@ -44,19 +41,6 @@ class ObservedRun:
     def final(self) -> str | None:
         """The first settled status seen, or None if the run never settled."""
         return next((s for s in self.statuses if s in SETTLED), None)
-
-
-@pytest.fixture(scope="module")
-def module_protocol(
-    http: httpx.Client,
-    forge: CredentialSource,
-    ids: IdFactory,
-    seecodes_settings: Settings,
-    _handshake: None,
-) -> Protocol:
-    return Protocol.standalone(
-        http=http, forge=forge, ids=ids, settings=seecodes_settings, owner=__name__
-    )
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,10 @@ import pytest
 
 from seecodes_conformance.clients import JiraAppSession, PermitSession
 from seecodes_conformance.contract import ROUTES, payload_schemas, payload_spec, validate_payload
-from seecodes_conformance.credentials import CredentialSource
-from seecodes_conformance.ids import IdFactory, TaskRef
+from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import body_json, fail
 from seecodes_conformance.scenarios import SAMPLE_LIST_MD, SAMPLE_PROGRESS, Protocol
 from seecodes_conformance.secrets import REGISTRY
-from seecodes_conformance.settings import Settings
 from seecodes_conformance.target import Target
 
 Route = tuple[str, str]
@@ -134,19 +132,6 @@ class Tour:
     def note(self, method: str, template: str, response: httpx.Response) -> httpx.Response:
         self.seen.setdefault((method, template), []).append(response)
         return response
-
-
-@pytest.fixture(scope="module")
-def module_protocol(
-    http: httpx.Client,
-    forge: CredentialSource,
-    ids: IdFactory,
-    seecodes_settings: Settings,
-    _handshake: None,
-) -> Protocol:
-    return Protocol.standalone(
-        http=http, forge=forge, ids=ids, settings=seecodes_settings, owner=__name__
-    )
 
 
 def _permit_from(response: httpx.Response, task: TaskRef, http: httpx.Client) -> PermitSession:

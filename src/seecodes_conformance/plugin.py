@@ -343,3 +343,18 @@ def protocol(
 ) -> Protocol:
     """The shared protocol steps (see scenarios.py)."""
     return Protocol(http=http, jira_factory=jira_factory, ids=ids, settings=seecodes_settings)
+
+
+@pytest.fixture(scope="module")
+def module_protocol(
+    request: pytest.FixtureRequest,
+    http: httpx.Client,
+    forge: CredentialSource,
+    ids: IdFactory,
+    seecodes_settings: Settings,
+    _handshake: None,
+) -> Protocol:
+    """The shared protocol steps for module-scoped fixtures, with principals of the module's own."""
+    return Protocol.standalone(
+        http=http, forge=forge, ids=ids, settings=seecodes_settings, owner=request.module.__name__
+    )

@@ -433,8 +433,13 @@ class _H1Conn:
             headers.insert(0, ("Host", target.authority))
         if _needs_length(req):
             headers.append(("Content-Length", str(len(req.body))))
-        raw = [(_encode(n, f"request {index}: a header name"), _encode(v, f"request {index}: "
-               f"the value of header {n!r}")) for n, v in headers]
+        raw = [
+            (
+                _encode(n, f"request {index}: a header name"),
+                _encode(v, f"request {index}: the value of header {n!r}"),
+            )
+            for n, v in headers
+        ]
         try:
             head = self.proto.send(
                 h11.Request(
@@ -484,14 +489,16 @@ class _H1Conn:
                 if isinstance(event, h11.Response):
                     self.started = True
                     self.status = event.status_code
-                    self.headers = [(n.decode("latin-1"), v.decode("latin-1"))
-                                    for n, v in event.headers]
+                    self.headers = [
+                        (n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers
+                    ]
                 elif isinstance(event, h11.Data):
                     self.started = True
                     self.body += event.data
                 elif isinstance(event, h11.EndOfMessage):
-                    self.headers += [(n.decode("latin-1"), v.decode("latin-1"))
-                                     for n, v in event.headers]
+                    self.headers += [
+                        (n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers
+                    ]
                     self.done = True
                     self.received_at = time.perf_counter()
                     break
@@ -513,11 +520,17 @@ class _H1Conn:
 
     def response(self) -> BurstResponse:
         if self.done:
-            return BurstResponse(self.status, self.headers, bytes(self.body), self.sent_at,
-                                 self.received_at)
-        return BurstResponse(0, self.headers, bytes(self.body), self.sent_at,
-                             self.received_at or time.perf_counter(),
-                             self.error or "no response")
+            return BurstResponse(
+                self.status, self.headers, bytes(self.body), self.sent_at, self.received_at
+            )
+        return BurstResponse(
+            0,
+            self.headers,
+            bytes(self.body),
+            self.sent_at,
+            self.received_at or time.perf_counter(),
+            self.error or "no response",
+        )
 
 
 def _burst_h1(
@@ -545,15 +558,19 @@ def _burst_h1(
             reopened = 0
             for i, c in enumerate(conns):
                 if c.error:
-                    raise BurstError(f"warm-up GET {warmup_path.split('?', 1)[0]} on "
-                                     f"{target.origin} failed: {c.error}")
+                    raise BurstError(
+                        f"warm-up GET {warmup_path.split('?', 1)[0]} on "
+                        f"{target.origin} failed: {c.error}"
+                    )
                 if not c.next_cycle():
                     _close(c.sock)
                     conns[i] = _H1Conn(_connect(target, timeout, verify_tls, ("http/1.1",)))
                     reopened += 1
             if reopened:
-                notes.append(f"{reopened} connections were closed by the server after the "
-                             "warm-up and were reopened cold")
+                notes.append(
+                    f"{reopened} connections were closed by the server after the "
+                    "warm-up and were reopened cold"
+                )
 
         withheld_header = 0
         for i, (c, req) in enumerate(zip(conns, requests, strict=True)):
@@ -594,17 +611,23 @@ def _burst_h1(
             _close(c.sock)
 
     technique = H1_LAST_HEADER_BYTE if withheld_header else H1_LAST_BYTE
-    summary = (f"HTTP/1.1 over {len(conns)} warmed connections; final bytes written in one loop"
-               if warmup_path is not None else
-               f"HTTP/1.1 over {len(conns)} connections (no warm-up); final bytes written in one "
-               "loop")
+    summary = (
+        f"HTTP/1.1 over {len(conns)} warmed connections; final bytes written in one loop"
+        if warmup_path is not None
+        else f"HTTP/1.1 over {len(conns)} connections (no warm-up); final bytes written in one loop"
+    )
     if withheld_header:
         which = "all" if withheld_header == len(conns) else f"{withheld_header} of {len(conns)}"
-        notes.insert(0, f"{which} requests withheld the last header byte (bodiless or forced): "
-                        "weaker, since parsing and routing run after the release")
+        notes.insert(
+            0,
+            f"{which} requests withheld the last header byte (bodiless or forced): "
+            "weaker, since parsing and routing run after the release",
+        )
     if early:
-        notes.append(f"{early} responses began before the release: those handlers did not wait "
-                     "for the complete request, so they were not synchronized")
+        notes.append(
+            f"{early} responses began before the release: those handlers did not wait "
+            "for the complete request, so they were not synchronized"
+        )
     return BurstResult(technique, responses, spread, 1, "; ".join([summary, *notes]))
 
 
@@ -635,10 +658,17 @@ class _Stream:
 
     def response(self) -> BurstResponse:
         if self.done:
-            return BurstResponse(self.status, self.headers, bytes(self.body), self.sent_at,
-                                 self.received_at)
-        return BurstResponse(0, self.headers, bytes(self.body), self.sent_at,
-                             self.received_at or time.perf_counter(), self.error or "no response")
+            return BurstResponse(
+                self.status, self.headers, bytes(self.body), self.sent_at, self.received_at
+            )
+        return BurstResponse(
+            0,
+            self.headers,
+            bytes(self.body),
+            self.sent_at,
+            self.received_at or time.perf_counter(),
+            self.error or "no response",
+        )
 
 
 def _h2_headers(target: _Target, index: int, req: PreparedRequest) -> list[tuple[bytes, bytes]]:
@@ -651,8 +681,12 @@ def _h2_headers(target: _Target, index: int, req: PreparedRequest) -> list[tuple
         elif lname in _H2_DROPPED_HEADERS or (lname == "te" and value.lower() != "trailers"):
             continue  # connection-specific; forbidden in HTTP/2
         else:
-            extra.append((_encode(lname, f"request {index}: a header name"),
-                          _encode(value, f"request {index}: the value of header {name!r}")))
+            extra.append(
+                (
+                    _encode(lname, f"request {index}: a header name"),
+                    _encode(value, f"request {index}: the value of header {name!r}"),
+                )
+            )
     if _needs_length(req):
         extra.append((b"content-length", str(len(req.body)).encode()))
     return [
@@ -683,10 +717,12 @@ class _H2Conn:
         self.settings_seen = False
         self.final = b""
         self.proto.initiate_connection()
-        self.proto.update_settings({
-            h2.settings.SettingCodes.ENABLE_PUSH: 0,
-            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: _H2_WINDOW,
-        })
+        self.proto.update_settings(
+            {
+                h2.settings.SettingCodes.ENABLE_PUSH: 0,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: _H2_WINDOW,
+            }
+        )
         self.proto.increment_flow_control_window(_H2_WINDOW)
         self.flush()
         deadline = time.perf_counter() + timeout
@@ -696,9 +732,11 @@ class _H2Conn:
             self._read_once(deadline)
         if not self.settings_seen:
             _close(self.sock)
-            raise BurstError(f"{target.origin} does not speak HTTP/2 "
-                             f"({'ALPN h2' if target.scheme == 'https' else 'h2c prior knowledge'})"
-                             f": {self.goaway or 'no SETTINGS frame received'}")
+            raise BurstError(
+                f"{target.origin} does not speak HTTP/2 "
+                f"({'ALPN h2' if target.scheme == 'https' else 'h2c prior knowledge'})"
+                f": {self.goaway or 'no SETTINGS frame received'}"
+            )
 
     def _read_once(self, deadline: float) -> None:
         self.sock.settimeout(max(0.001, deadline - time.perf_counter()))
@@ -723,8 +761,9 @@ class _H2Conn:
             except OSError as exc:
                 self._lost(f"connection error while sending: {_reason(exc)}")
 
-    def open_stream(self, index: int, headers: list[tuple[bytes, bytes]], *,
-                    end_stream: bool) -> _Stream:
+    def open_stream(
+        self, index: int, headers: list[tuple[bytes, bytes]], *, end_stream: bool
+    ) -> _Stream:
         if self.closed or self.goaway:
             stream = _Stream(index, 0, sent_at=time.perf_counter())
             stream.fail(self.goaway or "connection lost before this stream could be opened")
@@ -748,8 +787,9 @@ class _H2Conn:
         view = memoryview(body)
         deadline = time.perf_counter() + self.timeout
         while view and stream.pending and not self.closed:
-            room = min(self.proto.local_flow_control_window(stream.sid),
-                       self.proto.max_outbound_frame_size)
+            room = min(
+                self.proto.local_flow_control_window(stream.sid), self.proto.max_outbound_frame_size
+            )
             if room <= 0:
                 self.flush()
                 if time.perf_counter() > deadline:
@@ -805,8 +845,10 @@ class _H2Conn:
                 elif not n.startswith(":"):
                     st.headers.append((n.lower(), v))
         elif isinstance(event, h2.events.TrailersReceived):
-            st.headers += [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
-                           for n, v in event.headers or []]
+            st.headers += [
+                (bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
+                for n, v in event.headers or []
+            ]
         elif isinstance(event, h2.events.DataReceived):
             st.started = True
             st.body += event.data or b""
@@ -864,7 +906,8 @@ def _burst_h2(
         }
         if max_streams_per_connection is not None:
             limits[f"max_streams_per_connection={max_streams_per_connection}"] = max(
-                1, max_streams_per_connection)
+                1, max_streams_per_connection
+            )
         cap = min(limits.values())
         n_groups = math.ceil(len(requests) / cap)
         while len(conns) < n_groups:
@@ -877,8 +920,10 @@ def _burst_h2(
             _pump(conns, time.perf_counter() + timeout)
             for st in warm:
                 if not st.done:
-                    raise BurstError(f"warm-up GET {warmup_path.split('?', 1)[0]} on "
-                                     f"{target.origin} failed: {st.error}")
+                    raise BurstError(
+                        f"warm-up GET {warmup_path.split('?', 1)[0]} on "
+                        f"{target.origin} failed: {st.error}"
+                    )
             for c in conns:
                 c.streams = {sid: s for sid, s in c.streams.items() if s.index >= 0}
 
@@ -949,25 +994,36 @@ def _burst_h2(
             c.close()
 
     sizes = sorted({len(ix) for _, ix in plan}, reverse=True)
-    notes = [f"HTTP/2 ({'TLS ALPN' if target.scheme == 'https' else 'h2c'}) over "
-             f"{len(conns)} connection(s); each connection's END_STREAM frames went out in one "
-             "write"]
+    notes = [
+        f"HTTP/2 ({'TLS ALPN' if target.scheme == 'https' else 'h2c'}) over "
+        f"{len(conns)} connection(s); each connection's END_STREAM frames went out in one "
+        "write"
+    ]
     if n_groups > 1:
         reason = next(k for k, v in limits.items() if v == cap)
-        notes.append(f"split into {n_groups} gated groups of {'/'.join(map(str, sizes))} streams "
-                     f"because {reason}; the groups were released in one loop")
+        notes.append(
+            f"split into {n_groups} gated groups of {'/'.join(map(str, sizes))} streams "
+            f"because {reason}; the groups were released in one loop"
+        )
     if bodiless:
-        notes.append(f"{bodiless} bodiless requests: handlers that do not read the body start "
-                     "before the release over HTTP/2 (use technique='h1-last-header-byte')")
+        notes.append(
+            f"{bodiless} bodiless requests: handlers that do not read the body start "
+            "before the release over HTTP/2 (use technique='h1-last-header-byte')"
+        )
     if early:
-        notes.append(f"{early} responses began before the release: those handlers did not wait "
-                     "for the complete request, so they were not synchronized")
+        notes.append(
+            f"{early} responses began before the release: those handlers did not wait "
+            "for the complete request, so they were not synchronized"
+        )
     if bodies_skipped:
-        notes.append(f"{bodies_skipped} streams were answered on their headers alone, so their "
-                     "bodies were not sent")
+        notes.append(
+            f"{bodies_skipped} streams were answered on their headers alone, so their "
+            "bodies were not sent"
+        )
     if skipped:
-        notes.append(f"{skipped} streams were already answered or closed, so their final frame "
-                     "was not sent")
+        notes.append(
+            f"{skipped} streams were already answered or closed, so their final frame was not sent"
+        )
     return BurstResult(H2_SINGLE_PACKET, responses, spread, n_groups, "; ".join(notes))
 
 
@@ -1009,15 +1065,32 @@ def send_burst(
     if auto:
         technique = "h2" if speaks_h2(base_url, min(timeout, 3.0), verify_tls=verify_tls) else "h1"
     if technique in ("h2", H2_SINGLE_PACKET):
-        result = _burst_h2(target, reqs, timeout=timeout, pause_s=pause_s, verify_tls=verify_tls,
-                           warmup_path=warmup_path,
-                           max_streams_per_connection=max_streams_per_connection)
+        result = _burst_h2(
+            target,
+            reqs,
+            timeout=timeout,
+            pause_s=pause_s,
+            verify_tls=verify_tls,
+            warmup_path=warmup_path,
+            max_streams_per_connection=max_streams_per_connection,
+        )
     else:
-        result = _burst_h1(target, reqs, header_byte=technique == H1_LAST_HEADER_BYTE,
-                           timeout=timeout, pause_s=pause_s, verify_tls=verify_tls,
-                           warmup_path=warmup_path)
+        result = _burst_h1(
+            target,
+            reqs,
+            header_byte=technique == H1_LAST_HEADER_BYTE,
+            timeout=timeout,
+            pause_s=pause_s,
+            verify_tls=verify_tls,
+            warmup_path=warmup_path,
+        )
     if auto:
         why = "speaks HTTP/2" if result.technique == H2_SINGLE_PACKET else "has no HTTP/2"
-        return BurstResult(result.technique, result.responses, result.release_spread_s,
-                           result.groups, f"auto: the target {why}; {result.note}")
+        return BurstResult(
+            result.technique,
+            result.responses,
+            result.release_spread_s,
+            result.groups,
+            f"auto: the target {why}; {result.note}",
+        )
     return result

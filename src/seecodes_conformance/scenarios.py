@@ -641,8 +641,7 @@ class Protocol:
         if probe.is_success:
             fail(
                 invariant,
-                f"{what} was rejected, yet the {NEXT_KEY_HEADER} it carried works as a request "
-                "key",
+                f"{what} was rejected, yet the {NEXT_KEY_HEADER} it carried works as a request key",
                 [rejection, probe],
             )
 
