@@ -95,8 +95,12 @@ class EngineClient:
         self.groups: list[int] = []
 
     def burst(self, method: str, path: str, body: bytes, n: int) -> Outcome:
-        result = send_burst(self.base_url, [PreparedRequest(method, path, {}, body)] * n,
-                            technique=self.technique, pause_s=self.pause_s)
+        result = send_burst(
+            self.base_url,
+            [PreparedRequest(method, path, {}, body)] * n,
+            technique=self.technique,
+            pause_s=self.pause_s,
+        )
         self.release_us.append(result.release_spread_s * 1e6)
         self.groups.append(result.groups)
         return [(r.status, _parse(r.body) if not r.error else r.error) for r in result.responses]
@@ -185,8 +189,15 @@ def rotated(items: list[Any], k: int) -> list[Any]:
     return items[k:] + items[:k]
 
 
-def run_spread(urls: dict[str, str], ns: list[int], bursts: int, rounds: int, hold_us: int,
-               pause_s: float, log: Callable[[str], None]) -> dict[str, dict[int, SpreadCell]]:
+def run_spread(
+    urls: dict[str, str],
+    ns: list[int],
+    bursts: int,
+    rounds: int,
+    hold_us: int,
+    pause_s: float,
+    log: Callable[[str], None],
+) -> dict[str, dict[int, SpreadCell]]:
     cells = {c: {n: SpreadCell() for n in ns} for c in SPREAD_CONFIGS}
     per_round = max(1, math.ceil(bursts / rounds))
     path = f"/t?hold_us={hold_us}"
@@ -202,8 +213,11 @@ def run_spread(urls: dict[str, str], ns: list[int], bursts: int, rounds: int, ho
                     spreads = []
                     for _ in range(per_round):
                         outcome = client.burst("POST", path, b"x", n)
-                        stamps = [body["t_ns"] for status, body in outcome
-                                  if status == 200 and isinstance(body, dict)]
+                        stamps = [
+                            body["t_ns"]
+                            for status, body in outcome
+                            if status == 200 and isinstance(body, dict)
+                        ]
                         if len(stamps) != n:
                             cell.anomalies += 1
                             continue
@@ -219,8 +233,14 @@ def run_spread(urls: dict[str, str], ns: list[int], bursts: int, rounds: int, ho
     return cells
 
 
-def run_detection(urls: dict[str, str], n: int, bursts: int, rounds: int, pause_s: float,
-                  log: Callable[[str], None]) -> dict[str, dict[str, DetectCell]]:
+def run_detection(
+    urls: dict[str, str],
+    n: int,
+    bursts: int,
+    rounds: int,
+    pause_s: float,
+    log: Callable[[str], None],
+) -> dict[str, dict[str, DetectCell]]:
     cases = RACY_CASES + ATOMIC_CASES
     cells = {c: {f"{m}:{w}": DetectCell() for m, w in cases} for c in DETECT_CONFIGS}
     per_round = max(1, math.ceil(bursts / rounds))
@@ -240,8 +260,9 @@ def run_detection(urls: dict[str, str], n: int, bursts: int, rounds: int, pause_
                         cell.winners.append(wins)
                         cell.zero_winners += wins == 0
                         cell.unexpected += any(s not in (200, 409) for s in statuses)
-                        cell.windows_us += [b["window_us"] for s, b in outcome
-                                            if s == 200 and isinstance(b, dict)]
+                        cell.windows_us += [
+                            b["window_us"] for s, b in outcome if s == 200 and isinstance(b, dict)
+                        ]
             finally:
                 client.close()
         log(f"  detection round {r + 1}/{rounds} done")
@@ -267,43 +288,65 @@ def calibrate_windows(urls: dict[str, str], samples: int) -> dict[str, dict[str,
 
 
 def spread_table(cells: dict[str, dict[int, SpreadCell]], ns: list[int]) -> list[str]:
-    lines = ["| technique@server | " + " | ".join(f"N={n}" for n in ns) + " |",
-             "|---|" + "---|" * len(ns)]
+    lines = [
+        "| technique@server | " + " | ".join(f"N={n}" for n in ns) + " |",
+        "|---|" + "---|" * len(ns),
+    ]
     for config, by_n in cells.items():
         row = []
         for n in ns:
             c = by_n[n]
             s = c.spreads_us
-            rm = (f" ({fmt_us(min(c.round_medians_us))}–{fmt_us(max(c.round_medians_us))})"
-                  if len(c.round_medians_us) > 1 else "")
-            row.append(f"{fmt_us(pct(s, 50))} / {fmt_us(pct(s, 90))} / {fmt_us(pct(s, 99))}{rm}"
-                       + (f" [{c.anomalies} bad]" if c.anomalies else ""))
+            rm = (
+                f" ({fmt_us(min(c.round_medians_us))}–{fmt_us(max(c.round_medians_us))})"
+                if len(c.round_medians_us) > 1
+                else ""
+            )
+            row.append(
+                f"{fmt_us(pct(s, 50))} / {fmt_us(pct(s, 90))} / {fmt_us(pct(s, 99))}{rm}"
+                + (f" [{c.anomalies} bad]" if c.anomalies else "")
+            )
         lines.append(f"| {config} | " + " | ".join(row) + " |")
     engines = [c for c in cells if c != GATHER]
-    lines += ["", "Client release time (first to last final write), median / p99 µs:", "",
-              "| engine@server | " + " | ".join(f"N={n}" for n in ns) + " |",
-              "|---|" + "---|" * len(ns)]
+    lines += [
+        "",
+        "Client release time (first to last final write), median / p99 µs:",
+        "",
+        "| engine@server | " + " | ".join(f"N={n}" for n in ns) + " |",
+        "|---|" + "---|" * len(ns),
+    ]
     for config in engines:
         rel = [cells[config][n].release_us for n in ns]
-        lines.append(f"| {config} | "
-                     + " | ".join(f"{pct(r, 50):.0f} / {pct(r, 99):.0f}" for r in rel) + " |")
+        lines.append(
+            f"| {config} | "
+            + " | ".join(f"{pct(r, 50):.0f} / {pct(r, 99):.0f}" for r in rel)
+            + " |"
+        )
     return lines
 
 
 def case_label(case: str) -> str:
     mode, w = case.split(":")
-    kind = {"async": "racy async", "sync": "racy threadpool", "atomic_async": "atomic async",
-            "atomic_sync": "atomic threadpool"}[mode]
+    kind = {
+        "async": "racy async",
+        "sync": "racy threadpool",
+        "atomic_async": "atomic async",
+        "atomic_sync": "atomic threadpool",
+    }[mode]
     return f"{kind}, W={'0' if w == '0' else ('1 ms' if w == '1000' else w + ' µs')}"
 
 
-def detect_table(cells: dict[str, dict[str, DetectCell]],
-                 alone: dict[str, dict[str, float]]) -> list[str]:
+def detect_table(
+    cells: dict[str, dict[str, DetectCell]], alone: dict[str, dict[str, float]]
+) -> list[str]:
     configs = list(cells)
     cases = list(cells[configs[0]])
-    lines = ["| endpoint, window | " + " | ".join(configs)
-             + " | window held alone, µs (uvicorn / hypercorn) | in a burst, µs |",
-             "|---|" + "---|" * (len(configs) + 2)]
+    lines = [
+        "| endpoint, window | "
+        + " | ".join(configs)
+        + " | window held alone, µs (uvicorn / hypercorn) | in a burst, µs |",
+        "|---|" + "---|" * (len(configs) + 2),
+    ]
     for case in cases:
         row = []
         windows: list[float] = []
@@ -313,13 +356,18 @@ def detect_table(cells: dict[str, dict[str, DetectCell]],
             extra = ""
             if c.zero_winners or c.unexpected:
                 extra = f" [0-win {c.zero_winners}, odd {c.unexpected}]"
-            row.append(f"{c.detected}/{c.bursts} = {c.detected / max(1, c.bursts):.3f} "
-                       f"(≥{lo:.3f}); {statistics.mean(c.winners or [0]):.1f} won{extra}")
+            row.append(
+                f"{c.detected}/{c.bursts} = {c.detected / max(1, c.bursts):.3f} "
+                f"(≥{lo:.3f}); {statistics.mean(c.winners or [0]):.1f} won{extra}"
+            )
             windows += c.windows_us
         a = alone.get(case, {})
-        lines.append(f"| {case_label(case)} | " + " | ".join(row)
-                     + f" | {a.get('uvicorn', math.nan):.0f} / {a.get('hypercorn', math.nan):.0f}"
-                     + f" | {pct(windows, 50):.0f} |")
+        lines.append(
+            f"| {case_label(case)} | "
+            + " | ".join(row)
+            + f" | {a.get('uvicorn', math.nan):.0f} / {a.get('hypercorn', math.nan):.0f}"
+            + f" | {pct(windows, 50):.0f} |"
+        )
     return lines
 
 
@@ -345,20 +393,36 @@ def goals(cells: dict[str, dict[str, DetectCell]]) -> list[Goal]:
     for config, floor in ((SINGLE_PACKET, 0.99), (LAST_BYTE, 0.95)):
         for case in ("async:0", "sync:0"):
             r = rate(config, case)
-            out.append(Goal(f"{config} detects {case_label(case)} in ≥{floor:.0%} of bursts",
-                            r >= floor, f"{r:.3f}"))
+            out.append(
+                Goal(
+                    f"{config} detects {case_label(case)} in ≥{floor:.0%} of bursts",
+                    r >= floor,
+                    f"{r:.3f}",
+                )
+            )
     for config in (SINGLE_PACKET, LAST_BYTE):
         for case in ("async:0", "sync:0"):
             r, g = rate(config, case), rate(GATHER, case)
             ratio = math.inf if g == 0 else r / g
-            out.append(Goal(f"{config} ≥ 10× gather on {case_label(case)}",
-                            r > 0 and ratio >= 10, f"{r:.3f} vs {g:.3f} = {ratio:.1f}×",
-                            gating=case == "async:0"))
-    fps = {config: sum(cells[config][f"{m}:{w}"].detected for m, w in ATOMIC_CASES)
-           for config in cells}
+            out.append(
+                Goal(
+                    f"{config} ≥ 10× gather on {case_label(case)}",
+                    r > 0 and ratio >= 10,
+                    f"{r:.3f} vs {g:.3f} = {ratio:.1f}×",
+                    gating=case == "async:0",
+                )
+            )
+    fps = {
+        config: sum(cells[config][f"{m}:{w}"].detected for m, w in ATOMIC_CASES) for config in cells
+    }
     total = sum(cells[config][f"{m}:{w}"].bursts for config in cells for m, w in ATOMIC_CASES)
-    out.append(Goal("zero false positives against the atomic endpoints",
-                    sum(fps.values()) == 0, f"{sum(fps.values())} in {total} bursts {fps}"))
+    out.append(
+        Goal(
+            "zero false positives against the atomic endpoints",
+            sum(fps.values()) == 0,
+            f"{sum(fps.values())} in {total} bursts {fps}",
+        )
+    )
     return out
 
 
@@ -369,10 +433,14 @@ def environment() -> dict[str, Any]:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
-    return {"python": sys.version.split()[0], "platform": platform.platform(),
-            "cpus": os.cpu_count(), "versions": versions,
-            "loadavg_at_start": os.getloadavg(),
-            "when": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "versions": versions,
+        "loadavg_at_start": os.getloadavg(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -396,15 +464,20 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
 
     def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - t_start:6.0f} s, load {os.getloadavg()[0]:.1f}] {msg}",
-              file=sys.stderr, flush=True)
+        print(
+            f"[{time.perf_counter() - t_start:6.0f} s, load {os.getloadavg()[0]:.1f}] {msg}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     env = environment()
     started = time.perf_counter()
     with running_server("uvicorn") as uv, running_server("hypercorn") as hy:
         urls = {"uvicorn": uv.base_url, "hypercorn": hy.base_url}
-        log(f"servers: {urls}; spread {spread_bursts}/cell, detection {detect_bursts}/cell, "
-            f"{rounds} rounds")
+        log(
+            f"servers: {urls}; spread {spread_bursts}/cell, detection {detect_bursts}/cell, "
+            f"{rounds} rounds"
+        )
         spread = run_spread(urls, ns, spread_bursts, rounds, args.hold_us, pause_s, log)
         detect = run_detection(urls, args.detect_n, detect_bursts, rounds, pause_s, log)
         alone = calibrate_windows(urls, 10 if args.quick else 50)
@@ -412,56 +485,113 @@ def main(argv: list[str] | None = None) -> int:
     env["loadavg_at_end"] = os.getloadavg()
     verdict = goals(detect)
 
-    out = [f"# Race precision ({'quick' if args.quick else 'full'} run, {elapsed:.0f} s)", "",
-           f"Python {env['python']} on {env['platform']}, {env['cpus']} CPUs "
-           f"(load average {env['loadavg_at_start'][0]:.1f} at start, "
-           f"{env['loadavg_at_end'][0]:.1f} at end); "
-           + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
-           + ("; no uvloop/httptools: uvicorn runs asyncio + h11"
-              if not env["versions"]["uvloop"] else ""),
-           *([f"WARNING: the machine was busy (load average above {env['cpus']} CPUs); other "
-               "processes compete with client and server, so these figures are unreliable.",
-               ""] if max(env["loadavg_at_start"][0], env["loadavg_at_end"][0])
-              > (env["cpus"] or 1) else []),
-           "", f"## Arrival spread at the handler (hold {args.hold_us} µs after the stamp), "
-           f"µs: median / p90 / p99 (range of per-round medians); {spread_bursts} bursts per cell",
-           "", *spread_table(spread, ns), "",
-           f"## Detection, N={args.detect_n}: bursts with >1 winner / bursts = rate "
-           "(95 % Wilson lower bound); mean winners", "",
-           *detect_table(detect, alone), "",
-           "Window held alone: median check-to-mark time of a lone request (what W achieves). "
-           "In a burst: median over the winners, stretched by the other handlers that run "
-           "between check and mark.", "", "## Goals", ""]
-    out += [f"- {'PASS' if g.passed else 'FAIL'}{'' if g.gating else ' (info)'}: {g.name} "
-            f"({g.detail})" for g in verdict]
+    out = [
+        f"# Race precision ({'quick' if args.quick else 'full'} run, {elapsed:.0f} s)",
+        "",
+        f"Python {env['python']} on {env['platform']}, {env['cpus']} CPUs "
+        f"(load average {env['loadavg_at_start'][0]:.1f} at start, "
+        f"{env['loadavg_at_end'][0]:.1f} at end); "
+        + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+        + (
+            "; no uvloop/httptools: uvicorn runs asyncio + h11"
+            if not env["versions"]["uvloop"]
+            else ""
+        ),
+        *(
+            [
+                f"WARNING: the machine was busy (load average above {env['cpus']} CPUs); other "
+                "processes compete with client and server, so these figures are unreliable.",
+                "",
+            ]
+            if max(env["loadavg_at_start"][0], env["loadavg_at_end"][0]) > (env["cpus"] or 1)
+            else []
+        ),
+        "",
+        f"## Arrival spread at the handler (hold {args.hold_us} µs after the stamp), "
+        f"µs: median / p90 / p99 (range of per-round medians); {spread_bursts} bursts per cell",
+        "",
+        *spread_table(spread, ns),
+        "",
+        f"## Detection, N={args.detect_n}: bursts with >1 winner / bursts = rate "
+        "(95 % Wilson lower bound); mean winners",
+        "",
+        *detect_table(detect, alone),
+        "",
+        "Window held alone: median check-to-mark time of a lone request (what W achieves). "
+        "In a burst: median over the winners, stretched by the other handlers that run "
+        "between check and mark.",
+        "",
+        "## Goals",
+        "",
+    ]
+    out += [
+        f"- {'PASS' if g.passed else 'FAIL'}{'' if g.gating else ' (info)'}: {g.name} ({g.detail})"
+        for g in verdict
+    ]
     all_pass = all(g.passed for g in verdict if g.gating)
     out += ["", f"VERDICT: {'PASS' if all_pass else 'FAIL'}"]
     print("\n".join(out))
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(_finite({
-        "environment": env, "quick": args.quick, "elapsed_s": elapsed,
-        "parameters": {"ns": ns, "detect_n": args.detect_n, "spread_bursts": spread_bursts,
-                       "detect_bursts": detect_bursts, "rounds": rounds,
-                       "hold_us": args.hold_us, "pause_s": pause_s},
-        "spread": {c: {str(n): {
-            "median_us": pct(cell.spreads_us, 50), "p90_us": pct(cell.spreads_us, 90),
-            "p99_us": pct(cell.spreads_us, 99), "round_medians_us": cell.round_medians_us,
-            "release_median_us": pct(cell.release_us, 50), "anomalies": cell.anomalies,
-            "spreads_us": cell.spreads_us} for n, cell in by_n.items()}
-            for c, by_n in spread.items()},
-        "detection": {c: {case: {
-            "bursts": cell.bursts, "detected": cell.detected,
-            "rate": cell.detected / cell.bursts if cell.bursts else None,
-            "wilson95": wilson(cell.detected, cell.bursts), "winners": cell.winners,
-            "window_in_burst_median_us": pct(cell.windows_us, 50),
-            "window_alone_median_us": alone.get(case, {}),
-            "zero_winners": cell.zero_winners, "unexpected": cell.unexpected}
-            for case, cell in by_case.items()} for c, by_case in detect.items()},
-        "goals": [{"goal": g.name, "passed": g.passed, "gating": g.gating, "detail": g.detail}
-                  for g in verdict],
-        "verdict": "PASS" if all_pass else "FAIL",
-    }), indent=1) + "\n")
+    args.out.write_text(
+        json.dumps(
+            _finite(
+                {
+                    "environment": env,
+                    "quick": args.quick,
+                    "elapsed_s": elapsed,
+                    "parameters": {
+                        "ns": ns,
+                        "detect_n": args.detect_n,
+                        "spread_bursts": spread_bursts,
+                        "detect_bursts": detect_bursts,
+                        "rounds": rounds,
+                        "hold_us": args.hold_us,
+                        "pause_s": pause_s,
+                    },
+                    "spread": {
+                        c: {
+                            str(n): {
+                                "median_us": pct(cell.spreads_us, 50),
+                                "p90_us": pct(cell.spreads_us, 90),
+                                "p99_us": pct(cell.spreads_us, 99),
+                                "round_medians_us": cell.round_medians_us,
+                                "release_median_us": pct(cell.release_us, 50),
+                                "anomalies": cell.anomalies,
+                                "spreads_us": cell.spreads_us,
+                            }
+                            for n, cell in by_n.items()
+                        }
+                        for c, by_n in spread.items()
+                    },
+                    "detection": {
+                        c: {
+                            case: {
+                                "bursts": cell.bursts,
+                                "detected": cell.detected,
+                                "rate": cell.detected / cell.bursts if cell.bursts else None,
+                                "wilson95": wilson(cell.detected, cell.bursts),
+                                "winners": cell.winners,
+                                "window_in_burst_median_us": pct(cell.windows_us, 50),
+                                "window_alone_median_us": alone.get(case, {}),
+                                "zero_winners": cell.zero_winners,
+                                "unexpected": cell.unexpected,
+                            }
+                            for case, cell in by_case.items()
+                        }
+                        for c, by_case in detect.items()
+                    },
+                    "goals": [
+                        {"goal": g.name, "passed": g.passed, "gating": g.gating, "detail": g.detail}
+                        for g in verdict
+                    ],
+                    "verdict": "PASS" if all_pass else "FAIL",
+                }
+            ),
+            indent=1,
+        )
+        + "\n"
+    )
     log(f"wrote {args.out}")
     return 0 if all_pass else 1
 

@@ -136,14 +136,16 @@ async def healthz(request: Request) -> Response:
 
 async def echo(request: Request) -> Response:
     body = await request.body()
-    return JSONResponse({
-        "i": int(request.path_params["i"]),
-        "method": request.method,
-        "body": body.decode("latin-1"),
-        "x_echo": request.headers.get("x-echo"),
-        "query": request.url.query,
-        "http_version": request.scope.get("http_version"),
-    })
+    return JSONResponse(
+        {
+            "i": int(request.path_params["i"]),
+            "method": request.method,
+            "body": body.decode("latin-1"),
+            "x_echo": request.headers.get("x-echo"),
+            "query": request.url.query,
+            "http_version": request.scope.get("http_version"),
+        }
+    )
 
 
 async def ping(request: Request) -> Response:
@@ -164,27 +166,44 @@ async def close(request: Request) -> Response:
     return PlainTextResponse("bye", headers={"connection": "close"})
 
 
-app = Starlette(routes=[
-    Route("/healthz", healthz),
-    Route("/t", stamp, methods=["GET", "POST"]),
-    Route("/race/{mode}/{tok}", race, methods=["POST", "GET"]),
-    Route("/echo/{i:int}", echo, methods=["GET", "POST", "PUT"]),
-    Route("/ping", ping, methods=["GET", "POST"]),
-    Route("/stream", stream),
-    Route("/close", close, methods=["GET", "POST"]),
-])
+app = Starlette(
+    routes=[
+        Route("/healthz", healthz),
+        Route("/t", stamp, methods=["GET", "POST"]),
+        Route("/race/{mode}/{tok}", race, methods=["POST", "GET"]),
+        Route("/echo/{i:int}", echo, methods=["GET", "POST", "PUT"]),
+        Route("/ping", ping, methods=["GET", "POST"]),
+        Route("/stream", stream),
+        Route("/close", close, methods=["GET", "POST"]),
+    ]
+)
 
 
 # --------------------------------------------------------------------------- serving
 
 
-def serve(server: str, host: str, port: int, *, h2_max_streams: int = 100,
-          certfile: str | None = None, keyfile: str | None = None) -> None:
+def serve(
+    server: str,
+    host: str,
+    port: int,
+    *,
+    h2_max_streams: int = 100,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> None:
     if server == "uvicorn":
         import uvicorn
 
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                    lifespan="off", ssl_certfile=certfile, ssl_keyfile=keyfile)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        )
         return
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
@@ -218,13 +237,26 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(kind: str, *, h2_max_streams: int = 100, certfile: str | None = None,
-                   keyfile: str | None = None, ready_timeout: float = 30.0,
-                   ) -> Iterator[RunningServer]:
+def running_server(
+    kind: str,
+    *,
+    h2_max_streams: int = 100,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    ready_timeout: float = 30.0,
+) -> Iterator[RunningServer]:
     """Start ``kind`` (uvicorn: HTTP/1.1; hypercorn: h2c + HTTP/1.1) in a subprocess."""
     port = free_port()
-    cmd = [sys.executable, os.path.abspath(__file__), "--server", kind, "--port", str(port),
-           "--h2-max-streams", str(h2_max_streams)]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--server",
+        kind,
+        "--port",
+        str(port),
+        "--h2-max-streams",
+        str(h2_max_streams),
+    ]
     if certfile:
         cmd += ["--certfile", certfile, "--keyfile", keyfile or ""]
     scheme = "https" if certfile else "http"
@@ -242,14 +274,17 @@ def running_server(kind: str, *, h2_max_streams: int = 100, certfile: str | None
                 proc.wait(10)
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: IO[bytes],
-                    timeout: float) -> None:
+def _wait_listening(
+    port: int, proc: subprocess.Popen[bytes], log: IO[bytes], timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             log.seek(0)
-            raise RuntimeError(f"server exited with {proc.returncode}: "
-                               f"{log.read().decode(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"server exited with {proc.returncode}: "
+                f"{log.read().decode(errors='replace')[-2000:]}"
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
@@ -267,8 +302,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--certfile")
     parser.add_argument("--keyfile")
     args = parser.parse_args(argv)
-    serve(args.server, args.host, args.port, h2_max_streams=args.h2_max_streams,
-          certfile=args.certfile, keyfile=args.keyfile)
+    serve(
+        args.server,
+        args.host,
+        args.port,
+        h2_max_streams=args.h2_max_streams,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+    )
 
 
 if __name__ == "__main__":

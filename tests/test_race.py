@@ -70,8 +70,12 @@ def h2_small_url() -> Iterator[str]:
 
 
 def _echo_burst(n: int) -> list[PreparedRequest]:
-    return [PreparedRequest("POST", f"/echo/{i}?q={i}", {"X-Echo": f"{SECRET}-{i}"},
-                            f"body-{i}".encode()) for i in range(n)]
+    return [
+        PreparedRequest(
+            "POST", f"/echo/{i}?q={i}", {"X-Echo": f"{SECRET}-{i}"}, f"body-{i}".encode()
+        )
+        for i in range(n)
+    ]
 
 
 def _check_echo(result_responses: list[BurstResponse], n: int, version: str) -> None:
@@ -80,7 +84,11 @@ def _check_echo(result_responses: list[BurstResponse], n: int, version: str) -> 
         assert r.error is None and r.status == 200
         data = r.json()
         assert (data["i"], data["body"], data["x_echo"], data["query"]) == (
-            i, f"body-{i}", f"{SECRET}-{i}", f"q={i}")
+            i,
+            f"body-{i}",
+            f"{SECRET}-{i}",
+            f"q={i}",
+        )
         assert data["http_version"] == version
         assert r.header("Content-Type") == "application/json"
         assert r.sent_at <= r.received_at
@@ -107,8 +115,11 @@ def test_h1_bodiless_requests_withhold_a_header_byte(h1_url: str) -> None:
 
 
 def test_h1_chunked_and_connection_close_responses(h1_url: str) -> None:
-    reqs = [PreparedRequest("GET", "/stream"), PreparedRequest("POST", "/close", {}, b"x"),
-            PreparedRequest("GET", "/stream")]
+    reqs = [
+        PreparedRequest("GET", "/stream"),
+        PreparedRequest("POST", "/close", {}, b"x"),
+        PreparedRequest("GET", "/stream"),
+    ]
     result = send_burst(h1_url, reqs, technique="h1")
     assert [r.status for r in result.responses] == [200, 200, 200]
     assert result.responses[0].header("transfer-encoding") == "chunked"
@@ -118,8 +129,10 @@ def test_h1_chunked_and_connection_close_responses(h1_url: str) -> None:
 
 
 def test_h1_timeout_is_a_per_response_error(h1_url: str) -> None:
-    reqs = [PreparedRequest("POST", "/echo/0", {}, b"x"),
-            PreparedRequest("POST", "/t?hold_us=3000000", {}, b"x")]
+    reqs = [
+        PreparedRequest("POST", "/echo/0", {}, b"x"),
+        PreparedRequest("POST", "/t?hold_us=3000000", {}, b"x"),
+    ]
     result = send_burst(h1_url, reqs, technique="h1", timeout=0.5)
     assert result.responses[0].status == 200
     slow = result.responses[1]
@@ -157,8 +170,11 @@ def test_h2_server_answering_before_end_stream_is_normal(h2_url: str) -> None:
     # for the finished stream, so the engine must not send it, and the other streams survive.
     # The engine sees early answers only if they come within its pause; a long pause keeps this
     # test about the mechanism even when a loaded machine makes hypercorn slow to answer.
-    reqs = [PreparedRequest("POST", "/ping", {}, b"abc"), PreparedRequest("GET", "/ping"),
-            *_echo_burst(3)]
+    reqs = [
+        PreparedRequest("POST", "/ping", {}, b"abc"),
+        PreparedRequest("GET", "/ping"),
+        *_echo_burst(3),
+    ]
     result = send_burst(h2_url, reqs, technique="h2", pause_s=0.1)
     assert [r.status for r in result.responses] == [200] * 5
     assert [r.body for r in result.responses[:2]] == [b"pong", b"pong"]
@@ -171,7 +187,8 @@ def _fake_h2_server(listener: socket.socket) -> None:
     sock, _ = listener.accept()
     with sock:
         proto = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=False, header_encoding=None))
+            h2.config.H2Configuration(client_side=False, header_encoding=None)
+        )
         proto.initiate_connection()
         sock.sendall(proto.data_to_send())
         ended: list[int] = []
@@ -199,8 +216,9 @@ def test_h2_rst_stream_and_goaway_are_per_response_errors() -> None:
     thread = threading.Thread(target=_fake_h2_server, args=(listener,), daemon=True)
     thread.start()
     try:
-        result = send_burst(f"http://127.0.0.1:{port}", _echo_burst(3), technique="h2",
-                            warmup_path=None, timeout=5)
+        result = send_burst(
+            f"http://127.0.0.1:{port}", _echo_burst(3), technique="h2", warmup_path=None, timeout=5
+        )
     finally:
         thread.join(5)
         listener.close()
@@ -215,8 +233,9 @@ def test_h2_rst_stream_and_goaway_are_per_response_errors() -> None:
 
 @pytest.mark.parametrize("mode", ["async", "sync"])
 @pytest.mark.parametrize("server", ["h1", "h2"])
-def test_racy_endpoint_shows_several_winners(mode: str, server: str, request: pytest.FixtureRequest
-                                              ) -> None:
+def test_racy_endpoint_shows_several_winners(
+    mode: str, server: str, request: pytest.FixtureRequest
+) -> None:
     url = request.getfixturevalue(f"{server}_url")
     winners = []
     for _ in range(5):
@@ -231,8 +250,9 @@ def test_racy_endpoint_shows_several_winners(mode: str, server: str, request: py
 
 @pytest.mark.parametrize("mode", ["atomic_async", "atomic_sync"])
 @pytest.mark.parametrize("server", ["h1", "h2"])
-def test_atomic_endpoint_has_exactly_one_winner(mode: str, server: str,
-                                                request: pytest.FixtureRequest) -> None:
+def test_atomic_endpoint_has_exactly_one_winner(
+    mode: str, server: str, request: pytest.FixtureRequest
+) -> None:
     url = request.getfixturevalue(f"{server}_url")
     for _ in range(5):
         path = f"/race/{mode}/{uuid.uuid4().hex}?w_us=0"
@@ -246,8 +266,11 @@ def test_atomic_endpoint_has_exactly_one_winner(mode: str, server: str,
 def test_connection_refused_is_a_clear_error() -> None:
     port = racy_server.free_port()  # bound and released: nothing listens there now
     for technique in ("auto", "h1", "h2"):
-        with pytest.raises(BurstError, match=rf"cannot connect to http://127\.0\.0\.1:{port}: "
-                                             "Connection refused"):
+        with pytest.raises(
+            BurstError,
+            match=rf"cannot connect to http://127\.0\.0\.1:{port}: "
+            "Connection refused",
+        ):
             send_burst(f"http://127.0.0.1:{port}", _echo_burst(2), technique=technique)
 
 
@@ -266,11 +289,14 @@ def test_invalid_arguments() -> None:
 
 
 @pytest.mark.parametrize("server", ["h1", "h2"])
-def test_repr_shows_no_header_values_or_bodies(server: str, request: pytest.FixtureRequest
-                                               ) -> None:
+def test_repr_shows_no_header_values_or_bodies(server: str, request: pytest.FixtureRequest) -> None:
     url = request.getfixturevalue(f"{server}_url")
-    req = PreparedRequest("POST", f"/echo/0?token={SECRET}",
-                          {"Authorization": f"Bearer {SECRET}", "X-Echo": SECRET}, BODY_SECRET)
+    req = PreparedRequest(
+        "POST",
+        f"/echo/0?token={SECRET}",
+        {"Authorization": f"Bearer {SECRET}", "X-Echo": SECRET},
+        BODY_SECRET,
+    )
     result = send_burst(url, [req, req], technique=server)
     assert SECRET.encode() in result.responses[0].body  # the caller gets the raw content ...
     shown = " ".join([repr(result), str(result), repr(req), *map(repr, result.responses)])
@@ -290,19 +316,30 @@ def _self_signed(tmp: Path) -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "race-test")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return str(cert_path), str(key_path)
 
 
