@@ -55,8 +55,16 @@ def test_found_in_lists_markers() -> None:
 
 def test_a_truncated_secret_is_still_redacted() -> None:
     registry = SecretRegistry()
-    permit = "eyJhbGciOiJIUzI1NiJ9.eyJ0ZW5hbnQiOiJhIiwicHJvamVjdCI6IlAifQ.c2lnbmF0dXJl"
+    permit = "sc_permit_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
     registry.add(permit, "permit")
-    out = registry.redact('{"permit": "' + permit[:40] + "…")
+    out = registry.redact('{"permit": "' + permit[:30] + "…")
     assert permit[:20] not in out
     assert "[permit#1]" in out
+
+
+def test_an_unregistered_jwt_is_not_named_after_a_registered_one() -> None:
+    registry = SecretRegistry()
+    header = "eyJhbGciOiJSUzI1NiJ9."
+    registry.add(header + "first-token-payload-aaaaaaaaaaaaaaaa", "forge-token")
+    other = header + "a-token-nobody-registered-bbbbbbbbbbbbbb"
+    assert "[forge-token#1]" not in registry.redact(other)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from urllib.parse import quote
 
@@ -67,8 +68,16 @@ class SecretRegistry:
                 # replaced whole; then long values by their prefix, for truncated copies.
                 ordered = sorted(self._markers, key=len, reverse=True)
                 whole = [f"(?:{re.escape(v)})" for v in ordered]
-                self._prefixes = {v[:PREFIX_LENGTH]: self._markers[v] for v in reversed(ordered)
-                                  if len(v) >= 2 * PREFIX_LENGTH}  # fmt: skip
+                # Only distinctive prefixes: JWTs of one issuer share their header, so a JWT
+                # prefix would name an unrelated token; truncated JWTs are caught by shape.
+                counts = Counter(v[:PREFIX_LENGTH] for v in ordered)
+                self._prefixes = {
+                    v[:PREFIX_LENGTH]: self._markers[v]
+                    for v in ordered
+                    if len(v) >= 2 * PREFIX_LENGTH
+                    and counts[v[:PREFIX_LENGTH]] == 1
+                    and not v.startswith("eyJ")
+                }
                 cut = [f"(?:{re.escape(p)}{_TOKEN_TAIL})" for p in self._prefixes]
                 self._pattern = re.compile("|".join(whole + cut))
             return self._pattern
