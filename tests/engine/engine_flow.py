@@ -18,6 +18,7 @@ import httpx
 from engine_helpers import Jira, bearer, forge_token, installation_id, new_pair, rejected
 
 from seecodes_conformance.resources import contract_dir
+from seecodes_conformance.scenarios import RUN_STATUSES, SAMPLE_PROGRESS, SAMPLE_SNAPSHOT
 
 DAY = 86400
 ROUTES: dict[str, re.Pattern[str]] = {
@@ -50,30 +51,10 @@ ROUTES: dict[str, re.Pattern[str]] = {
         r"^/v1/projects/[^/]+/indexes/upsert$"
     ),
 }
-STATUSES = ("queued", "in_process", "processing_remote", "succeeded", "failed")
-SNAPSHOT = {
-    "windowStartedAt": "2026-04-04T10:00:00.000Z",
-    "windowEndedAt": "2026-04-04T10:15:00.000Z",
-    "taskStartedAt": "2026-04-04T08:30:00.000Z",
-    "taskAgeMinutes": 105,
-    "humanActiveMs": 420000,
-    "locAdded": 28,
-    "locRemoved": 11,
-    "locTotal": 39,
-    "changedFiles": ["src/auth.ts", "src/routes.tsx"],
-    "changedFilesCount": 2,
-    "architectureChange": False,
-    "logicChange": True,
-    "specificationUiChange": False,
-}
-PROGRESS = {
-    "ready": ["Protected-route wrapper is live"],
-    "left": ["Callback validation still needs coverage"],
-    "progress": "67%",
-    "confidence": "Medium",
-    "risks": ["Identity provider payload may still change"],
-    "logs": ["Recent activity summary line"],
-}
+# The first-party sample bodies and run statuses live in one place: the harness's scenarios.
+SNAPSHOT = SAMPLE_SNAPSHOT
+PROGRESS = SAMPLE_PROGRESS
+STATUSES = RUN_STATUSES
 
 
 class RouteRecorder:
