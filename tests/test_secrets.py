@@ -68,3 +68,14 @@ def test_an_unregistered_jwt_is_not_named_after_a_registered_one() -> None:
     registry.add(header + "first-token-payload-aaaaaaaaaaaaaaaa", "forge-token")
     other = header + "a-token-nobody-registered-bbbbbbbbbbbbbb"
     assert "[forge-token#1]" not in registry.redact(other)
+
+
+def test_registered_jwts_keep_their_marker_and_other_jwt_shapes_are_hidden() -> None:
+    registry = SecretRegistry()
+    registered = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhYWFhYWFhIn0.c2lnbmF0dXJlLW9uZQ"
+    foreign = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4eHh4eHh4In0.c2lnbmF0dXJlLXZhbHVl"
+    registry.add(registered, "forge-token")
+    out = registry.redact(f"mine {registered}, theirs {foreign}, cut {foreign[:30]}…")
+    assert "[forge-token#1]" in out
+    assert out.count("[unregistered-jwt]") == 2
+    assert "eyJzdWIi" not in out and "eyJhbGci" not in out

@@ -7,6 +7,7 @@ target is never written outside these ids.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 import string
@@ -22,6 +23,12 @@ def new_run_prefix(rng: random.Random | None = None) -> str:
     """
     pick = (rng or random.SystemRandom()).choice
     return "SCC" + "".join(pick(string.ascii_uppercase) for _ in range(3))
+
+
+def seed_of(run_prefix: str) -> int:
+    """A seed derived from the run prefix: every xdist worker agrees on it without plumbing, and
+    ``--run-prefix`` alone replays a run's generated inputs."""
+    return int.from_bytes(hashlib.sha256(run_prefix.encode()).digest()[:4], "big")
 
 
 @dataclass(frozen=True)

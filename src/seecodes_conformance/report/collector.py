@@ -28,10 +28,9 @@ from seecodes_conformance.report.gate import decide, verdict
 from seecodes_conformance.report.manifest import SigningKeyError, check_key
 from seecodes_conformance.report.model import Result, RunInfo, TestRecord
 from seecodes_conformance.report.records import RecordBook, report_data
-from seecodes_conformance.report.scrub import scrub
 from seecodes_conformance.report.terminal import summary_lines
 from seecodes_conformance.report.waivers import Waiver, WaiverError, load_waivers
-from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.secrets import REGISTRY, redact
 from seecodes_conformance.settings import read_settings
 from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
 from seecodes_conformance.traffic import TRAFFIC, Policy
@@ -150,7 +149,7 @@ class ReportCollector:
                     nodeid=f"(worker {getattr(node, 'gateway', node)})",
                     outcome="error",
                     phase="worker",
-                    message=scrub(str(error)),
+                    message=redact(str(error)),
                 )
             )
 
@@ -175,7 +174,7 @@ class ReportCollector:
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         exc = excinfo.value
         if getattr(exc, "returncode", None) == EXIT_TARGET_UNAVAILABLE:
-            self.stop_reason = scrub(str(getattr(exc, "msg", exc)))
+            self.stop_reason = redact(str(getattr(exc, "msg", exc)))
 
     # -- the end -------------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
@@ -281,7 +280,7 @@ class ReportCollector:
         budget = int(s.extra.get("seecodes_request_budget") or 0)
         rate = float(s.extra.get("seecodes_rate_limit") or 0.0)
         return RunInfo(
-            target_url=scrub(str(url)),
+            target_url=redact(str(url)),
             embedded_engine=bool(target.get("embedded", s.base_url is None)),
             engine_faults=list(s.engine_faults) if s.base_url is None else [],
             engine_variants=list(s.engine_variants) if s.base_url is None else [],
@@ -298,7 +297,7 @@ class ReportCollector:
             request_budget=budget or None,
             rate_limit=rate or None,
             workers=len(self.worker_outputs),
-            command=scrub(
+            command=redact(
                 shlex.join(["pytest", *_safe_args(list(self.config.invocation_params.args))])
             ),
         )
@@ -317,7 +316,7 @@ class ReportCollector:
             cmd += ["--forge-source", s.forge_source]
         if s.profile.seed is None and self.seeds:
             cmd += [f"# seeds: {json.dumps(self.seeds, sort_keys=True)}"]
-        return scrub(shlex.join(cmd))
+        return redact(shlex.join(cmd))
 
     # -- output --------------------------------------------------------------------------------
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from seecodes_conformance.report import coverage, html_report, json_report, junit, manifest
 from seecodes_conformance.report.model import Result
-from seecodes_conformance.report.scrub import scrub
+from seecodes_conformance.secrets import redact
 from seecodes_conformance.settings import Settings
 
 JSON_NAME = "certification.json"
@@ -79,6 +79,6 @@ def scrub_file(path: Path) -> None:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return
-    cleaned = scrub(text)
+    cleaned = redact(text)
     if cleaned != text:
         path.write_text(cleaned, encoding="utf-8")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from seecodes_conformance.report.model import Evidence, TestRecord
-from seecodes_conformance.report.scrub import scrub
+from seecodes_conformance.secrets import redact
 
 ATTRIBUTE = "seecodes"  # extra report attribute set by capture.py; survives xdist serialisation
 MESSAGE_LIMIT = 12000
@@ -26,7 +26,7 @@ def skip_reason(report: pytest.TestReport) -> str:
         reason = str(longrepr[2])
     else:
         reason = str(longrepr or "")
-    return scrub(reason.removeprefix("Skipped: "))
+    return redact(reason.removeprefix("Skipped: "))
 
 
 def first_line(text: str, limit: int = 300) -> str:
@@ -67,8 +67,8 @@ class RecordBook:
             record.outcome = "xpassed" if hasattr(report, "wasxfail") else "passed"
 
     def _failed(self, record: TestRecord, report: pytest.TestReport, data: dict[str, Any]) -> None:
-        text = scrub(report.longreprtext)[-MESSAGE_LIMIT:]
-        message = scrub(str(data.get("message") or "")) or _crash_message(report) or text
+        text = redact(report.longreprtext)[-MESSAGE_LIMIT:]
+        message = redact(str(data.get("message") or "")) or _crash_message(report) or text
         if record.failed:  # a second failure (subtests, teardown): keep the first, note this one
             record.longrepr += f"\n\n--- {report.when} ---\n{text}"
             if data.get("violated") and not record.violated:
@@ -87,7 +87,7 @@ class RecordBook:
 
     def add_collection(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            text = scrub(str(report.longrepr))
+            text = redact(str(report.longrepr))
             self.collection_errors.append(
                 TestRecord(
                     nodeid=report.nodeid or "(collection)",
@@ -104,7 +104,7 @@ class RecordBook:
 
 def _evidence(data: dict[str, Any]) -> list[Evidence]:
     return [
-        Evidence(text=scrub(str(e.get("text", ""))), curl=scrub(str(e.get("curl", ""))))
+        Evidence(text=redact(str(e.get("text", ""))), curl=redact(str(e.get("curl", ""))))
         for e in data.get("evidence", [])
         if isinstance(e, dict)
     ]
@@ -113,4 +113,4 @@ def _evidence(data: dict[str, Any]) -> list[Evidence]:
 def _crash_message(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     message = getattr(crash, "message", "")
-    return scrub(str(message)) if message else ""
+    return redact(str(message)) if message else ""
