@@ -18,7 +18,7 @@ from urllib.parse import quote
 MIN_SECRET_LENGTH = 8
 # A secret cut short (tools truncate long bodies) is still recognised by this many leading chars.
 PREFIX_LENGTH = 16
-_TOKEN_TAIL = r"[A-Za-z0-9._~+/=%-]*"
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9._~+/=%-]*")
 
 # Presigned-URL signatures and similar query credentials are redacted by shape as well, because a
 # target may mint them in places the harness never parses.
@@ -34,14 +34,19 @@ UNREGISTERED_JWT = "[unregistered-jwt]"
 
 
 class SecretRegistry:
-    """Remembers secret values and replaces them in text with numbered markers."""
+    """Remembers secret values and replaces them in text with numbered markers.
+
+    Matching is a scan over the text with the values indexed by their first characters, so its
+    cost grows with the text, not with the thousands of secrets a long run registers (one regex
+    alternation of them all took a third of a second to compile and rebuilt on every new key).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._markers: dict[str, str] = {}
         self._counts: dict[str, int] = {}
-        self._pattern: re.Pattern[str] | None = None
-        self._prefixes: dict[str, str] = {}
+        # first MIN_SECRET_LENGTH chars -> (value, marker, is_prefix), whole values longest first
+        self._index: dict[str, list[tuple[str, str, bool]]] | None = None
 
     def add(self, value: str | None, kind: str) -> None:
         """Register ``value`` (and its URL-encoded form) as a secret of ``kind``."""
@@ -56,7 +61,7 @@ class SecretRegistry:
             encoded = quote(value, safe="")
             if encoded != value:
                 self._markers.setdefault(encoded, marker)
-            self._pattern = None
+            self._index = None
 
     def values(self) -> list[str]:
         with self._lock:
@@ -65,36 +70,51 @@ class SecretRegistry:
     def __contains__(self, value: object) -> bool:
         return value in self._markers
 
-    def _compiled(self) -> re.Pattern[str] | None:
+    def _built_index(self) -> dict[str, list[tuple[str, str, bool]]]:
         with self._lock:
-            if self._pattern is None and self._markers:
+            if self._index is None:
                 # Whole values first, longest first, so a secret that contains another is
-                # replaced whole; then long values by their prefix, for truncated copies.
+                # replaced whole; then long values by their prefix, for truncated copies. Only
+                # distinctive prefixes: JWTs of one issuer share their header, so a JWT prefix
+                # would name an unrelated token; truncated JWTs are caught by shape.
                 ordered = sorted(self._markers, key=len, reverse=True)
-                whole = [f"(?:{re.escape(v)})" for v in ordered]
-                # Only distinctive prefixes: JWTs of one issuer share their header, so a JWT
-                # prefix would name an unrelated token; truncated JWTs are caught by shape.
                 counts = Counter(v[:PREFIX_LENGTH] for v in ordered)
-                self._prefixes = {
-                    v[:PREFIX_LENGTH]: self._markers[v]
+                entries = [(v, self._markers[v], False) for v in ordered] + [
+                    (v[:PREFIX_LENGTH], self._markers[v], True)
                     for v in ordered
                     if len(v) >= 2 * PREFIX_LENGTH
                     and counts[v[:PREFIX_LENGTH]] == 1
                     and not v.startswith("eyJ")
-                }
-                cut = [f"(?:{re.escape(p)}{_TOKEN_TAIL})" for p in self._prefixes]
-                self._pattern = re.compile("|".join(whole + cut))
-            return self._pattern
+                ]
+                index: dict[str, list[tuple[str, str, bool]]] = {}
+                for entry in entries:
+                    index.setdefault(entry[0][:MIN_SECRET_LENGTH], []).append(entry)
+                self._index = index
+            return self._index
 
-    def _marker_for(self, found: str) -> str:
-        marker = self._markers.get(found)
-        return marker if marker is not None else self._prefixes[found[:PREFIX_LENGTH]]
+    def _replace_registered(self, text: str) -> str:
+        index = self._built_index()
+        if not index:
+            return text
+        out: list[str] = []
+        done = i = 0
+        last_start = len(text) - MIN_SECRET_LENGTH
+        while i <= last_start:
+            for value, marker, is_prefix in index.get(text[i : i + MIN_SECRET_LENGTH], ()):
+                if text.startswith(value, i):
+                    end = i + len(value)
+                    if is_prefix:
+                        end = _TOKEN_TAIL.match(text, end).end()  # type: ignore[union-attr]
+                    out += [text[done:i], marker]
+                    done = i = end
+                    break
+            else:
+                i += 1
+        return "".join([*out, text[done:]])
 
     def redact(self, text: str) -> str:
         """Replace every registered secret, then bearer, query and JWT-shaped credentials."""
-        pattern = self._compiled()
-        if pattern is not None:
-            text = pattern.sub(lambda m: self._marker_for(m.group(0)), text)
+        text = self._replace_registered(text)
         text = _JWT_SHAPE.sub(UNREGISTERED_JWT, text)
         text = _BEARER.sub(lambda m: m.group(1) + _shape_marker(m.group(2)), text)
         return _QUERY_SECRET.sub(lambda m: m.group(1) + _shape_marker(m.group(2)), text)
