@@ -5,8 +5,8 @@ long, interleaved sequences of calls by two tenants and several principals, with
 credential in play (current, consumed and foreign request keys; fresh, used and mismatched launch
 codes; permits for this pair, another pair and another tenant). A model records what the target
 must hold, every response is compared with it, and a failing sequence shrinks to the shortest one
-that breaks an invariant. Step arguments print as short labels, never as credentials, so the
-shrunk sequence is a redacted, runnable-by-hand reproduction.
+that breaks an invariant. Step arguments print as short labels, never as credentials; the
+failure adds every step's requests (redacted), the seed and the command that replays it.
 
 Never stricter than the protocol: where it leaves a choice (which 4xx, whether a mismatched
 exchange burns the code, what reading absent progress returns) the model accepts every legal
@@ -15,13 +15,15 @@ outcome, and credentials close to expiry are "either outcome" rather than a verd
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, assume, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -34,16 +36,54 @@ from hypothesis.stateful import (
 
 from seecodes_conformance.clients import JiraAppSession, PermitSession
 from seecodes_conformance.credentials import CredentialSource
-from seecodes_conformance.ids import TaskRef
+from seecodes_conformance.evidence import TRANSCRIPT, Exchange
+from seecodes_conformance.ids import TaskRef, seed_of
 from seecodes_conformance.oracle import assert_rejected, assert_success, body_json, fail
 from seecodes_conformance.scenarios import SAMPLE_LIST_MD, Protocol
-from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.secrets import REGISTRY, redact
 from seecodes_conformance.settings import Settings
 
 # A credential this close to its expiresAt may legally be refused; the model then accepts both.
 EXPIRY_MARGIN_S = 3.0
 RUN_ORDER = {"queued": 0, "in_process": 1, "processing_remote": 2, "succeeded": 3, "failed": 3}
 HEX = "0123456789abcdef"
+# The seed of derandomized profiles (smoke, ci): the same command always replays the same runs.
+FIXED_SEED = 20260701
+RuleFunction = TypeVar("RuleFunction", bound=Callable[..., Any])
+
+
+@dataclass
+class Step:
+    """One step of a run as it happened: the rule, its arguments' labels and its requests."""
+
+    call: str
+    exchanges: list[Exchange]
+
+    def render(self, number: int) -> list[str]:
+        requests = [f"{e.method} {e.url} -> {e.status}" for e in self.exchanges]
+        lines = [f"{number:>3}. {self.call}"]
+        for request, repeats in itertools.groupby(requests):
+            times = len(list(repeats))
+            lines.append(f"       {request}" + (f" (x{times})" if times > 1 else ""))
+        return lines
+
+
+def journaled(function: RuleFunction) -> RuleFunction:
+    """Record each top-level step and the requests it made, for the reproduction."""
+
+    @functools.wraps(function)
+    def step(machine: Any, **arguments: Any) -> Any:
+        if machine.in_step:  # a rule calling another rule: part of the outer step
+            return function(machine, **arguments)
+        machine.in_step, start = True, TRANSCRIPT.count
+        try:
+            return function(machine, **arguments)
+        finally:
+            machine.in_step = False
+            call = ", ".join(f"{name}={value!r}" for name, value in arguments.items())
+            machine.journal.append(Step(f"{function.__name__}({call})", TRANSCRIPT.since(start)))
+
+    return step  # type: ignore[return-value]
 
 
 @dataclass
@@ -61,10 +101,24 @@ class Actor:
 
 @dataclass
 class Permit:
+    """A task permit, minted on first use: examples pay only for the permits they touch,
+    which keeps every example (and so every shrink attempt) cheap."""
+
     label: str
     tenant: str
     task: TaskRef
-    session: PermitSession
+    mint: Callable[[], PermitSession]
+    minted: PermitSession | None = None
+
+    @property
+    def session(self) -> PermitSession:
+        if self.minted is None:
+            self.minted = self.mint()
+        return self.minted
+
+    def mint_now(self) -> Permit:
+        _ = self.session
+        return self
 
     def __repr__(self) -> str:
         return f"Permit({self.label} {self.tenant}:{self.task.task_id})"
@@ -100,6 +154,18 @@ class RunRef:
 
 
 @dataclass
+class Written:
+    """A progress document the model holds (the document itself is in ``progress``)."""
+
+    label: str
+    tenant: str
+    task: TaskRef
+
+    def __repr__(self) -> str:
+        return f"Progress({self.label} {self.tenant}:{self.task.task_id})"
+
+
+@dataclass
 class Key:
     """A request key some actor already used: never valid again."""
 
@@ -127,9 +193,16 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
         codes = Bundle("codes")
         runs = Bundle("runs")
         consumed_keys = Bundle("consumed_keys")
+        written_progress = Bundle("written_progress")
+
+        # The last run; after a failure, the one hypothesis reports (shrunk unless disabled).
+        latest: ClassVar[EngineMachine | None] = None
 
         def __init__(self) -> None:
             super().__init__()
+            type(self).latest = self
+            self.journal: list[Step] = []
+            self.in_step = False
             self.example = next(labels)
             self.progress: dict[tuple[str, str, str], dict[str, Any]] = {}
             self.index: dict[tuple[str, str], dict[str, str]] = {}
@@ -155,6 +228,10 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                 self._permit(b1, t0),
             ]  # fmt: skip
 
+        def reproduction(self) -> str:
+            steps = [line for n, step in enumerate(self.journal, 1) for line in step.render(n)]
+            return redact("\n".join(steps))
+
         def _tenant(self, name: str) -> str:
             """Fresh installations per example where the source can make them: every example
             starts from a full credit balance and shares nothing with other tests."""
@@ -164,8 +241,10 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             return f"sm{self.example}-{name}" if multi_principal else "p1"
 
         def _permit(self, actor: Actor, task: TaskRef) -> Permit:
-            session = protocol.mint_permit(task, actor.session)
-            return Permit(f"p{next(self.writes)}", actor.tenant, task, session)
+            def mint() -> PermitSession:
+                return protocol.mint_permit(task, actor.session)
+
+            return Permit(f"p{next(self.writes)}", actor.tenant, task, mint)
 
         # -- setup --------------------------------------------------------------------------
         @initialize(target=actors)
@@ -182,6 +261,7 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
 
         # -- request keys -------------------------------------------------------------------
         @rule(target=consumed_keys, actor=actors, replay_at_once=st.booleans())
+        @journaled
         def use_current_key(self, actor: Actor, replay_at_once: bool) -> Key:
             """A fresh key works once, and the success hands out the next one (RK-ROTATION)."""
             key = actor.session.take_key()
@@ -192,10 +272,11 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             actor.session.adopt_next_key(response)
             used = Key(f"k{next(self.writes)}", actor, key)
             if replay_at_once:
-                self.replay_consumed_key(used)
+                self.replay_consumed_key(key=used)
             return used
 
         @rule(key=consumed_keys)
+        @journaled
         def replay_consumed_key(self, key: Key) -> None:
             """A consumed key is refused, and the refusal hands out no key (RK-REPLAY)."""
             response = key.owner.session.send_with_key(key.value, "GET", "/v1/instances/me")
@@ -203,10 +284,10 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             self._forget_key(key.owner)
 
         @rule(holder=actors, sender=actors)
+        @journaled
         def foreign_key(self, holder: Actor, sender: Actor) -> None:
             """A key works only in its own tenant/session context (RK-*-BINDING)."""
-            if holder is sender:
-                return
+            assume(holder is not sender)  # before any request: an invalid example costs nothing
             key = holder.session.take_key()
             response = sender.session.send_with_key(key, "GET", "/v1/instances/me")
             invariant = (
@@ -223,10 +304,12 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
 
         # -- permits and launch codes -------------------------------------------------------
         @rule(target=permits, actor=actors, task=tasks)
+        @journaled
         def mint_permit(self, actor: Actor, task: TaskRef) -> Permit:
-            return self._permit(actor, task)
+            return self._permit(actor, task).mint_now()  # minted in the step that names it
 
         @rule(target=codes, actor=actors, task=tasks)
+        @journaled
         def mint_code(self, actor: Actor, task: TaskRef) -> Code:
             link = protocol.mint_launch_code(task, actor.session)
             expires = link.body.get("expiresAt")
@@ -234,6 +317,7 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             return Code(f"c{next(self.writes)}", actor.tenant, task, link.code, expires_at)
 
         @rule(target=permits, code=codes, task=tasks)
+        @journaled
         def exchange(self, code: Code, task: TaskRef) -> Any:
             """Exactly one successful exchange per code, and only for its own pair."""
             response = protocol.exchange(code.value, task)
@@ -257,26 +341,36 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             if not isinstance(permit, str):
                 fail("LC-EXCHANGE", "exchange answered 2xx without a permit", [response])
             session = PermitSession(protocol.http, permit, task)
-            return multiple(Permit(f"p{next(self.writes)}", code.tenant, task, session))
+            label = f"p{next(self.writes)}"
+            return multiple(Permit(label, code.tenant, task, lambda: session, session))
 
         # -- progress -----------------------------------------------------------------------
-        @rule(permit=permits, task=tasks)
-        def write_progress(self, permit: Permit, task: TaskRef) -> None:
+        @rule(target=written_progress, permit=permits, task=tasks)
+        @journaled
+        def write_progress(self, permit: Permit, task: TaskRef) -> Any:
             doc = {"ready": [f"write-{next(self.writes)}"], "left": [], "progress": "50%",
                    "confidence": "Medium", "risks": [], "logs": []}  # fmt: skip
             response = protocol.write_progress(permit.session, doc, task_id=task.task_id)
             key = (permit.tenant, permit.task.project_id, task.task_id)
-            if task.task_id == permit.task.task_id:
-                assert_success(response, "PROGRESS-ROUNDTRIP", what=f"progress write by {permit!r}")
-                self.progress[key] = doc
-            else:
+            if task.task_id != permit.task.task_id:
                 assert_rejected(
                     response,
                     "PERMIT-BINDING-PROGRESS",
                     what=f"{permit!r} writing progress of {task.task_id}",
                 )
+                return multiple()
+            assert_success(response, "PROGRESS-ROUNDTRIP", what=f"progress write by {permit!r}")
+            self.progress[key] = doc
+            return Written(f"w{next(self.writes)}", permit.tenant, permit.task)
+
+        @rule(permit=permits, written=written_progress)
+        @journaled
+        def read_written_progress(self, permit: Permit, written: Written) -> None:
+            """Progress someone wrote, read with any permit: only its own pair's permit sees it."""
+            self.read_progress(permit=permit, task=written.task)
 
         @rule(permit=permits, task=tasks)
+        @journaled
         def read_progress(self, permit: Permit, task: TaskRef) -> None:
             response = protocol.read_progress(permit.session, task.project_id, task.task_id)
             if task != permit.task:
@@ -312,9 +406,11 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                     and p == task.project_id for m in doc["ready"]}  # fmt: skip
 
         # -- runs ---------------------------------------------------------------------------
-        @rule(target=runs, permit=permits, body_task=tasks)
-        def start_new_run(self, permit: Permit, body_task: TaskRef) -> RunRef:
-            """Init (with ids in the body), upload, start: the run is the permit's pair's."""
+        @rule(target=runs, permit=permits, body_task=tasks, watcher=permits)
+        @journaled
+        def start_new_run(self, permit: Permit, body_task: TaskRef, watcher: Permit) -> RunRef:
+            """Init (with ids in the body), upload, start: the run is the permit's pair's, and
+            once it settles the watcher sees it exactly when it holds the same pair."""
             body: dict[str, Any] = {"model": "strict light", "files": ["list.md"]}
             body.update(projectId=body_task.project_id, taskId=body_task.task_id)
             response = permit.session.post("/v1/tasks/init", json=body)
@@ -335,6 +431,8 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                      "(did the body ids redirect it?)", [response, started])  # fmt: skip
             assert_success(started, "RUN-START", what=f"{permit!r} starting {run!r}")
             self._settle(run)
+            if watcher is not permit:
+                self._poll(watcher, run)
             return run
 
         def _settle(self, run: RunRef) -> None:
@@ -346,6 +444,7 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             self._poll(run.permit, run)
 
         @rule(permit=permits, run=runs)
+        @journaled
         def poll_run(self, permit: Permit, run: RunRef) -> None:
             self._poll(permit, run)
 
@@ -366,6 +465,7 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
         # -- project indexes ----------------------------------------------------------------
         @rule(permit=permits, task=tasks, path=st.sampled_from(["src/a.ts", "src/b.ts"]),
               digit=st.sampled_from(HEX))  # fmt: skip
+        @journaled
         def upsert_index(self, permit: Permit, task: TaskRef, path: str, digit: str) -> None:
             project = task.project_id
             entry = {"hash": digit * 64, "updatedAt": 1710000000000, "short": "s",
@@ -385,6 +485,7 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             self.index.setdefault((permit.tenant, project), {})[path] = entry["hash"]
 
         @rule(permit=permits, path=st.sampled_from(["src/a.ts", "src/b.ts"]))
+        @journaled
         def query_index(self, permit: Permit, path: str) -> None:
             project = permit.task.project_id
             stored = self.index.get((permit.tenant, project), {})
@@ -427,17 +528,49 @@ def test_engine_behaves_like_its_model(
     protocol: Protocol, forge: CredentialSource, seecodes_settings: Settings
 ) -> None:
     profile = seecodes_settings.profile
+    run_seed = stateful_seed(seecodes_settings, protocol.ids.run_prefix)
     machine = build_machine(protocol, forge)
-    run_state_machine_as_test(
-        machine,
-        settings=settings(
-            max_examples=profile.stateful_examples,
-            stateful_step_count=profile.stateful_steps,
-            deadline=None,
-            database=None,
-            derandomize=profile.derandomize,
-            print_blob=True,
-            phases=[p for p in Phase if seecodes_settings.stateful_shrink or p is not Phase.shrink],
-            suppress_health_check=list(HealthCheck),
-        ),
-    )
+    try:
+        run_state_machine_as_test(
+            seed(run_seed)(machine),
+            settings=settings(
+                max_examples=profile.stateful_examples,
+                stateful_step_count=profile.stateful_steps,
+                deadline=None,
+                database=None,
+                print_blob=True,
+                # No explain phase: it traces every run once one failed, which makes shrinking a
+                # network-bound machine crawl into hypothesis' five-minute limit.
+                phases=[p for p in Phase if p is not Phase.explain
+                        and (seecodes_settings.stateful_shrink or p is not Phase.shrink)],
+                suppress_health_check=list(HealthCheck),
+            ),
+        )  # fmt: skip
+    except Exception as failure:
+        last = machine.latest  # type: ignore[attr-defined]
+        steps = last.reproduction() if last is not None else "(no run recorded)"
+        failure.add_note(
+            f"Reproduction (seed {run_seed}): the failing run's steps and their requests, "
+            f"secrets redacted:\n{steps}\nReplay: {replay_command(seecodes_settings, run_seed)}"
+        )
+        raise
+
+
+def stateful_seed(settings: Settings, run_prefix: str) -> int:
+    """--stateful-seed, else the profile's seed, else a fixed one for derandomized profiles
+    (the same command replays the same runs), else one derived from the run prefix."""
+    if settings.stateful_seed is not None:
+        return settings.stateful_seed
+    if settings.profile.seed is not None:
+        return settings.profile.seed
+    return FIXED_SEED if settings.profile.derandomize else seed_of(run_prefix)
+
+
+def replay_command(settings: Settings, run_seed: int) -> str:
+    args = ["pytest", "suites/test_stateful.py", f"--profile={settings.profile.name}",
+            f"--stateful-seed={run_seed}"]  # fmt: skip
+    if settings.base_url:
+        args.append(f"--base-url={settings.base_url}")
+    args += [f"--engine-fault={f}" for f in settings.engine_faults]
+    args += [f"--engine-variant={v}" for v in settings.engine_variants]
+    return " ".join(args)

@@ -121,7 +121,12 @@ class Transcript:
 
     def last(self, n: int = 5) -> list[Exchange]:
         with self._lock:
-            return list(self.recent)[-n:]
+            return list(self.recent)[-n:] if n > 0 else []
+
+    def since(self, count: int) -> list[Exchange]:
+        """The exchanges recorded after ``count`` was read (as many as are still kept)."""
+        with self._lock:
+            return list(self.recent)[-(self.count - count) :] if self.count > count else []
 
 
 TRANSCRIPT = Transcript()

@@ -52,6 +52,8 @@ OPTIONS = (
     Option("race-size", "requests per burst", 20, int),
     Option("stateful-shrink", "shrink failing state-machine runs (0: report unshrunk, faster)",
            1, int),
+    Option("stateful-seed", "seed of the state-machine runs (default: the profile's fixed one; "
+           "under nightly, derived from the run prefix)", None, int),
     Option("tls-verify", "verify TLS certificates of an https target (0 to disable)", 1, int),
     Option("invariant", "run only the tests that check these invariant ids (repeatable)",
            multiple=True),
@@ -123,6 +125,7 @@ class Settings:
     race_bursts: int
     race_size: int
     stateful_shrink: bool
+    stateful_seed: int | None
     tls_verify: bool
     invariants: tuple[str, ...]
     invariant_map: str | None
@@ -165,6 +168,7 @@ def read_settings(config: pytest.Config) -> Settings:
         race_bursts=values["seecodes_race_bursts"] or profile.race_bursts,
         race_size=values["seecodes_race_size"],
         stateful_shrink=bool(values["seecodes_stateful_shrink"]),
+        stateful_seed=values["seecodes_stateful_seed"],
         tls_verify=bool(values["seecodes_tls_verify"]),
         invariants=tuple(values["seecodes_invariant"]),
         invariant_map=values["seecodes_invariant_map"],
