@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -206,6 +207,12 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             self.example = next(labels)
             self.progress: dict[tuple[str, str, str], dict[str, Any]] = {}
             self.index: dict[tuple[str, str], dict[str, str]] = {}
+            # The retrospective board: accepted writes per pair that may legally change what the
+            # board shows for it (snapshots; runs, progress, index writes and IDE launches as
+            # fallback sources), and how many board items were filed under each pair when last
+            # read.
+            self.board_writes: Counter[tuple[str, str, str]] = Counter()
+            self.board_seen: dict[tuple[str, str, str], tuple[int, int]] = {}
             self.writes = itertools.count(1)
             # Two tasks of one project and one of another, so every binding can be crossed;
             # actors in both tenants; permits across tenants, tasks and projects from step one.
@@ -242,6 +249,7 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
 
         def _permit(self, actor: Actor, task: TaskRef) -> Permit:
             def mint() -> PermitSession:
+                self._wrote(actor.tenant, task)  # IDE launches may feed the board as fallback
                 return protocol.mint_permit(task, actor.session)
 
             return Permit(f"p{next(self.writes)}", actor.tenant, task, mint)
@@ -311,6 +319,7 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
         @rule(target=codes, actor=actors, task=tasks)
         @journaled
         def mint_code(self, actor: Actor, task: TaskRef) -> Code:
+            self._wrote(actor.tenant, task)  # IDE launches may feed the board as fallback
             link = protocol.mint_launch_code(task, actor.session)
             expires = link.body.get("expiresAt")
             expires_at = float(expires) if isinstance(expires, int | float) else None
@@ -361,6 +370,7 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                 return multiple()
             assert_success(response, "PROGRESS-ROUNDTRIP", what=f"progress write by {permit!r}")
             self.progress[key] = doc
+            self._wrote(permit.tenant, permit.task)
             return Written(f"w{next(self.writes)}", permit.tenant, permit.task)
 
         @rule(permit=permits, written=written_progress)
@@ -405,6 +415,51 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             return {m for (_, p, t), doc in self.progress.items() if t == task.task_id
                     and p == task.project_id for m in doc["ready"]}  # fmt: skip
 
+        # -- activity snapshots and the retrospective board -----------------------------------
+        @rule(permit=permits, body_task=tasks)
+        @journaled
+        def send_snapshot(self, permit: Permit, body_task: TaskRef) -> None:
+            """A snapshot is filed under the permit's pair; body ids of another pair are
+            rejected or ignored, never obeyed (PERMIT-BINDING-SNAPSHOT)."""
+            crossing = body_task != permit.task
+            ids = {"projectId": body_task.project_id, "taskId": body_task.task_id}
+            doc = protocol.snapshot_now(**(ids if crossing else {}))
+            response = protocol.write_snapshot(permit.session, doc)
+            if crossing and not response.is_success:
+                assert_rejected(response, "PERMIT-BINDING-SNAPSHOT", what=f"{permit!r} filing "
+                                f"a snapshot under {body_task.task_id}")  # fmt: skip
+            else:
+                assert_success(response, "SNAPSHOT-STORED", what=f"a snapshot sent by {permit!r}")
+                self._wrote(permit.tenant, permit.task)
+            if crossing:  # read back the board of the pair the body named
+                reader = next(a for a in self.initial_actors if a.tenant == permit.tenant)
+                self.read_board(actor=reader, task=body_task)
+
+        @rule(actor=actors, task=tasks)
+        @journaled
+        def read_board(self, actor: Actor, task: TaskRef) -> None:
+            """What the board files under a pair changes only after a write to that pair."""
+            response = protocol.team_competition(actor.session, project_id=task.project_id)
+            body = assert_success(response, "TEAM-COMPETITION", what=f"{actor.label} reading "
+                                  f"the board of {task.project_id}")  # fmt: skip
+            items = body.get("items") if isinstance(body, dict) else None
+            # Counted, not compared: items may carry fields computed at read time, and a board
+            # may aggregate; an item appearing under a pair nobody wrote to is a leak either way.
+            filed = sum(
+                1
+                for item in items or []
+                if isinstance(item, dict) and item.get("taskId") == task.task_id
+            )
+            pair = (actor.tenant, task.project_id, task.task_id)
+            seen, writes_then = self.board_seen.get(pair, (0, 0))  # fresh ids: empty at first
+            if filed != seen and self.board_writes[pair] == writes_then:
+                fail("PERMIT-BINDING-SNAPSHOT", f"the board of {actor.tenant}:{task.task_id} "
+                     "changed although nothing was accepted for that pair", [response])  # fmt: skip
+            self.board_seen[pair] = (filed, self.board_writes[pair])
+
+        def _wrote(self, tenant: str, task: TaskRef) -> None:
+            self.board_writes[(tenant, task.project_id, task.task_id)] += 1
+
         # -- runs ---------------------------------------------------------------------------
         @rule(target=runs, permit=permits, body_task=tasks, watcher=permits)
         @journaled
@@ -430,6 +485,7 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                 fail("BODY-NO-REDIRECT", "a run made with this permit cannot be started with it "
                      "(did the body ids redirect it?)", [response, started])  # fmt: skip
             assert_success(started, "RUN-START", what=f"{permit!r} starting {run!r}")
+            self._wrote(permit.tenant, permit.task)
             self._settle(run)
             if watcher is not permit:
                 self._poll(watcher, run)
@@ -483,6 +539,9 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                 return
             assert_success(response, "INDEX-ROUNDTRIP", what=f"{permit!r} upserting {path}")
             self.index.setdefault((permit.tenant, project), {})[path] = entry["hash"]
+            for task in self.initial_tasks:  # an index is per project: any of its pairs
+                if task.project_id == project:
+                    self._wrote(permit.tenant, task)
 
         @rule(permit=permits, path=st.sampled_from(["src/a.ts", "src/b.ts"]))
         @journaled
@@ -523,6 +582,7 @@ def _strings(value: Any) -> list[str]:
     "PERMIT-BINDING-PROGRESS", "PERMIT-BINDING-PROGRESS-READ", "PERMIT-BINDING-RUN",
     "PERMIT-BINDING-INDEX", "BODY-NO-REDIRECT", "RUN-MONOTONIC", "RUN-STATUS",
     "PROGRESS-ROUNDTRIP", "INDEX-ROUNDTRIP", "TENANT-ISOLATION",
+    "PERMIT-BINDING-SNAPSHOT", "SNAPSHOT-STORED", "TEAM-COMPETITION",
 )  # fmt: skip
 def test_engine_behaves_like_its_model(
     protocol: Protocol, forge: CredentialSource, seecodes_settings: Settings

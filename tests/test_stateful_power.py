@@ -28,6 +28,7 @@ SEQUENCE_FAULTS = [
     "permit-binding-progress-read",
     "permit-binding-index",
     "permit-binding-run",
+    "permit-binding-snapshot",
 ]
 MOST_STEPS = 5  # "at most a handful of steps", initial setup not counted
 STEP_LINE = re.compile(r"^\s*\d+\. \w+\(", re.MULTILINE)
