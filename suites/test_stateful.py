@@ -461,11 +461,14 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             self.board_writes[(tenant, task.project_id, task.task_id)] += 1
 
         # -- runs ---------------------------------------------------------------------------
-        @rule(target=runs, permit=permits, body_task=tasks, watcher=permits)
+        @rule(target=runs, permit=permits, body_task=tasks, watcher=permits, settle=st.booleans())
         @journaled
-        def start_new_run(self, permit: Permit, body_task: TaskRef, watcher: Permit) -> RunRef:
+        def start_new_run(
+            self, permit: Permit, body_task: TaskRef, watcher: Permit, settle: bool
+        ) -> RunRef:
             """Init (with ids in the body), upload, start: the run is the permit's pair's, and
-            once it settles the watcher sees it exactly when it holds the same pair."""
+            the watcher sees it exactly when it holds the same pair. Settling (polling the whole
+            lifecycle) is a choice, as it costs the target's full run time."""
             body: dict[str, Any] = {"model": "strict light", "files": ["list.md"]}
             body.update(projectId=body_task.project_id, taskId=body_task.task_id)
             response = permit.session.post("/v1/tasks/init", json=body)
@@ -486,7 +489,10 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                      "(did the body ids redirect it?)", [response, started])  # fmt: skip
             assert_success(started, "RUN-START", what=f"{permit!r} starting {run!r}")
             self._wrote(permit.tenant, permit.task)
-            self._settle(run)
+            if settle:
+                self._settle(run)
+            else:
+                self._poll(permit, run)
             if watcher is not permit:
                 self._poll(watcher, run)
             return run
