@@ -209,8 +209,8 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
             self.index: dict[tuple[str, str], dict[str, str]] = {}
             # The retrospective board: accepted writes per pair that may legally change what the
             # board shows for it (snapshots; runs, progress, index writes and IDE launches as
-            # fallback sources), and how many board items were filed under each pair when last
-            # read.
+            # fallback sources), and how many board items each viewer saw filed under each pair
+            # when it last read.
             self.board_writes: Counter[tuple[str, str, str]] = Counter()
             self.board_seen: dict[tuple[str, str, str], tuple[int, int]] = {}
             self.writes = itertools.count(1)
@@ -451,11 +451,13 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                 if isinstance(item, dict) and item.get("taskId") == task.task_id
             )
             pair = (actor.tenant, task.project_id, task.task_id)
-            seen, writes_then = self.board_seen.get(pair, (0, 0))  # fresh ids: empty at first
+            # Per viewer: whether a board is the team's or each user's is the target's choice.
+            viewed = (actor.label, task.project_id, task.task_id)
+            seen, writes_then = self.board_seen.get(viewed, (0, 0))  # fresh ids: empty at first
             if filed != seen and self.board_writes[pair] == writes_then:
                 fail("PERMIT-BINDING-SNAPSHOT", f"the board of {actor.tenant}:{task.task_id} "
                      "changed although nothing was accepted for that pair", [response])  # fmt: skip
-            self.board_seen[pair] = (filed, self.board_writes[pair])
+            self.board_seen[viewed] = (filed, self.board_writes[pair])
 
         def _wrote(self, tenant: str, task: TaskRef) -> None:
             self.board_writes[(tenant, task.project_id, task.task_id)] += 1
