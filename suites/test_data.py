@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from seecodes_conformance.clients import JiraAppSession
+from seecodes_conformance.flows import Protocol
+from seecodes_conformance.http import JiraAppSession
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_success, body_json, fail
-from seecodes_conformance.scenarios import Protocol
 
 # A store that aggregates asynchronously may take a moment; this bounds the wait (not a timing
 # assertion: the check passes as soon as the snapshot shows up).

@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from seecodes_conformance.clients import JiraAppSession
 from seecodes_conformance.credentials import CredentialSource, Identity, NegativeToken, TestIssuer
+from seecodes_conformance.flows import JIRA_APP_ROUTES, Protocol, route_id
+from seecodes_conformance.http import JiraAppSession
 from seecodes_conformance.oracle import assert_rejected, assert_success, fail
-from seecodes_conformance.scenarios import JIRA_APP_ROUTES, Protocol, route_id
 
 INVARIANT_OF = {
     NegativeToken.EXPIRED: "FORGE-EXPIRY",

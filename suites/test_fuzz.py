@@ -1,4 +1,4 @@
-"""Schema fuzzing of every documented route with schemathesis (issue 4).
+"""Schema fuzzing of every documented route with schemathesis.
 
 One test per protocol route-method combination. The session's fuzz world
 (seecodes_conformance.fuzz) has read the target's /openapi.json, overlaid our first-party shapes
@@ -15,7 +15,7 @@ runs, launch codes). Each test then lets schemathesis generate
 A failure names the route and the invariant, shows each distinct failing request as a redacted
 curl command, and prints the seed that replays it. Every combination must also have seen a
 success and a rejection; the per-combination table is printed at the end of the run and written
-to reports/fuzz-coverage.json.
+to the run's report folder as fuzz-coverage.json.
 
 Why ``from_fixture``: the target, and with it the document, exists only once the session has
 started (the bundled engine is started by the ``target`` fixture), so nothing can be loaded at
@@ -34,19 +34,13 @@ import pytest
 import schemathesis
 
 from seecodes_conformance.credentials import CredentialSource
-from seecodes_conformance.fuzz import (
-    FuzzWorld,
-    build_world,
-    close_world,
-    invariants_of,
-    require_documented,
-    send,
-    verdict,
-)
-from seecodes_conformance.fuzz_overlay import COMBINATIONS, label_of
-from seecodes_conformance.fuzz_report import report_property
+from seecodes_conformance.flows import Protocol
+from seecodes_conformance.fuzz import hooks as _hooks  # noqa: F401 (schemathesis' global hooks)
+from seecodes_conformance.fuzz.checks import require_documented, send, verdict
+from seecodes_conformance.fuzz.coverage import report_property
+from seecodes_conformance.fuzz.overlay import COMBINATIONS, label_of
+from seecodes_conformance.fuzz.world import FuzzWorld, build_world, close_world, invariants_of
 from seecodes_conformance.ids import IdFactory
-from seecodes_conformance.scenarios import Protocol
 from seecodes_conformance.settings import Settings
 from seecodes_conformance.target import Target
 

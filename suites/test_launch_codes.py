@@ -17,13 +17,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from seecodes_conformance.clients import PermitSession
+from seecodes_conformance.flows import LaunchLink, Protocol
+from seecodes_conformance.http import PermitSession
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_rejected, assert_success, fail
 from seecodes_conformance.race import BurstResponse, PreparedRequest, send_burst
-from seecodes_conformance.races import assert_single_winner, body_of
-from seecodes_conformance.scenarios import LaunchLink, Protocol
-from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.race.verdict import assert_single_winner, body_of
+from seecodes_conformance.redaction import REGISTRY
 from seecodes_conformance.settings import Settings
 from seecodes_conformance.target import Target
 

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
+from seecodes_conformance.flows import Protocol
 from seecodes_conformance.oracle import assert_rejected, fail
-from seecodes_conformance.scenarios import Protocol
-from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.redaction import REGISTRY
 
 LAUNCH = "/v1/launch"
 _VSCODE_URL = re.compile(r"vscode://[^\s\"'<>`]+", re.IGNORECASE)

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from seecodes_conformance.clients import PermitSession
+from seecodes_conformance.flows import Protocol
+from seecodes_conformance.http import PermitSession
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_rejected, assert_success, body_json, fail
-from seecodes_conformance.scenarios import Protocol
-from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.redaction import REGISTRY
 
 PERMIT_LIFETIME = 24 * 3600.0  # "a fresh 24-hour permit"
 LIFETIME_TOLERANCE = 300.0

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from seecodes_conformance.clients import NEXT_KEY_HEADER, REQUEST_KEY_HEADER, JiraAppSession
 from seecodes_conformance.credentials import CredentialSource, CredentialUnavailable
+from seecodes_conformance.flows import JIRA_APP_ROUTES, JiraCall, Protocol, route_id
+from seecodes_conformance.http import NEXT_KEY_HEADER, REQUEST_KEY_HEADER, JiraAppSession
 from seecodes_conformance.ids import IdFactory
 from seecodes_conformance.oracle import assert_rejected, body_json, fail
 from seecodes_conformance.race import PreparedRequest, send_burst
-from seecodes_conformance.races import assert_single_winner, loser_headers
-from seecodes_conformance.scenarios import JIRA_APP_ROUTES, JiraCall, Protocol, route_id
+from seecodes_conformance.race.verdict import assert_single_winner, loser_headers
 from seecodes_conformance.settings import Settings
 from seecodes_conformance.target import Target
 

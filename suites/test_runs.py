@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from seecodes_conformance.clients import JiraAppSession, PermitSession
+from seecodes_conformance.flows import RUN_STATUSES, SETTLED, Protocol, Run
+from seecodes_conformance.http import JiraAppSession, PermitSession
 from seecodes_conformance.oracle import assert_success, fail
-from seecodes_conformance.scenarios import RUN_STATUSES, SETTLED, Protocol, Run
 
 # A bounded wait for the run to settle; passing never depends on how fast it settles.
 SETTLE_TIMEOUT_S = 120.0

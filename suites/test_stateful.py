@@ -35,13 +35,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from seecodes_conformance.clients import JiraAppSession, PermitSession
 from seecodes_conformance.credentials import CredentialSource
-from seecodes_conformance.evidence import TRANSCRIPT, Exchange
-from seecodes_conformance.ids import TaskRef, seed_of
+from seecodes_conformance.flows import SAMPLE_LIST_MD, Protocol
+from seecodes_conformance.http import JiraAppSession, PermitSession
+from seecodes_conformance.http.evidence import TRANSCRIPT, Exchange
+from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_rejected, assert_success, body_json, fail
-from seecodes_conformance.scenarios import SAMPLE_LIST_MD, Protocol
-from seecodes_conformance.secrets import REGISTRY, redact
+from seecodes_conformance.redaction import REGISTRY, redact
+from seecodes_conformance.replay import choose_seed, replay_command
 from seecodes_conformance.settings import Settings
 
 # A credential this close to its expiresAt may legally be refused; the model then accepts both.
@@ -50,6 +51,7 @@ RUN_ORDER = {"queued": 0, "in_process": 1, "processing_remote": 2, "succeeded": 
 HEX = "0123456789abcdef"
 # The seed of derandomized profiles (smoke, ci): the same command always replays the same runs.
 FIXED_SEED = 20260701
+STATEFUL_SUITE = "suites/test_stateful.py"
 RuleFunction = TypeVar("RuleFunction", bound=Callable[..., Any])
 
 
@@ -596,7 +598,12 @@ def test_engine_behaves_like_its_model(
     protocol: Protocol, forge: CredentialSource, seecodes_settings: Settings
 ) -> None:
     profile = seecodes_settings.profile
-    run_seed = stateful_seed(seecodes_settings, protocol.ids.run_prefix)
+    run_seed = choose_seed(
+        seecodes_settings.stateful_seed,
+        seecodes_settings.profile,
+        protocol.ids.run_prefix,
+        derandomized=FIXED_SEED,
+    )
     machine = build_machine(protocol, forge)
     try:
         run_state_machine_as_test(
@@ -619,26 +626,7 @@ def test_engine_behaves_like_its_model(
         steps = last.reproduction() if last is not None else "(no run recorded)"
         failure.add_note(
             f"Reproduction (seed {run_seed}): the failing run's steps and their requests, "
-            f"secrets redacted:\n{steps}\nReplay: {replay_command(seecodes_settings, run_seed)}"
+            f"secrets redacted:\n{steps}\nReplay: "
+            + replay_command(seecodes_settings, STATEFUL_SUITE, {"--stateful-seed": run_seed})
         )
         raise
-
-
-def stateful_seed(settings: Settings, run_prefix: str) -> int:
-    """--stateful-seed, else the profile's seed, else a fixed one for derandomized profiles
-    (the same command replays the same runs), else one derived from the run prefix."""
-    if settings.stateful_seed is not None:
-        return settings.stateful_seed
-    if settings.profile.seed is not None:
-        return settings.profile.seed
-    return FIXED_SEED if settings.profile.derandomize else seed_of(run_prefix)
-
-
-def replay_command(settings: Settings, run_seed: int) -> str:
-    args = ["pytest", "suites/test_stateful.py", f"--profile={settings.profile.name}",
-            f"--stateful-seed={run_seed}"]  # fmt: skip
-    if settings.base_url:
-        args.append(f"--base-url={settings.base_url}")
-    args += [f"--engine-fault={f}" for f in settings.engine_faults]
-    args += [f"--engine-variant={v}" for v in settings.engine_variants]
-    return " ".join(args)

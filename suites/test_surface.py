@@ -17,12 +17,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from seecodes_conformance.clients import JiraAppSession, PermitSession
 from seecodes_conformance.contract import ROUTES, payload_schemas, payload_spec, validate_payload
+from seecodes_conformance.flows import SAMPLE_LIST_MD, SAMPLE_PROGRESS, Protocol
+from seecodes_conformance.http import JiraAppSession, PermitSession
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import body_json, fail
-from seecodes_conformance.scenarios import SAMPLE_LIST_MD, SAMPLE_PROGRESS, Protocol
-from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.redaction import REGISTRY
 from seecodes_conformance.target import Target
 
 Route = tuple[str, str]

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from seecodes_conformance.clients import JiraAppSession
+from seecodes_conformance.flows import Protocol
+from seecodes_conformance.http import JiraAppSession
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_rejected, assert_success, body_json, fail
-from seecodes_conformance.scenarios import Protocol
 
 INVARIANT = "TELEMETRY-DISABLED"
 EVENTS = "/v1/jira/telemetry/events"

@@ -13,10 +13,10 @@ import uuid
 import httpx
 import pytest
 
-from seecodes_conformance.clients import PermitSession
+from seecodes_conformance.flows import Protocol
+from seecodes_conformance.http import PermitSession
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_rejected, assert_success, fail
-from seecodes_conformance.scenarios import Protocol
 
 INVARIANT = "TENANT-ISOLATION"
 

@@ -7,14 +7,14 @@ import json
 import httpx
 import pytest
 
-from seecodes_conformance.clients import (
+from seecodes_conformance.credentials import Principal
+from seecodes_conformance.http import (
     NEXT_KEY_HEADER,
     REQUEST_KEY_HEADER,
     HandshakeError,
     JiraAppSession,
 )
-from seecodes_conformance.credentials import Principal
-from seecodes_conformance.secrets import SecretRegistry
+from seecodes_conformance.redaction import SecretRegistry
 
 
 class ScriptedKeys:

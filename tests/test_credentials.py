@@ -19,8 +19,8 @@ from seecodes_conformance.credentials import (
     TestIssuer,
     TokenCommand,
 )
+from seecodes_conformance.redaction import SecretRegistry
 from seecodes_conformance.resources import forge_dir
-from seecodes_conformance.secrets import SecretRegistry
 
 WHO = Principal("a", "p1")
 

@@ -2,7 +2,7 @@
 
 import httpx
 
-from seecodes_conformance.evidence import Transcript
+from seecodes_conformance.http.evidence import Transcript
 
 
 def _response(path: str) -> httpx.Response:

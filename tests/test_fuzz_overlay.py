@@ -22,9 +22,9 @@ from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
 from seecodes_conformance import contract
-from seecodes_conformance.fuzz import choose_seed, invariants_of
-from seecodes_conformance.fuzz_auth import tamper
-from seecodes_conformance.fuzz_overlay import (
+from seecodes_conformance.fuzz.auth import tamper
+from seecodes_conformance.fuzz.coverage import Row, coverage_problems, record, table
+from seecodes_conformance.fuzz.overlay import (
     COMBINATIONS,
     MARKER,
     Bindings,
@@ -36,8 +36,10 @@ from seecodes_conformance.fuzz_overlay import (
     overlay,
     survey,
 )
-from seecodes_conformance.fuzz_report import Row, coverage_problems, record, table
+from seecodes_conformance.fuzz.world import invariants_of
 from seecodes_conformance.ids import TaskRef
+from seecodes_conformance.profiles import PROFILES
+from seecodes_conformance.replay import choose_seed
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "protocol_examples"
 SAMPLING = settings(
@@ -315,13 +317,14 @@ def test_table_lists_every_combination_and_flags_gaps() -> None:
     assert any("GET /v1/models" in ln and "not in the target" in ln for ln in lines)
 
 
-def test_seed_is_fixed_per_run_and_overridable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SEECODES_FUZZ_SEED", raising=False)
-    assert choose_seed("SCCABCD", None) == choose_seed("SCCABCD", None)
-    assert choose_seed("SCCABCD", None) != choose_seed("SCCWXYZ", None)
-    assert choose_seed("SCCABCD", 7) == 7
-    monkeypatch.setenv("SEECODES_FUZZ_SEED", "42")
-    assert choose_seed("SCCABCD", 7) == 42
+def test_seed_is_fixed_per_run_and_overridable() -> None:
+    ci, certify = PROFILES["ci"], PROFILES["certify"]
+    assert choose_seed(None, ci, "SCCABCD") == choose_seed(None, ci, "SCCABCD")
+    assert choose_seed(None, ci, "SCCABCD") != choose_seed(None, ci, "SCCWXYZ")
+    assert choose_seed(None, certify, "SCCABCD") == certify.seed
+    assert choose_seed(None, ci, "SCCABCD", derandomized=7) == 7
+    assert choose_seed(None, PROFILES["nightly"], "SCCABCD", derandomized=7) != 7
+    assert choose_seed(42, certify, "SCCABCD") == 42
 
 
 def test_every_combination_names_what_it_checks() -> None:

@@ -32,6 +32,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from seecodes_conformance.http.traffic import (
+    Policy,
+    RequestBudgetExceeded,
+    ResponseTooLarge,
+    ResponseTooSlow,
+    Traffic,
+)
 from seecodes_conformance.report import manifest
 from seecodes_conformance.report.aggregate import invariant_results
 from seecodes_conformance.report.baseline import change
@@ -47,13 +54,6 @@ from seecodes_conformance.report.model import (
     TestRecord,
 )
 from seecodes_conformance.report.waivers import Waiver, WaiverError, parse_waivers
-from seecodes_conformance.traffic import (
-    Policy,
-    RequestBudgetExceeded,
-    ResponseTooLarge,
-    ResponseTooSlow,
-    Traffic,
-)
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2026, 6, 1)
@@ -427,7 +427,7 @@ import os
 import pytest
 
 from seecodes_conformance import oracle
-from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.redaction import REGISTRY
 
 FAIL = set(filter(None, os.environ.get("FAKE_FAIL", "").split(",")))
 
@@ -710,7 +710,7 @@ def test_request_budget_stops_sending(fake_suite: Path, fake_target: str) -> Non
 
 
 def test_body_cap_and_deadline_in_the_client(fake_target: str) -> None:
-    from seecodes_conformance.clients import new_http_client
+    from seecodes_conformance.http import new_http_client
 
     with new_http_client(fake_target, timeout=1.0) as client:
         with pytest.raises(ResponseTooLarge):

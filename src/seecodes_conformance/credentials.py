@@ -23,8 +23,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from seecodes_conformance.redaction import REGISTRY, SecretRegistry
 from seecodes_conformance.resources import forge_dir
-from seecodes_conformance.secrets import REGISTRY, SecretRegistry
 
 TEST_APP_ID = "ari:cloud:ecosystem::app/5eec0de5-7e57-4000-8000-00000000c0de"
 FORGE_ISSUER = "forge/invocation-token"

@@ -13,8 +13,8 @@ from typing import Any, NoReturn
 
 import httpx
 
-from seecodes_conformance.evidence import exchange_of
-from seecodes_conformance.secrets import REGISTRY, SecretRegistry
+from seecodes_conformance.http.evidence import exchange_of
+from seecodes_conformance.redaction import REGISTRY, SecretRegistry
 
 # Body fields that carry credentials: a rejection must never hand one out.
 CREDENTIAL_FIELDS = ("permit", "requestKey", "launchCode")

@@ -1,13 +1,15 @@
 """Harness settings: one place for every option, its environment variable and ini key.
 
 Each option can be given as ``--name``, as ``SEECODES_NAME`` in the environment, or as
-``seecodes_name`` in the ini file, in that order of precedence.
+``seecodes_name`` in the ini file, in that order of precedence. This module is the only reader
+of options and of the environment; everything else receives a typed ``Settings``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,6 +54,8 @@ OPTIONS = (
     Option("race-size", "requests per burst", 20, int),
     Option("stateful-shrink", "shrink failing state-machine runs (0: report unshrunk, faster)",
            1, int),
+    Option("fuzz-seed", "seed of the schema fuzzing (default: the profile's fixed one; under "
+           "nightly, derived from the run prefix)", None, int),
     Option("stateful-seed", "seed of the state-machine runs (default: the profile's fixed one; "
            "under nightly, derived from the run prefix)", None, int),
     Option("tls-verify", "verify TLS certificates of an https target (0 to disable)", 1, int),
@@ -67,7 +71,7 @@ OPTIONS = (
     Option("waivers", "YAML file of invariants allowed to fail (reason, expires)"),
     Option("baseline", "an earlier certification.json: fail only on regressions from passing"),
     Option("signing-key", "sign the certify manifest: Ed25519 private key PEM, else HMAC secret"),
-    # staging safety (traffic.py)
+    # staging safety (http/traffic.py)
     Option("request-budget", "most requests this run may send to the target (0: no limit)", 0, int),
     Option("rate-limit", "most requests per second sent to the target (0: no limit)", 0.0, float),
     Option("max-response-bytes", "abort reading a response body past this size", 8388608, int),
@@ -132,7 +136,29 @@ class Settings:
     engine_faults: tuple[str, ...]
     engine_variants: tuple[str, ...]
     engine_workers: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    fuzz_seed: int | None
+    report_root: Path | None  # None: write no reports
+    waivers: str | None
+    baseline: str | None
+    signing_key: str | None
+    request_budget: int  # 0: no limit
+    rate_limit: float  # 0: no limit
+    max_response_bytes: int
+    worker_id: str  # the xdist worker ("gw0"), "" in the controller or a run without xdist
+    workers: int  # how many xdist workers share the run (1 without xdist)
+    secret_audit_file: str | None  # self-tests only: dump every secret value the run used
+
+
+AUDIT_ENV = "SEECODES_SECRET_AUDIT_FILE"
+_DISABLED = ("", "none", "off", "0")
+
+
+def _report_root(config: pytest.Config, value: Any) -> Path | None:
+    """``--report-dir`` relative to where pytest was invoked; None when reports are off."""
+    if value is None or str(value).strip().lower() in _DISABLED:
+        return None
+    root = Path(str(value))
+    return root if root.is_absolute() else Path(config.invocation_params.dir) / root
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -154,6 +180,7 @@ def read_settings(config: pytest.Config) -> Settings:
         if env_token:
             tokens.setdefault(tenant, env_token)
     profile = PROFILES[values["seecodes_profile"]]
+    worker_input: dict[str, Any] | None = getattr(config, "workerinput", None)
     return Settings(
         base_url=base_url.rstrip("/") if base_url else None,
         forge_source=values["seecodes_forge_source"],
@@ -175,5 +202,15 @@ def read_settings(config: pytest.Config) -> Settings:
         engine_faults=tuple(values["seecodes_engine_fault"]),
         engine_variants=tuple(values["seecodes_engine_variant"]),
         engine_workers=values["seecodes_engine_workers"],
-        extra=values,
+        fuzz_seed=values["seecodes_fuzz_seed"],
+        report_root=_report_root(config, values["seecodes_report_dir"]),
+        waivers=values["seecodes_waivers"],
+        baseline=values["seecodes_baseline"],
+        signing_key=values["seecodes_signing_key"],
+        request_budget=max(0, values["seecodes_request_budget"] or 0),
+        rate_limit=max(0.0, values["seecodes_rate_limit"] or 0.0),
+        max_response_bytes=values["seecodes_max_response_bytes"],
+        worker_id=str(worker_input.get("workerid", "")) if worker_input else "",
+        workers=int(worker_input.get("workercount", 1)) if worker_input else 1,
+        secret_audit_file=os.environ.get(AUDIT_ENV) or None,
     )

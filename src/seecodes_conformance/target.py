@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from seecodes_conformance.clients import new_http_client
 from seecodes_conformance.engine_process import EngineProcess
+from seecodes_conformance.http import new_http_client
 
 # pytest's own exit codes are 0-5; this one means "outage or not the protocol", not "regression".
 EXIT_TARGET_UNAVAILABLE = 7

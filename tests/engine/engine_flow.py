@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from engine_helpers import Jira, bearer, forge_token, installation_id, new_pair, rejected
 
+from seecodes_conformance.flows import RUN_STATUSES, SAMPLE_PROGRESS, SAMPLE_SNAPSHOT
 from seecodes_conformance.resources import contract_dir
-from seecodes_conformance.scenarios import RUN_STATUSES, SAMPLE_PROGRESS, SAMPLE_SNAPSHOT
 
 DAY = 86400
 ROUTES: dict[str, re.Pattern[str]] = {

@@ -14,11 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
-from seecodes_conformance.evidence import TRANSCRIPT
+from seecodes_conformance.http.evidence import TRANSCRIPT
+from seecodes_conformance.http.traffic import (
+    RequestBudgetExceeded,
+    ResponseTooLarge,
+    ResponseTooSlow,
+)
 from seecodes_conformance.oracle import InvariantViolation
 from seecodes_conformance.report.records import ATTRIBUTE, MESSAGE_LIMIT
 from seecodes_conformance.settings import Settings
-from seecodes_conformance.traffic import RequestBudgetExceeded, ResponseTooLarge, ResponseTooSlow
 
 EVIDENCE_EXCHANGES = 4  # the last exchanges of a failing test shown as evidence
 _START = pytest.StashKey[int]()
@@ -84,7 +88,7 @@ class Capture:
         return report
 
     def _failure(self, item: pytest.Item, exc: BaseException) -> dict[str, Any]:
-        from seecodes_conformance.secrets import redact
+        from seecodes_conformance.redaction import redact
 
         data: dict[str, Any] = {}
         if isinstance(exc, InvariantViolation):
@@ -105,7 +109,7 @@ class Capture:
 
     def _target_facts(self, target: Any) -> dict[str, Any]:
         """The served /openapi.json: its version and the SHA-256 of the exact bytes served."""
-        from seecodes_conformance.clients import new_http_client
+        from seecodes_conformance.http import new_http_client
 
         doc = getattr(target, "openapi", {}) or {}
         facts: dict[str, Any] = {

@@ -1,8 +1,8 @@
 """The report plugin: gathers test records, decides the gate, writes the report folder.
 
-Registered by plugin.py in every process. Workers (xdist) only annotate their reports
-(capture.py) and hand their request counts to the controller through ``workeroutput``; the
-controller (or the single process of a run without xdist) writes every report file.
+Registered by the plugin's configure hook in every process. Workers (xdist) only annotate their
+reports (capture.py) and hand their request counts to the controller through ``workeroutput``;
+the controller (or the single process of a run without xdist) writes every report file.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import math
-import os
 import shlex
 import time
 from pathlib import Path
@@ -20,6 +18,10 @@ from typing import Any
 import pytest
 
 from seecodes_conformance import PROTOCOL_VERSION, __version__
+from seecodes_conformance.fuzz.coverage import CoverageReport
+from seecodes_conformance.http.traffic import TRAFFIC
+from seecodes_conformance.redaction import REGISTRY, redact
+from seecodes_conformance.replay import replay_command
 from seecodes_conformance.report import files
 from seecodes_conformance.report.aggregate import invariant_results
 from seecodes_conformance.report.baseline import BaselineError, load_baseline
@@ -30,16 +32,10 @@ from seecodes_conformance.report.model import Result, RunInfo, TestRecord
 from seecodes_conformance.report.records import RecordBook, report_data
 from seecodes_conformance.report.terminal import summary_lines
 from seecodes_conformance.report.waivers import Waiver, WaiverError, load_waivers
-from seecodes_conformance.secrets import REGISTRY, redact
-from seecodes_conformance.settings import read_settings
+from seecodes_conformance.settings import Settings
 from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
-from seecodes_conformance.traffic import TRAFFIC, Policy
 
-AUDIT_ENV = "SEECODES_SECRET_AUDIT_FILE"  # test only: dump every secret value the run used
 SEED_PROPERTY = "seecodes_seed:"  # record_property("seecodes_seed:<name>", value) names a seed
-_DISABLED = ("", "none", "off", "0")
-_REPORT_DIR_KEY = "seecodes_report_dir"
-FUZZ_PLUGIN = "seecodes-fuzz-coverage"  # fuzz_report.CoverageReport
 
 
 def _utc(timestamp: float) -> str:
@@ -66,22 +62,20 @@ def _safe_args(args: list[str]) -> list[str]:
 
 
 class ReportCollector:
-    def __init__(self, config: pytest.Config) -> None:
+    """Everything it needs is handed to it: the settings, the run prefix, the fuzz table."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        run_prefix: str,
+        fuzz_coverage: CoverageReport | None = None,
+    ) -> None:
         self.config = config
-        self.settings = read_settings(config)
-        extra = self.settings.extra
+        self.settings = settings
+        self.run_prefix = run_prefix
+        self.fuzz_coverage = fuzz_coverage
         self.worker_input: dict[str, Any] | None = getattr(config, "workerinput", None)
-        self.worker_id = str(self.worker_input["workerid"]) if self.worker_input else ""
-        parts = int(self.worker_input.get("workercount", 1)) if self.worker_input else 1
-        budget = int(extra.get("seecodes_request_budget") or 0)
-        rate = float(extra.get("seecodes_rate_limit") or 0.0)
-        TRAFFIC.configure(
-            Policy(
-                budget=math.ceil(budget / parts) if budget > 0 else None,
-                rate=TRAFFIC.share(rate, parts) if rate > 0 else None,
-                max_body=int(extra.get("seecodes_max_response_bytes") or 8 * 1024 * 1024),
-            )
-        )
         self.sent_before = TRAFFIC.sent
         self.capture = Capture(self.settings)
         config.pluginmanager.register(self.capture, "seecodes-report-capture")
@@ -99,40 +93,30 @@ class ReportCollector:
         self.waivers: dict[str, Waiver] = {}
         self.baseline: dict[str, str] | None = None
         if self.worker_input is None:
-            self._load_gate_inputs(extra)
-            self.run_dir = self._run_dir(extra.get(_REPORT_DIR_KEY))
+            self._load_gate_inputs()
+            self.run_dir = self._run_dir()
 
     # -- set-up ------------------------------------------------------------------------------
-    def _load_gate_inputs(self, extra: dict[str, Any]) -> None:
+    def _load_gate_inputs(self) -> None:
+        s = self.settings
         try:
-            if extra.get("seecodes_waivers"):
-                self.waivers = load_waivers(extra["seecodes_waivers"])
-            if extra.get("seecodes_baseline"):
-                self.baseline = load_baseline(extra["seecodes_baseline"])
-            if extra.get("seecodes_signing_key"):
-                check_key(Path(extra["seecodes_signing_key"]))
+            if s.waivers:
+                self.waivers = load_waivers(s.waivers)
+            if s.baseline:
+                self.baseline = load_baseline(s.baseline)
+            if s.signing_key:
+                check_key(Path(s.signing_key))
         except (WaiverError, BaselineError, SigningKeyError) as exc:
             raise pytest.UsageError(str(exc)) from None
 
-    def _run_dir(self, base: Any) -> Path | None:
-        if base is None or str(base).strip().lower() in _DISABLED:
+    def _run_dir(self) -> Path | None:
+        root = self.settings.report_root
+        if root is None:
             return None
-        root = Path(str(base))
-        if not root.is_absolute():
-            root = Path(self.config.invocation_params.dir) / root
         stamp = dt.datetime.fromtimestamp(self.started, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        return root / f"{stamp}-{self._run_prefix() or os.getpid()}"
-
-    def _run_prefix(self) -> str:
-        from seecodes_conformance import plugin
-
-        return str(self.config.stash.get(plugin._RUN_PREFIX, "") or self.settings.run_prefix or "")
+        return root / f"{stamp}-{self.run_prefix}"
 
     # -- xdist ---------------------------------------------------------------------------------
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[_REPORT_DIR_KEY] = str(self.run_dir) if self.run_dir else ""
-
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {}) or {}
@@ -196,25 +180,13 @@ class ReportCollector:
         session.exitstatus = self.result.exit_status
         if self.run_dir is not None:
             self.written = files.write_all(
-                self.result, self.run_dir, self.target, self.settings, self.started,
-                fuzz_coverage=self._fuzz_coverage(),
+                self.result, self.run_dir, self.target, self.settings,
+                fuzz_coverage=self.fuzz_coverage.data() if self.fuzz_coverage else None,
             )  # fmt: skip
         if self.result.exit_status == EXIT_TARGET_UNAVAILABLE:
             # pytest shows no terminal summary for this exit status (and, under xdist, only an
             # INTERNALERROR), so say it here.
             self.pytest_terminal_summary(self.config.pluginmanager.get_plugin("terminalreporter"))
-
-    def _fuzz_coverage(self) -> Path | None:
-        """Have the fuzz suite's coverage plugin (fuzz_report.py) write its table now."""
-        plugin = self.config.pluginmanager.get_plugin(FUZZ_PLUGIN)
-        write = getattr(plugin, "write", None)
-        if plugin is None or not getattr(plugin, "rows", None) or not callable(write):
-            return None
-        try:
-            path = write()
-        except OSError:
-            return None
-        return path if isinstance(path, Path) else None
 
     def _worth_reporting(self, status: int) -> bool:
         """A run of the conformance suites (or one that could not reach its target)."""
@@ -242,8 +214,8 @@ class ReportCollector:
             results, records, unattributed, waivers=self.waivers, baseline=self.baseline,
             today=dt.datetime.now(dt.UTC).date(), stop_reason=stop,
         )  # fmt: skip
-        gate.baseline = self.settings.extra.get("seecodes_baseline")
-        gate.waivers_file = self.settings.extra.get("seecodes_waivers")
+        gate.baseline = self.settings.baseline
+        gate.waivers_file = self.settings.waivers
         if self.stop_reason or pytest_status == EXIT_TARGET_UNAVAILABLE:
             exit_status = EXIT_TARGET_UNAVAILABLE
         elif pytest_status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
@@ -277,8 +249,6 @@ class ReportCollector:
         finished = time.time()
         requests = TRAFFIC.sent - self.sent_before
         requests += sum(int(o.get("requests", 0)) for o in self.worker_outputs)
-        budget = int(s.extra.get("seecodes_request_budget") or 0)
-        rate = float(s.extra.get("seecodes_rate_limit") or 0.0)
         return RunInfo(
             target_url=redact(str(url)),
             embedded_engine=bool(target.get("embedded", s.base_url is None)),
@@ -289,13 +259,13 @@ class ReportCollector:
             protocol_version=PROTOCOL_VERSION,
             profile=dataclasses.asdict(s.profile),
             seeds=seeds,
-            run_prefix=self._run_prefix(),
+            run_prefix=self.run_prefix,
             started_at=_utc(self.started),
             finished_at=_utc(finished),
             duration_s=round(finished - self.started, 1),
             requests_sent=requests,
-            request_budget=budget or None,
-            rate_limit=rate or None,
+            request_budget=s.request_budget or None,
+            rate_limit=s.rate_limit or None,
             workers=len(self.worker_outputs),
             command=redact(
                 shlex.join(["pytest", *_safe_args(list(self.config.invocation_params.args))])
@@ -303,20 +273,10 @@ class ReportCollector:
         )
 
     def _reproduce(self, record: TestRecord) -> str:
-        s = self.settings
-        cmd = ["pytest", record.nodeid, "--profile", s.profile.name]
-        if s.base_url:
-            cmd += ["--base-url", s.base_url]
-        else:
-            for fault in s.engine_faults:
-                cmd += ["--engine-fault", fault]
-            for variant in s.engine_variants:
-                cmd += ["--engine-variant", variant]
-        if s.forge_source != "test-issuer":
-            cmd += ["--forge-source", s.forge_source]
-        if s.profile.seed is None and self.seeds:
-            cmd += [f"# seeds: {json.dumps(self.seeds, sort_keys=True)}"]
-        return redact(shlex.join(cmd))
+        command = replay_command(self.settings, record.nodeid)
+        if self.settings.profile.seed is None and self.seeds:
+            command += f"  # seeds: {json.dumps(self.seeds, sort_keys=True)}"
+        return command
 
     # -- output --------------------------------------------------------------------------------
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -337,9 +297,9 @@ class ReportCollector:
             xmlpath = getattr(config.option, "xmlpath", None)
             if xmlpath:
                 files.scrub_file(Path(xmlpath))
-        audit = os.environ.get(AUDIT_ENV)
+        audit = self.settings.secret_audit_file
         if audit:
-            suffix = self.worker_id or "main"
+            suffix = self.settings.worker_id or "main"
             with open(f"{audit}.{suffix}", "w", encoding="utf-8") as handle:
                 json.dump(REGISTRY.values() + list(self.settings.forge_tokens.values()), handle)
 

@@ -1,16 +1,14 @@
 """Per-route coverage: which invariants each documented route is checked by, plus fuzz figures.
 
-The fuzz suite writes ``fuzz-coverage.json`` (into the run's report folder, or ``reports/``);
-its exact shape is the fuzz suite's business, so this reads any mapping or list keyed by a
+The fuzz suite's table (``fuzz-coverage.json`` in the run's report folder) is handed over as
+data; its exact shape is the fuzz suite's business, so this reads any mapping or list keyed by a
 "METHOD /path" route and keeps the scalar figures of each.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from seecodes_conformance.report.model import InvariantResult
@@ -18,26 +16,6 @@ from seecodes_conformance.report.model import InvariantResult
 FILENAME = "fuzz-coverage.json"
 _ROUTE = re.compile(r"^(GET|PUT|POST|DELETE|OPTIONS|HEAD|PATCH|TRACE) /\S*$", re.IGNORECASE)
 _ROUTE_KEYS = ("route", "operation", "label", "endpoint")
-
-
-def find(run_dir: Path, base_dir: Path, since: float) -> Path | None:
-    """The coverage file of this run: in its folder, else a fresh one in the reports folder."""
-    mine = run_dir / FILENAME
-    if mine.is_file():
-        return mine
-    shared = base_dir / FILENAME
-    if shared.is_file() and shared.stat().st_mtime >= since:
-        return shared
-    return None
-
-
-def load(path: Path | None) -> Any:
-    if path is None:
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return {"error": f"{path.name} could not be read: {exc}"}
 
 
 def _route_of(key: str, entry: Mapping[str, Any]) -> str | None:

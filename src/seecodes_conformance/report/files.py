@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
+from seecodes_conformance.redaction import redact
 from seecodes_conformance.report import coverage, html_report, json_report, junit, manifest
 from seecodes_conformance.report.model import Result
-from seecodes_conformance.secrets import redact
 from seecodes_conformance.settings import Settings
 
 JSON_NAME = "certification.json"
@@ -25,25 +25,25 @@ def write_all(
     run_dir: Path,
     target: dict[str, Any] | None,
     settings: Settings,
-    started: float,
-    fuzz_coverage: Path | None = None,
+    fuzz_coverage: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write every report; returns the paths written (HTML first: the one a person opens)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    found = fuzz_coverage or coverage.find(run_dir, run_dir.parent, started)
-    if found is not None and found.parent != run_dir:
-        shutil.copyfile(found, run_dir / coverage.FILENAME)
-    result.coverage = coverage.load(found)
-    if isinstance(result.coverage, dict) and result.coverage.get("seeds"):
-        result.run.seeds.setdefault("fuzz", result.coverage["seeds"])
     written = [run_dir / HTML_NAME, run_dir / JSON_NAME, run_dir / JUNIT_NAME]
+    result.coverage = fuzz_coverage
+    if fuzz_coverage is not None:
+        path = run_dir / coverage.FILENAME
+        path.write_text(json.dumps(fuzz_coverage, indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+        if fuzz_coverage.get("seeds"):
+            result.run.seeds.setdefault("fuzz", fuzz_coverage["seeds"])
     html_report.write(result, written[0])
     json_report.write(result, written[1])
     junit.write(result, written[2])
     openapi_text = (target or {}).get("openapi_text")
     if isinstance(openapi_text, str):
         (run_dir / OPENAPI_NAME).write_text(openapi_text, encoding="utf-8")
-    signing_key = settings.extra.get("seecodes_signing_key")
+    signing_key = settings.signing_key
     if settings.profile.name == "certify" or signing_key:
         facts = {
             "harness_version": result.run.harness_version,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from seecodes_conformance.redaction import redact
 from seecodes_conformance.report.model import Evidence, TestRecord
-from seecodes_conformance.secrets import redact
 
 ATTRIBUTE = "seecodes"  # extra report attribute set by capture.py; survives xdist serialisation
 MESSAGE_LIMIT = 12000

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from seecodes_conformance.secrets import REGISTRY, SecretRegistry
+from seecodes_conformance.redaction import REGISTRY, SecretRegistry
 
 BODY_LIMIT = 2000
 _SENSITIVE_HEADERS = {"authorization", "x-seecodes-jira-request-key", "x-seecodes-next-request-key",

@@ -33,16 +33,16 @@ from typing import Any
 import httpx
 import requests
 
-from seecodes_conformance.clients import (
+from seecodes_conformance.flows import Protocol
+from seecodes_conformance.fuzz.overlay import Bindings
+from seecodes_conformance.http import (
     NEXT_KEY_HEADER,
     REQUEST_KEY_HEADER,
     JiraAppSession,
     PermitSession,
 )
-from seecodes_conformance.fuzz_overlay import Bindings
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.scenarios import Protocol
-from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.redaction import REGISTRY
 
 KEY_PLACEHOLDER = "seecodes-fuzz-placeholder-request-key"
 """What generated Jira-App cases carry until they are sent; never a credential."""

@@ -3,23 +3,22 @@
 Each fuzz test item attaches its combination's row to its report (``user_properties``, which
 pytest-xdist carries from the workers to the controller). ``CoverageReport``, registered by the
 plugin on the controller (or the single process), adds them up, prints the table in the terminal
-summary and writes ``<report-dir>/fuzz-coverage.json``. No schemathesis import here: the plugin
-loads this module in every session.
+summary and hands its data to the report plugin, which writes ``fuzz-coverage.json`` into the
+run's report folder. No schemathesis import here: the plugin loads this module in every
+session.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from seecodes_conformance.contract import ROUTES, route_key
-from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.redaction import REGISTRY
 
 COMBINATIONS = tuple(route_key(m, p) for m, p in ROUTES)
 TELEMETRY = "POST /v1/jira/telemetry/events"
@@ -148,10 +147,13 @@ def report_property(
 
 
 class CoverageReport:
-    """Adds up the rows of every fuzz test report and prints and writes the table."""
+    """Adds up the rows of every fuzz test report and prints the table.
 
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
+    The report plugin asks for ``data()`` when it writes the run's folder, so the file lands
+    straight in the run's report folder beside the certification it belongs to.
+    """
+
+    def __init__(self) -> None:
         self.rows: dict[str, Row] = {}
         self.missing: set[str] = set()
         self.extra: set[str] = set()
@@ -189,17 +191,12 @@ class CoverageReport:
                 + ", ".join(sorted(self.extra))
             )
         write("fuzz seed: " + ", ".join(str(s) for s in sorted(self.seeds)))
-        path = self.write()
-        if path is not None:
-            write(f"coverage written to {path}")
 
-    def write(self) -> Path | None:
-        directory = report_dir(self.config)
-        if directory is None:
+    def data(self) -> dict[str, Any] | None:
+        """The content of ``fuzz-coverage.json``; None when no fuzz test ran."""
+        if not self.rows:
             return None
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / COVERAGE_FILE
-        data = {
+        return {
             "seeds": sorted(self.seeds),
             "combinations": {
                 c: {**asdict(self.rows[c]), "documented": c not in self.missing}
@@ -208,22 +205,6 @@ class CoverageReport:
             },
             "extra_operations": sorted(self.extra),
         }
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        return path
-
-
-def report_dir(config: pytest.Config) -> Path | None:
-    """``--report-dir`` (default ``reports``) relative to the rootdir; None for ``none``."""
-    value: Any = None
-    try:
-        value = config.getoption("seecodes_report_dir")
-    except ValueError:
-        value = None
-    value = value or os.environ.get("SEECODES_REPORT_DIR") or "reports"
-    if str(value).lower() == "none":
-        return None
-    path = Path(str(value))
-    return path if path.is_absolute() else Path(config.rootpath) / path
 
 
 class RedactRewrittenReports:
@@ -242,11 +223,13 @@ class RedactRewrittenReports:
             report.longrepr = redacted
 
 
-def install(config: pytest.Config) -> None:
-    """Register the report on the controller (or the only process); workers just send rows."""
+def install(config: pytest.Config) -> CoverageReport | None:
+    """Register the plugins; the table is added up on the controller (or the only process)
+    and returned there, while workers just send their rows."""
     if not config.pluginmanager.has_plugin(REDACT_PLUGIN_NAME):
         config.pluginmanager.register(RedactRewrittenReports(), REDACT_PLUGIN_NAME)
     if getattr(config, "workerinput", None) is not None:
-        return
-    if not config.pluginmanager.has_plugin(PLUGIN_NAME):
-        config.pluginmanager.register(CoverageReport(config), PLUGIN_NAME)
+        return None
+    report = CoverageReport()
+    config.pluginmanager.register(report, PLUGIN_NAME)
+    return report

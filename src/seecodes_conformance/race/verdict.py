@@ -13,10 +13,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import NoReturn
 
-from seecodes_conformance.clients import NEXT_KEY_HEADER
+from seecodes_conformance.http import NEXT_KEY_HEADER
 from seecodes_conformance.oracle import CREDENTIAL_FIELDS, fail
 from seecodes_conformance.race import BurstResponse, BurstResult
-from seecodes_conformance.secrets import REGISTRY, SecretRegistry
+from seecodes_conformance.redaction import REGISTRY, SecretRegistry
 
 BODY_SNIPPET = 160
 

@@ -1,9 +1,8 @@
-"""HTTP clients that speak the protocol's three access patterns.
+"""The sessions that speak the protocol's two credentialed access patterns.
 
 - ``JiraAppSession``: Forge bearer token plus the single-use request key, rotated from
   ``X-SeeCodes-Next-Request-Key`` on every success and re-bootstrapped after a rejection.
 - ``PermitSession``: the task permit as bearer, for /v1/tasks/* and /v1/projects/*/indexes/*.
-- ``new_http_client``: the plain client every session wraps (anonymous routes use it directly).
 """
 
 from __future__ import annotations
@@ -16,45 +15,14 @@ from typing import Any
 import httpx
 
 from seecodes_conformance.credentials import Principal
-from seecodes_conformance.evidence import TRANSCRIPT
+from seecodes_conformance.http._client import json_or_none
+from seecodes_conformance.http._headers import BOOTSTRAP_PATH, NEXT_KEY_HEADER, REQUEST_KEY_HEADER
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.secrets import REGISTRY, SecretRegistry
-from seecodes_conformance.traffic import TRAFFIC
-
-REQUEST_KEY_HEADER = "X-SeeCodes-Jira-Request-Key"
-NEXT_KEY_HEADER = "X-SeeCodes-Next-Request-Key"
-BOOTSTRAP_PATH = "/v1/jira/request-key"
+from seecodes_conformance.redaction import REGISTRY, SecretRegistry
 
 
 class HandshakeError(RuntimeError):
     """The request-key bootstrap failed: the target refused the Forge credentials."""
-
-
-def new_http_client(base_url: str, *, timeout: float = 10.0, verify: bool = True) -> httpx.Client:
-    """A client that records every exchange (redacted on output) and never follows redirects.
-
-    Requests go through ``TRAFFIC``: counted against the budget, paced to the rate ceiling, with
-    response bodies capped in size and read within ``timeout``.
-    """
-    return httpx.Client(
-        base_url=base_url,
-        timeout=timeout,
-        verify=verify,
-        follow_redirects=False,
-        transport=TRAFFIC.transport(verify=verify, deadline=timeout),
-        event_hooks={
-            "request": [TRAFFIC.on_request],
-            "response": [TRAFFIC.on_response, TRANSCRIPT.record],
-        },
-        headers={"User-Agent": "seecodes-conformance"},
-    )
-
-
-def json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 class JiraAppSession:

@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 
-from seecodes_conformance.clients import JiraAppSession, PermitSession
+from seecodes_conformance.http import JiraAppSession, PermitSession
 from seecodes_conformance.ids import IdFactory, TaskRef
 from seecodes_conformance.oracle import assert_rejected, assert_success, body_json, fail
-from seecodes_conformance.secrets import REGISTRY
+from seecodes_conformance.redaction import REGISTRY
 from seecodes_conformance.settings import Settings
 
 SETTLED = frozenset({"succeeded", "failed"})
@@ -631,7 +631,7 @@ class Protocol:
         what: str = "the request",
     ) -> None:
         """A rejection may carry a next-key header, but that key must not work for ``jira``."""
-        from seecodes_conformance.clients import NEXT_KEY_HEADER
+        from seecodes_conformance.http import NEXT_KEY_HEADER
 
         next_key = rejection.headers.get(NEXT_KEY_HEADER)
         if not next_key:

@@ -1,6 +1,6 @@
 """The redaction function: every registered secret and every credential shape disappears."""
 
-from seecodes_conformance.secrets import SecretRegistry
+from seecodes_conformance.redaction import SecretRegistry
 
 
 def test_registered_secrets_get_stable_distinct_markers() -> None:

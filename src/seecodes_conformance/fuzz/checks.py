@@ -1,0 +1,399 @@
+"""The checks every fuzz case runs, the findings they keep and the verdict per combination."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi import checks as builtin
+
+from seecodes_conformance.contract import payload_spec
+from seecodes_conformance.fuzz.auth import (
+    ACCESS,
+    Access,
+    header,
+    label_of_case,
+)
+from seecodes_conformance.fuzz.coverage import coverage_problems, record, tolerated
+from seecodes_conformance.fuzz.world import (
+    CONTEXT,
+    TELEMETRY,
+    Finding,
+    FuzzWorld,
+    kind_of,
+    world_of,
+)
+from seecodes_conformance.http import (
+    NEXT_KEY_HEADER,
+)
+from seecodes_conformance.oracle import exchange_of, fail
+from seecodes_conformance.redaction import REGISTRY
+from seecodes_conformance.replay import replay_command
+
+SHOWN_FINDINGS = 3  # distinct failing cases printed per combination (all are counted)
+_INVARIANT_PREFIX = re.compile(r"^\[([A-Z][A-Z0-9-]+)\]")
+# Schemathesis shortens long response bodies in its reports, and a credential cut in half no
+# longer matches the registry: credential fields and JWT-shaped runs are masked by shape too.
+_CREDENTIAL_FIELD = re.compile(
+    r'("(?:permit|launchCode|requestKey|code)"\s*:\s*")([^"`\s\[][^"`\s]*)'
+)
+
+
+def send(case: Any, world: FuzzWorld) -> None:
+    """What every generated case goes through: send, check, keep what failed."""
+    try:
+        case.call_and_validate(session=world.wiring.http_session, checks=CHECKS)
+    except FailureGroup as group:
+        record_failures(world, label_of_case(case), group)
+
+
+def record_failures(world: FuzzWorld, combination: str, group: FailureGroup) -> None:
+    failures = [f for f in group.exceptions if isinstance(f, Failure)]
+    invariants = tuple(dict.fromkeys(invariant_in(f.title) for f in failures))
+    titles = tuple(sorted({f.title for f in failures}))
+    world.failing[combination] = world.failing.get(combination, 0) + 1
+    known = world.findings.setdefault(combination, [])
+    if all(f.titles != titles for f in known):
+        report = str(group.message).strip()
+        if report.startswith("Schemathesis found"):
+            report = report.split("\n", 1)[-1]
+        known.append(Finding(invariants, titles, scrub(report)))
+
+
+def scrub(text: str) -> str:
+    """The registry's redaction, then credentials recognised by their JSON field name."""
+    return _CREDENTIAL_FIELD.sub(lambda m: m.group(1) + "[redacted]", REGISTRY.redact(text))
+
+
+def invariant_in(title: str) -> str:
+    match = _INVARIANT_PREFIX.match(title)
+    return match.group(1) if match else "SHAPE-CONFORMANCE"
+
+
+# --------------------------------------------------------------------------------- checks
+
+CheckFunction = Callable[[Any, Any, Any], Any]
+
+
+class FuzzFailure(Failure):
+    """A failure of one of our checks; subclasses keep distinct failures apart in reports."""
+
+
+class EnvelopeNotOk(FuzzFailure):
+    pass
+
+
+class NextKeyMissing(FuzzFailure):
+    pass
+
+
+class MediaTypeDrift(FuzzFailure):
+    pass
+
+
+class MissingCredentialsAccepted(FuzzFailure):
+    pass
+
+
+class WrongCredentialsAccepted(FuzzFailure):
+    pass
+
+
+def _tag(failure: Failure, world: FuzzWorld, invariant: str) -> None:
+    """Name the invariant in the failure's title and print the seed under it."""
+    if not _INVARIANT_PREFIX.match(failure.title):
+        failure.title = f"[{invariant}] {failure.title}"
+    note = world.seed_note()
+    if note not in (failure.message or ""):
+        failure.message = f"{failure.message}\n\n{note}".strip()
+
+
+def tagged(check: CheckFunction, invariant_of: Callable[[str, Failure], str]) -> CheckFunction:
+    """A built-in check whose failures name the invariant they break (and carry the seed).
+
+    A 5xx is reported once, as a server error, not also as shape drift.
+    """
+
+    def run(ctx: Any, response: Any, case: Any) -> Any:
+        found = world_of(case)
+        if found is not None and response.status_code >= 500 and check is not not_a_server_error:
+            return None
+        try:
+            return check(ctx, response, case)
+        except FailureGroup as group:
+            if found is not None:
+                for failure in group.exceptions:
+                    _tag(failure, found[0], invariant_of(label_of_case(case), failure))
+            raise
+        except Failure as failure:
+            if found is not None:
+                _tag(failure, found[0], invariant_of(label_of_case(case), failure))
+            raise
+
+    run.__name__ = check.__name__
+    return run
+
+
+def _media_invariant(combination: str) -> str:
+    if combination.startswith("GET /v1/tasks/{runId}/"):
+        return "RUN-ARTIFACTS"
+    if combination == "GET /v1/launch":
+        return "LAUNCHER-PAGE"
+    return "SHAPE-CONFORMANCE"
+
+
+def _header_invariant(combination: str, failure: Failure) -> str:
+    text = f"{failure.title} {failure.message}".lower()
+    return "RK-ROTATION" if NEXT_KEY_HEADER.lower() in text else "SHAPE-CONFORMANCE"
+
+
+def _raise(
+    kind: type[FuzzFailure], world: FuzzWorld, case: Any, invariant: str, title: str, message: str
+) -> None:
+    failure = kind(operation=case.operation.label, title=title, message=message)
+    _tag(failure, world, invariant)
+    raise failure
+
+
+def _body(response: Any) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _media_type(response: Any) -> str:
+    value = header(response, "content-type") or ""
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _is_json(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
+
+
+def negative_data_rejection(ctx: Any, response: Any, case: Any) -> Any:
+    """Schema-violating input is rejected (any 4xx), except what the protocol lets through."""
+    found = world_of(case)
+    if found is None:
+        return builtin.negative_data_rejection(ctx, response, case)
+    kind = kind_of(case)
+    if kind == "lenient":
+        return None
+    result = builtin.negative_data_rejection(ctx, response, case)
+    label = label_of_case(case)
+    if kind == "negative" and 200 <= response.status_code < 300 and label in found[0].rows:
+        tolerated(found[0].rows[label])  # the built-in judged the violation moot on the wire
+    return result
+
+
+def envelope_ok(ctx: Any, response: Any, case: Any) -> None:
+    """ENVELOPE-OK: a 2xx JSON body carries ok: true (context may say "Context not found")."""
+    found = world_of(case)
+    label = label_of_case(case)
+    if found is None or not 200 <= response.status_code < 300 or label == "GET /openapi.json":
+        return
+    if not _is_json(_media_type(response)):
+        return
+    body = _body(response)
+    if isinstance(body, dict) and body.get("ok") is True:
+        return
+    if (
+        label == CONTEXT
+        and isinstance(body, dict)
+        and body.get("ok") is False
+        and body.get("error") == "Context not found"
+    ):
+        return
+    ok = body.get("ok") if isinstance(body, dict) else "(not a JSON object)"
+    _raise(
+        EnvelopeNotOk, found[0], case, "ENVELOPE-OK", "2xx JSON body without ok: true",
+        f"{label} answered {response.status_code} with a JSON body whose ok is {ok!r}",
+    )  # fmt: skip
+
+
+def next_key_rotated(ctx: Any, response: Any, case: Any) -> None:
+    """RK-ROTATION: a success that consumed a request key names the next one (another key)."""
+    found = world_of(case)
+    if found is None or not 200 <= response.status_code < 300:
+        return
+    world = found[0]
+    if case.id not in world.keyed_cases:
+        return
+    label, nxt = label_of_case(case), header(response, NEXT_KEY_HEADER)
+    if not nxt:
+        _raise(
+            NextKeyMissing, world, case, "RK-ROTATION", f"success without {NEXT_KEY_HEADER}",
+            f"{label} consumed a request key and answered {response.status_code} without "
+            f"{NEXT_KEY_HEADER}",
+        )  # fmt: skip
+    if nxt == world.wiring.sent_keys.get(case.id):
+        _raise(
+            NextKeyMissing, world, case, "RK-ROTATION", "the next key is the key just consumed",
+            f"{label} answered {NEXT_KEY_HEADER} equal to the key it consumed",
+        )  # fmt: skip
+
+
+def media_type(ctx: Any, response: Any, case: Any) -> None:
+    """The documented answer has the protocol's media type: JSON, text/plain or text/html."""
+    found = world_of(case)
+    if found is None or case.method.upper() != case.operation.method.upper():
+        return
+    label = label_of_case(case)
+    spec = payload_spec(*label.split(" ", 1))
+    if response.status_code // 100 != int(spec.response_status[0]):
+        return
+    if label == TELEMETRY and kind_of(case) != "positive":
+        return  # its documented answer is a 4xx; other 4xx (bad input) may look different
+    want, got = spec.response_media_type, _media_type(response)
+    if got == want or (want == "application/json" and _is_json(got)):
+        return
+    _raise(
+        MediaTypeDrift, found[0], case, _media_invariant(label), f"{label} is not served as {want}",
+        f"{label} answered {response.status_code} as {got or '(no Content-Type)'}; "
+        f"the protocol serves it as {want}",
+    )  # fmt: skip
+
+
+def _complete_credentials(world: FuzzWorld, case: Any, response: Any) -> tuple[bool, str]:
+    """Whether the request carried every credential its route needs, and which invariant a
+    success without them breaks."""
+    access = ACCESS.get(label_of_case(case), Access.PUBLIC)
+    sent = {k.lower(): v for k, v in response.request.headers.items()}
+    authorization = str(sent.get("authorization", ""))
+    token = authorization[7:] if authorization.lower().startswith("bearer ") else ""
+    if access is Access.PERMIT:
+        return token == world.wiring.permit_for(label_of_case(case)).permit, "PERMIT-REQUIRED"
+    if access is Access.FORGE:
+        return bool(token) and token in REGISTRY, "FORGE-REQUIRED"
+    if access is Access.JIRA:
+        if not token or token not in REGISTRY:
+            return False, "FORGE-REQUIRED"
+        return case.id in world.keyed_cases, "RK-REQUIRED"
+    return True, ""
+
+
+def credentials_required(ctx: Any, response: Any, case: Any) -> None:
+    """A protected route rejects a request whose credentials are missing or made up."""
+    found = world_of(case)
+    if found is None or not 200 <= response.status_code < 300:
+        return
+    if case.method.upper() != case.operation.method.upper():
+        return
+    complete, invariant = _complete_credentials(found[0], case, response)
+    if complete:
+        return
+    _raise(
+        MissingCredentialsAccepted, found[0], case, invariant,
+        "request without its credentials accepted",
+        f"{label_of_case(case)} answered {response.status_code} to a request that lacked (or "
+        "carried a made-up) credential; a rejection is a 4xx",
+    )  # fmt: skip
+
+
+def credentials_probed(ctx: Any, response: Any, case: Any) -> None:
+    """Once per route and process: the accepted request again, with wrong credentials."""
+    found = world_of(case)
+    if found is None or not 200 <= response.status_code < 300:
+        return
+    if case.method.upper() != case.operation.method.upper():
+        return
+    world = found[0]
+    if not _complete_credentials(world, case, response)[0]:
+        return
+    label = label_of_case(case)
+    bad: list[tuple[str, str, str]] = []
+    for invariant, what, answer in world.wiring.probes(case, response):
+        record(world.rows[label], label, "probe", answer.status_code)
+        if not 400 <= answer.status_code < 500:
+            problem = "NO-SERVER-ERROR" if answer.status_code >= 500 else invariant
+            exchange = exchange_of(answer)
+            evidence = scrub(exchange.render(REGISTRY) + "\nReproduce with: " + exchange.as_curl())
+            bad.append((problem, f"{what}: answered {answer.status_code}", evidence))
+    if not bad:
+        return
+    lines = [f"{label}: the same request with wrong credentials was not rejected (any 4xx is)"]
+    for invariant, what, evidence in bad:
+        lines.append(f"  [{invariant}] {what}")
+        lines.extend("    " + line for line in evidence.splitlines())
+    _raise(
+        WrongCredentialsAccepted, world, case, bad[0][0], "wrong credentials accepted",
+        "\n".join(lines),
+    )  # fmt: skip
+
+
+CHECKS: list[CheckFunction] = [
+    tagged(not_a_server_error, lambda c, f: "NO-SERVER-ERROR"),
+    tagged(negative_data_rejection, lambda c, f: "NO-SERVER-ERROR"),
+    tagged(builtin.status_code_conformance, lambda c, f: "SHAPE-CONFORMANCE"),
+    tagged(builtin.content_type_conformance, lambda c, f: _media_invariant(c)),
+    tagged(builtin.response_headers_conformance, _header_invariant),
+    tagged(builtin.response_schema_conformance, lambda c, f: "SHAPE-CONFORMANCE"),
+    media_type,
+    envelope_ok,
+    next_key_rotated,
+    credentials_required,
+    credentials_probed,
+]
+"""The checks every fuzz case runs, in reporting order."""
+
+
+# --------------------------------------------------------------------------------- verdict
+
+_SEVERITY = (
+    "NO-SERVER-ERROR", "FORGE-REQUIRED", "RK-REQUIRED", "PERMIT-REQUIRED", "FORGE-NOT-PERMIT",
+    "PERMIT-NOT-FORGE", "RK-ROTATION", "ENVELOPE-OK", "RUN-ARTIFACTS", "LAUNCHER-PAGE",
+    "SHAPE-CONFORMANCE",
+)  # fmt: skip
+
+
+def require_documented(world: FuzzWorld, combination: str) -> None:
+    """OPENAPI-DOC, as far as fuzzing needs it: a 3.1 document that has this combination."""
+    if not world.survey.version_ok:
+        fail(
+            "OPENAPI-DOC",
+            f"the target's /openapi.json declares OpenAPI {world.survey.version!r}, not 3.1: "
+            f"{combination} was not fuzzed",
+        )
+    if combination not in world.survey.documented:
+        fail(
+            "OPENAPI-DOC",
+            f"{combination} is not documented in the target's /openapi.json, so it was not "
+            "fuzzed (0 cases); the documented routes are fuzzed as usual",
+        )
+
+
+def verdict(world: FuzzWorld, combination: str, nodeid: str) -> None:
+    """Fail naming the route, the invariants its cases broke and the seed; else require that
+    the combination saw a success and a rejection."""
+    findings = world.findings.get(combination, [])
+    replay = replay_command(world.settings, nodeid, {"--fuzz-seed": world.seed})
+    if findings:
+        invariants = sorted(
+            {i for f in findings for i in f.invariants},
+            key=lambda i: _SEVERITY.index(i) if i in _SEVERITY else len(_SEVERITY),
+        )
+        lines = [
+            f"{combination}: {world.failing.get(combination, 0)} failing case(s) breaking "
+            f"{', '.join(invariants)}; fuzz seed {world.seed} (replay: {replay})"
+        ]
+        for finding in findings[:SHOWN_FINDINGS]:
+            lines.append("  - " + "; ".join(finding.titles))
+            lines.extend("    " + line for line in finding.report.strip().splitlines())
+        if len(findings) > SHOWN_FINDINGS:
+            lines.append(f"  ... and {len(findings) - SHOWN_FINDINGS} more distinct failure(s)")
+        fail(invariants[0], "\n".join(lines))
+    row = world.rows[combination]
+    problems = coverage_problems(row)
+    if problems:
+        # No success: nothing the route answered could be checked for its shape. No rejection:
+        # no bad input was seen to get a 4xx.
+        invariant = "SHAPE-CONFORMANCE" if row.succeeded == 0 else "NO-SERVER-ERROR"
+        fail(
+            invariant,
+            f"fuzz coverage of {combination} is incomplete: {'; '.join(problems)} "
+            f"(fuzz seed {world.seed}; replay: {replay})",
+        )

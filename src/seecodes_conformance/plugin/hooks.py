@@ -1,0 +1,139 @@
+"""The plugin's pytest hooks: options, markers, selection, the probe, redacted reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from seecodes_conformance import PROTOCOL_VERSION, __version__
+from seecodes_conformance.fuzz import coverage as fuzz_coverage_table
+from seecodes_conformance.http.traffic import TRAFFIC, Policy
+from seecodes_conformance.ids import new_run_prefix
+from seecodes_conformance.plugin._stash import RUN_PREFIX, settings_of
+from seecodes_conformance.plugin.xdist import XdistController
+from seecodes_conformance.redaction import REGISTRY
+from seecodes_conformance.report.collector import ReportCollector
+from seecodes_conformance.settings import Settings, add_options
+from seecodes_conformance.target import (
+    EXIT_TARGET_UNAVAILABLE,
+    TargetUnavailable,
+    probe,
+)
+
+
+def _pytest_base_url_active(pluginmanager: pytest.PytestPluginManager) -> bool:
+    """pytest-base-url (pulled in by pytest-playwright/-selenium) registers --base-url itself."""
+    installed = importlib.util.find_spec("pytest_base_url") is not None
+    return installed and not pluginmanager.is_blocked("base_url")
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # When pytest-base-url owns --base-url we read the same dest, so both behave the same.
+    add_options(parser, register_base_url=not _pytest_base_url_active(pluginmanager))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "invariant(*ids): the catalog invariants (contract/invariants.yaml) a test checks",
+    )
+    config.addinivalue_line("markers", "needs_test_issuer: the test needs test-issuer tokens")
+    settings = settings_of(config)
+    worker_input = getattr(config, "workerinput", None)
+    if worker_input is None:
+        config.stash[RUN_PREFIX] = settings.run_prefix or new_run_prefix()
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(XdistController(config), "seecodes-xdist-controller")
+    else:
+        config.stash[RUN_PREFIX] = worker_input["seecodes_run_prefix"]
+    TRAFFIC.configure(traffic_policy(settings))
+    fuzz_coverage = fuzz_coverage_table.install(config)
+    collector = ReportCollector(config, settings, config.stash[RUN_PREFIX], fuzz_coverage)
+    config.pluginmanager.register(collector, "seecodes-report")
+
+
+def traffic_policy(settings: Settings) -> Policy:
+    """This process's share of the run's request budget and rate ceiling (xdist splits both)."""
+    parts = settings.workers
+    budget, rate = settings.request_budget, settings.rate_limit
+    return Policy(
+        budget=math.ceil(budget / parts) if budget > 0 else None,
+        rate=TRAFFIC.share(rate, parts) if rate > 0 else None,
+        max_body=settings.max_response_bytes,
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    settings = settings_of(config)
+    target = settings.base_url or "bundled reference engine (started for this session)"
+    return [
+        f"seecodes-conformance {__version__}, protocol {PROTOCOL_VERSION}: target {target}",
+        f"profile {settings.profile.name}, forge source {settings.forge_source}, "
+        f"run prefix {config.stash[RUN_PREFIX]}",
+    ]
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Validate invariant ids against the catalog; honour --invariant selection."""
+    settings = settings_of(config)
+    selected = set(settings.invariants)
+    marked = {item.nodeid: _invariants_of(item) for item in items}
+    if settings.invariant_map:
+        Path(settings.invariant_map).write_text(
+            json.dumps({k: sorted(v) for k, v in marked.items()}, indent=1)
+        )
+    if any(marked.values()) or selected:
+        from seecodes_conformance.contract import load_catalog
+
+        catalog = load_catalog()
+        unknown = sorted(
+            {f"{nodeid}: {iid}" for nodeid, ids in marked.items() for iid in ids
+             if iid not in catalog}
+            | {f"--invariant {iid}" for iid in selected if iid not in catalog}
+        )  # fmt: skip
+        if unknown:
+            raise pytest.UsageError(
+                "unknown invariant ids (not in contract/invariants.yaml):\n  "
+                + "\n  ".join(unknown)
+            )
+    if selected:
+        keep = [item for item in items if selected & marked[item.nodeid]]
+        deselected = [item for item in items if not selected & marked[item.nodeid]]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = keep
+
+
+def _invariants_of(item: pytest.Item) -> set[str]:
+    return {str(iid) for m in item.iter_markers("invariant") for iid in m.args}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Probe an explicit --base-url before the first test, so an outage is one message."""
+    settings = settings_of(session.config)
+    needs_target = any("target" in getattr(i, "fixturenames", ()) for i in session.items)
+    if settings.base_url and needs_target:
+        try:
+            probe(settings.base_url, verify=settings.tls_verify)
+        except TargetUnavailable as exc:
+            pytest.exit(f"seecodes: target unavailable: {exc}", returncode=EXIT_TARGET_UNAVAILABLE)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Every report (terminal, JUnit, logs) passes through the one redaction function."""
+    report = yield
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        redacted = REGISTRY.redact(text)
+        if redacted != text:
+            report.longrepr = redacted
+    report.sections = [(title, REGISTRY.redact(body)) for title, body in report.sections]
+    return report
