@@ -443,3 +443,22 @@ def test_catalog_covers_every_documented_route() -> None:
         route for invariant in contract.load_catalog().values() for route in invariant.routes
     }
     assert covered == ROUTE_KEYS
+
+
+def test_route_access_is_read_from_the_security_entries() -> None:
+    """The access table is the contract's own ``security`` lists, not a second copy of them."""
+    document = contract.load_openapi()
+    for method, path in contract.ROUTES:
+        security = document["paths"][path][method.lower()].get("security", [])
+        ways = contract.ROUTE_ACCESS[contract.route_key(method, path)]
+        assert len(ways) == max(1, len(security))
+    assert contract.ACCESS["POST /v1/jira/request-key"] is contract.Access.FORGE
+    assert contract.ACCESS["GET /v1/launch"] is contract.Access.PUBLIC
+    assert contract.ACCESS["POST /v1/tasks/init"] is contract.Access.PERMIT
+    # The progress read takes the permit (the IDE's way, listed first) or Jira-App credentials.
+    assert contract.ROUTE_ACCESS["GET /v1/tasks/{taskId}/progress"] == (
+        contract.Access.PERMIT,
+        contract.Access.JIRA,
+    )
+    assert "GET /v1/tasks/{taskId}/progress" in contract.JIRA_APP_ROUTES
+    assert "POST /v1/jira/request-key" not in contract.JIRA_APP_ROUTES

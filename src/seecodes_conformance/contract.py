@@ -8,8 +8,10 @@ caller that tweaks a document (for example a schemathesis overlay) cannot corrup
 from __future__ import annotations
 
 import copy
+import enum
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -167,6 +169,56 @@ ROUTES: Final[tuple[tuple[str, str], ...]] = _routes()
 def route_key(method: str, path_template: str) -> str:
     """The "METHOD /path" spelling the catalog and payloads.yaml use."""
     return f"{method.upper()} {path_template}"
+
+
+ROUTE_KEYS: Final[tuple[str, ...]] = tuple(route_key(m, p) for m, p in ROUTES)
+"""Every documented route as "METHOD /path", in document order."""
+
+
+class Access(enum.Enum):
+    """How a route is called, read from the ``security`` entry of its operation."""
+
+    PUBLIC = "public"  # security: [] (a launch code in the body or query is its own credential)
+    FORGE = "forge"  # Forge bearer only: the request-key bootstrap
+    JIRA = "jira-app"  # Forge bearer plus the single-use request key
+    PERMIT = "permit"  # the task permit as bearer
+
+
+_ACCESS_BY_SCHEMES: Final[dict[frozenset[str], Access]] = {
+    frozenset(): Access.PUBLIC,
+    frozenset({"forgeBearer"}): Access.FORGE,
+    frozenset({"forgeBearer", "jiraRequestKey"}): Access.JIRA,
+    frozenset({"taskPermit"}): Access.PERMIT,
+}
+
+
+def _access_of(method: str, path: str) -> tuple[Access, ...]:
+    operation = _openapi()["paths"][path][method.lower()]
+    requirements = operation.get("security", _openapi().get("security", []))
+    if not requirements:
+        return (Access.PUBLIC,)
+    found = []
+    for requirement in requirements:
+        schemes = frozenset(requirement)
+        if schemes not in _ACCESS_BY_SCHEMES:
+            raise ContractError(f"openapi.json {method} {path}: unknown security {sorted(schemes)}")
+        found.append(_ACCESS_BY_SCHEMES[schemes])
+    return tuple(found)
+
+
+ROUTE_ACCESS: Final[Mapping[str, tuple[Access, ...]]] = {
+    route_key(m, p): _access_of(m, p) for m, p in ROUTES
+}
+"""Every way each documented route may be called, in the order its ``security`` lists them."""
+
+ACCESS: Final[Mapping[str, Access]] = {route: ways[0] for route, ways in ROUTE_ACCESS.items()}
+"""Each route's first listed way: the one first-party clients use (GET progress: the permit,
+the IDE's way; Jira may also read it with Forge bearer and request key)."""
+
+JIRA_APP_ROUTES: Final[tuple[str, ...]] = tuple(
+    route for route, ways in ROUTE_ACCESS.items() if Access.JIRA in ways
+)
+"""Every route that takes Forge bearer plus request key, in document order."""
 
 
 @cache

@@ -22,17 +22,17 @@ than the protocol.
 
 from __future__ import annotations
 
-import enum
 import secrets as pysecrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import requests
 
+from seecodes_conformance.contract import ACCESS, Access
 from seecodes_conformance.flows import Protocol
 from seecodes_conformance.fuzz.overlay import Bindings
 from seecodes_conformance.http import (
@@ -47,43 +47,6 @@ from seecodes_conformance.redaction import REGISTRY
 KEY_PLACEHOLDER = "seecodes-fuzz-placeholder-request-key"
 """What generated Jira-App cases carry until they are sent; never a credential."""
 
-
-class Access(enum.Enum):
-    """The protocol's access patterns ("Access pattern" in each route's section)."""
-
-    PUBLIC = "public"  # no credential (or the launch code in the body/query is the credential)
-    FORGE = "forge"  # Forge bearer only: the request-key bootstrap
-    JIRA = "jira-app"  # Forge bearer plus the single-use request key
-    PERMIT = "permit"  # the task permit as bearer
-
-
-ACCESS: Mapping[str, Access] = {
-    "GET /healthz": Access.PUBLIC,
-    "GET /openapi.json": Access.PUBLIC,
-    "POST /v1/jira/request-key": Access.FORGE,
-    "GET /v1/instances/me": Access.JIRA,
-    "POST /v1/security/vscode-link": Access.JIRA,
-    "POST /v1/security/task-permit": Access.JIRA,
-    "POST /v1/security/launch-exchange": Access.PUBLIC,
-    "GET /v1/tasks/context": Access.PERMIT,
-    "GET /v1/launch": Access.PUBLIC,
-    "POST /v1/tasks/{taskId}/progress": Access.PERMIT,
-    # Permit or Jira App; the IDE's way (the permit) is the one fuzzed here.
-    "GET /v1/tasks/{taskId}/progress": Access.PERMIT,
-    "POST /v1/tasks/init": Access.PERMIT,
-    "POST /v1/tasks/{runId}/start": Access.PERMIT,
-    "GET /v1/tasks/{runId}": Access.PERMIT,
-    "GET /v1/tasks/{runId}/output": Access.PERMIT,
-    "GET /v1/tasks/{runId}/logs": Access.PERMIT,
-    "POST /v1/tasks/activity-snapshot": Access.PERMIT,
-    "GET /v1/jira/usage": Access.JIRA,
-    "POST /v1/jira/instance-metrics": Access.JIRA,
-    "POST /v1/jira/telemetry/events": Access.PUBLIC,  # published with security: []; disabled
-    "GET /v1/jira/team-competition": Access.JIRA,
-    "GET /v1/models": Access.PUBLIC,
-    "POST /v1/projects/{projectId}/indexes/query": Access.PERMIT,
-    "POST /v1/projects/{projectId}/indexes/upsert": Access.PERMIT,
-}
 
 SAMPLE_CONTEXT: dict[str, Any] = {
     "title": "Fuzzing target task",

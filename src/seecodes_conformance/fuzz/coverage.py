@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from seecodes_conformance.contract import ROUTES, route_key
+from seecodes_conformance.contract import ROUTE_KEYS
 from seecodes_conformance.redaction import REGISTRY
 
-COMBINATIONS = tuple(route_key(m, p) for m, p in ROUTES)
+COMBINATIONS = ROUTE_KEYS
 TELEMETRY = "POST /v1/jira/telemetry/events"
 COVERAGE_FILE = "fuzz-coverage.json"
 USER_PROPERTY = "seecodes_fuzz"

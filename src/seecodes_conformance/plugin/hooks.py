@@ -14,6 +14,7 @@ from seecodes_conformance import PROTOCOL_VERSION, __version__
 from seecodes_conformance.fuzz import coverage as fuzz_coverage_table
 from seecodes_conformance.http.traffic import TRAFFIC, Policy
 from seecodes_conformance.ids import new_run_prefix
+from seecodes_conformance.markers import MARKERS, invariants_of
 from seecodes_conformance.plugin._stash import RUN_PREFIX, settings_of
 from seecodes_conformance.plugin.xdist import XdistController
 from seecodes_conformance.redaction import REGISTRY
@@ -38,11 +39,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "invariant(*ids): the catalog invariants (contract/invariants.yaml) a test checks",
-    )
-    config.addinivalue_line("markers", "needs_test_issuer: the test needs test-issuer tokens")
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
     settings = settings_of(config)
     worker_input = getattr(config, "workerinput", None)
     if worker_input is None:
@@ -84,7 +82,7 @@ def pytest_collection_modifyitems(
     """Validate invariant ids against the catalog; honour --invariant selection."""
     settings = settings_of(config)
     selected = set(settings.invariants)
-    marked = {item.nodeid: _invariants_of(item) for item in items}
+    marked = {item.nodeid: set(invariants_of(item)) for item in items}
     if settings.invariant_map:
         Path(settings.invariant_map).write_text(
             json.dumps({k: sorted(v) for k, v in marked.items()}, indent=1)
@@ -109,10 +107,6 @@ def pytest_collection_modifyitems(
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = keep
-
-
-def _invariants_of(item: pytest.Item) -> set[str]:
-    return {str(iid) for m in item.iter_markers("invariant") for iid in m.args}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -20,16 +20,13 @@ from seecodes_conformance.http.traffic import (
     ResponseTooLarge,
     ResponseTooSlow,
 )
+from seecodes_conformance.markers import invariants_of
 from seecodes_conformance.oracle import InvariantViolation
 from seecodes_conformance.report.records import ATTRIBUTE, MESSAGE_LIMIT
 from seecodes_conformance.settings import Settings
 
 EVIDENCE_EXCHANGES = 4  # the last exchanges of a failing test shown as evidence
 _START = pytest.StashKey[int]()
-
-
-def invariants_of(item: pytest.Item) -> list[str]:
-    return list(dict.fromkeys(str(i) for m in item.iter_markers("invariant") for i in m.args))
 
 
 def _hint(exc: BaseException, settings: Settings) -> str:
