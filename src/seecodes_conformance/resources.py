@@ -1,7 +1,6 @@
 """Where the packaged data lives.
 
-`contract/`, `fixtures/forge/` and `fixtures/payloads/` are mapped into the distribution as
-sub-packages (see pyproject.toml), so the same lookup works from a source checkout, an editable
+`contract/` and `fixtures/forge/` are mapped into the distribution as data-only sub-packages (see pyproject.toml), so the same lookup works from a source checkout, an editable
 install and a wheel installed elsewhere.
 """
 
@@ -24,8 +23,3 @@ def contract_dir() -> Path:
 def forge_dir() -> Path:
     """The folder holding the test issuer's keys (TEST ONLY)."""
     return _package_dir("seecodes_conformance._forge")
-
-
-def payloads_dir() -> Path:
-    """The folder holding sample request bodies."""
-    return _package_dir("seecodes_conformance._payloads")
