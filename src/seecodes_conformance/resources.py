@@ -1,7 +1,8 @@
 """Where the packaged data lives.
 
-`contract/` and `fixtures/forge/` are mapped into the distribution as data-only sub-packages (see pyproject.toml), so the same lookup works from a source checkout, an editable
-install and a wheel installed elsewhere.
+`contract/` and `fixtures/forge/` are mapped into the distribution as data-only sub-packages
+(see pyproject.toml), so the same lookup works from a source checkout, an editable install and a
+wheel installed elsewhere.
 """
 
 from __future__ import annotations
