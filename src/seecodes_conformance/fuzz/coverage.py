@@ -22,7 +22,6 @@ from seecodes_conformance.redaction import REGISTRY
 
 COMBINATIONS = ROUTE_KEYS
 TELEMETRY = "POST /v1/jira/telemetry/events"
-COVERAGE_FILE = "fuzz-coverage.json"
 USER_PROPERTY = "seecodes_fuzz"
 PLUGIN_NAME = "seecodes-fuzz-coverage"
 REDACT_PLUGIN_NAME = "seecodes-fuzz-redact"

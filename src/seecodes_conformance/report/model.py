@@ -154,6 +154,3 @@ class Result:
         for inv in self.invariants:
             counts[inv.status] += 1
         return counts
-
-    def by_status(self, status: str) -> list[InvariantResult]:
-        return [inv for inv in self.invariants if inv.status == status]
