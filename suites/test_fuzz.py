@@ -34,7 +34,7 @@ import pytest
 import schemathesis
 
 from seecodes_conformance.credentials import CredentialSource
-from seecodes_conformance.flows import Protocol
+from seecodes_conformance.flows import ProtocolSteps
 from seecodes_conformance.fuzz import hooks as _hooks  # noqa: F401 (schemathesis' global hooks)
 from seecodes_conformance.fuzz.checks import require_documented, send, verdict
 from seecodes_conformance.fuzz.coverage import report_property
@@ -77,7 +77,7 @@ def fuzz_world(
     _handshake: None,
 ) -> Iterator[FuzzWorld]:
     """The credentials, runs and documents every fuzz case of this process draws on."""
-    protocol = Protocol.standalone(
+    protocol = ProtocolSteps.standalone(
         http=http, forge=forge, ids=ids, settings=seecodes_settings, owner="fuzz"
     )
     world = build_world(
