@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from seecodes_conformance.flows import Protocol
-from seecodes_conformance.http import JiraAppSession
+from seecodes_conformance.flows import ProtocolSteps
+from seecodes_conformance.http import JiraAppSession, json_or_none
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import assert_success, body_json, fail
+from seecodes_conformance.oracle import assert_success, fail
 
 # A store that aggregates asynchronously may take a moment; this bounds the wait (not a timing
 # assertion: the check passes as soon as the snapshot shows up).
@@ -68,7 +68,7 @@ def _assert_progress_equals(response: httpx.Response, sent: dict[str, Any], how:
 
 
 @pytest.mark.invariant("PROGRESS-ROUNDTRIP")
-def test_progress_reads_back_with_the_permit(protocol: Protocol) -> None:
+def test_progress_reads_back_with_the_permit(protocol: ProtocolSteps) -> None:
     task = protocol.new_task()
     permit = protocol.mint_permit(task)
     sent = _progress_doc(task)
@@ -80,7 +80,9 @@ def test_progress_reads_back_with_the_permit(protocol: Protocol) -> None:
 
 
 @pytest.mark.invariant("PROGRESS-ROUNDTRIP")
-def test_progress_reads_back_via_the_jira_app(protocol: Protocol, jira: JiraAppSession) -> None:
+def test_progress_reads_back_via_the_jira_app(
+    protocol: ProtocolSteps, jira: JiraAppSession
+) -> None:
     task = protocol.new_task()
     permit = protocol.mint_permit(task)
     sent = _progress_doc(task)
@@ -96,7 +98,7 @@ def test_progress_reads_back_via_the_jira_app(protocol: Protocol, jira: JiraAppS
 
 
 @pytest.mark.invariant("CONTEXT-NOT-FOUND")
-def test_task_without_context_answers_context_not_found(protocol: Protocol) -> None:
+def test_task_without_context_answers_context_not_found(protocol: ProtocolSteps) -> None:
     # task-permit stores no Jira context (only vscode-link can carry jiraContext).
     permit = protocol.mint_permit(protocol.new_task())
 
@@ -104,7 +106,7 @@ def test_task_without_context_answers_context_not_found(protocol: Protocol) -> N
 
     if not (response.is_success or response.is_client_error):
         fail("CONTEXT-NOT-FOUND", f"expected 2xx or 4xx, got {response.status_code}", [response])
-    if not Protocol.is_context_not_found(body_json(response)):
+    if not ProtocolSteps.is_context_not_found(json_or_none(response)):
         fail(
             "CONTEXT-NOT-FOUND",
             'a task with no stored context must answer { ok: false, error: "Context not found" }',
@@ -116,7 +118,7 @@ def test_task_without_context_answers_context_not_found(protocol: Protocol) -> N
 
 
 @pytest.mark.invariant("SNAPSHOT-STORED")
-def test_snapshot_answers_stored_with_effort_units(protocol: Protocol) -> None:
+def test_snapshot_answers_stored_with_effort_units(protocol: ProtocolSteps) -> None:
     permit = protocol.mint_permit(protocol.new_task())
 
     response = protocol.write_snapshot(permit)
@@ -124,12 +126,12 @@ def test_snapshot_answers_stored_with_effort_units(protocol: Protocol) -> None:
     body = assert_success(response, "SNAPSHOT-STORED", what="saving an activity snapshot")
     if not isinstance(body, dict) or body.get("stored") is not True:
         fail("SNAPSHOT-STORED", "the snapshot answer lacks stored: true", [response])
-    if not Protocol.is_number(body.get("effortUnits")):
+    if not ProtocolSteps.is_number(body.get("effortUnits")):
         fail("SNAPSHOT-STORED", "effortUnits is not a number", [response])
 
 
 @pytest.mark.invariant("SNAPSHOT-STORED")
-def test_snapshot_reaches_team_competition(protocol: Protocol, jira: JiraAppSession) -> None:
+def test_snapshot_reaches_team_competition(protocol: ProtocolSteps, jira: JiraAppSession) -> None:
     task = protocol.new_task()
     permit = protocol.mint_permit(task)
     stored = protocol.write_snapshot(permit)
@@ -158,7 +160,7 @@ def test_snapshot_reaches_team_competition(protocol: Protocol, jira: JiraAppSess
 
 
 @pytest.mark.invariant("TEAM-COMPETITION")
-def test_team_competition_has_every_part(protocol: Protocol, jira: JiraAppSession) -> None:
+def test_team_competition_has_every_part(protocol: ProtocolSteps, jira: JiraAppSession) -> None:
     response = protocol.team_competition(jira, project_id=protocol.new_task().project_id)
 
     body = assert_success(response, "TEAM-COMPETITION", what="reading team-competition")
@@ -189,14 +191,14 @@ def test_instance_metrics_accepts_the_documented_body(jira: JiraAppSession) -> N
 
 
 def _upsert(
-    protocol: Protocol, permit: Any, entries: dict[str, Any], delete: list[str] | None = None
+    protocol: ProtocolSteps, permit: Any, entries: dict[str, Any], delete: list[str] | None = None
 ) -> None:
     response = protocol.index_upsert(permit, entries, delete)
     body = assert_success(response, "INDEX-ROUNDTRIP", what="upserting index entries")
     not_numbers = [
         name
         for name in ("upserted", "deleted", "totalFiles")
-        if not Protocol.is_number(body.get(name) if isinstance(body, dict) else None)
+        if not ProtocolSteps.is_number(body.get(name) if isinstance(body, dict) else None)
     ]
     if not_numbers:
         fail("INDEX-ROUNDTRIP", f"upsert answer: {', '.join(not_numbers)} not numbers", [response])
@@ -211,7 +213,7 @@ def _matches(response: httpx.Response) -> dict[str, Any]:
 
 
 @pytest.mark.invariant("INDEX-ROUNDTRIP")
-def test_index_query_matches_the_same_path(protocol: Protocol) -> None:
+def test_index_query_matches_the_same_path(protocol: ProtocolSteps) -> None:
     task = protocol.new_task()
     permit = protocol.mint_permit(task)
     path, digest = "src/auth.ts", _digest(task, "auth")
@@ -231,7 +233,7 @@ def test_index_query_matches_the_same_path(protocol: Protocol) -> None:
 
 
 @pytest.mark.invariant("INDEX-ROUNDTRIP")
-def test_index_query_reports_hash_reuse_at_another_path(protocol: Protocol) -> None:
+def test_index_query_reports_hash_reuse_at_another_path(protocol: ProtocolSteps) -> None:
     task = protocol.new_task()
     permit = protocol.mint_permit(task)
     stored_path, moved_path, digest = "src/auth.ts", "src/login/auth.ts", _digest(task, "auth")
@@ -250,7 +252,7 @@ def test_index_query_reports_hash_reuse_at_another_path(protocol: Protocol) -> N
 
 
 @pytest.mark.invariant("INDEX-ROUNDTRIP")
-def test_index_delete_paths_removes_the_path(protocol: Protocol) -> None:
+def test_index_delete_paths_removes_the_path(protocol: ProtocolSteps) -> None:
     task = protocol.new_task()
     permit = protocol.mint_permit(task)
     doomed, other = "src/old-auth.ts", "src/auth.ts"

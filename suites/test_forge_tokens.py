@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from seecodes_conformance.credentials import CredentialSource, Identity, NegativeToken, TestIssuer
-from seecodes_conformance.flows import JIRA_APP_ROUTES, Protocol, route_id
+from seecodes_conformance.flows import JIRA_APP_ROUTES, ProtocolSteps, route_id
 from seecodes_conformance.http import JiraAppSession
 from seecodes_conformance.oracle import assert_rejected, assert_success, fail
 
@@ -48,7 +48,7 @@ ROUTES = [pytest.param(route, id=route_id(route)) for route in JIRA_APP_ROUTES]
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_bootstrap_rejects_negative_token(
-    kind: NegativeToken, protocol: Protocol, jira: JiraAppSession, test_issuer: TestIssuer
+    kind: NegativeToken, protocol: ProtocolSteps, jira: JiraAppSession, test_issuer: TestIssuer
 ) -> None:
     bad = test_issuer.negative(jira.who, kind)
 
@@ -63,7 +63,7 @@ def test_bootstrap_rejects_negative_token(
 def test_jira_app_route_rejects_negative_token(
     route: str,
     kind: NegativeToken,
-    protocol: Protocol,
+    protocol: ProtocolSteps,
     jira: JiraAppSession,
     test_issuer: TestIssuer,
 ) -> None:
@@ -92,7 +92,7 @@ def _installation(jira: JiraAppSession, invariant: str) -> tuple[dict[str, Any],
         for name, ok in (
             ("cloudId", isinstance(body.get("cloudId"), str) and body["cloudId"]),
             ("status", isinstance(body.get("status"), str)),
-            ("credits", Protocol.is_number(body.get("credits"))),
+            ("credits", ProtocolSteps.is_number(body.get("credits"))),
         )
         if not ok
     ]
@@ -103,7 +103,7 @@ def _installation(jira: JiraAppSession, invariant: str) -> tuple[dict[str, Any],
 
 @pytest.mark.invariant("FORGE-PROVISION")
 def test_first_valid_token_provisions_an_active_installation(
-    protocol: Protocol, forge: CredentialSource
+    protocol: ProtocolSteps, forge: CredentialSource
 ) -> None:
     """A tenant the target has never seen: its first valid token provisions it."""
     if not isinstance(forge, TestIssuer):

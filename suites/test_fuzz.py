@@ -34,12 +34,17 @@ import pytest
 import schemathesis
 
 from seecodes_conformance.credentials import CredentialSource
-from seecodes_conformance.flows import Protocol
+from seecodes_conformance.flows import ProtocolSteps
 from seecodes_conformance.fuzz import hooks as _hooks  # noqa: F401 (schemathesis' global hooks)
 from seecodes_conformance.fuzz.checks import require_documented, send, verdict
 from seecodes_conformance.fuzz.coverage import report_property
 from seecodes_conformance.fuzz.overlay import COMBINATIONS, label_of
-from seecodes_conformance.fuzz.world import FuzzWorld, build_world, close_world, invariants_of
+from seecodes_conformance.fuzz.world import (
+    FuzzWorld,
+    build_world,
+    close_world,
+    combination_invariants,
+)
 from seecodes_conformance.ids import IdFactory
 from seecodes_conformance.settings import Settings
 from seecodes_conformance.target import Target
@@ -77,7 +82,7 @@ def fuzz_world(
     _handshake: None,
 ) -> Iterator[FuzzWorld]:
     """The credentials, runs and documents every fuzz case of this process draws on."""
-    protocol = Protocol.standalone(
+    protocol = ProtocolSteps.standalone(
         http=http, forge=forge, ids=ids, settings=seecodes_settings, owner="fuzz"
     )
     world = build_world(
@@ -104,7 +109,10 @@ def fuzz_negative_schema(fuzz_world: FuzzWorld) -> Any:
 
 @pytest.mark.parametrize(
     "combination",
-    [pytest.param(c, id=c, marks=pytest.mark.invariant(*invariants_of(c))) for c in COMBINATIONS],
+    [
+        pytest.param(c, id=c, marks=pytest.mark.invariant(*combination_invariants(c)))
+        for c in COMBINATIONS
+    ],
 )
 def test_fuzz(combination: str, fuzz_world: FuzzWorld, request: pytest.FixtureRequest) -> None:
     """Fuzz one combination: positive cases succeed as documented, bad ones are rejected."""

@@ -17,12 +17,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from seecodes_conformance.flows import LaunchLink, Protocol
-from seecodes_conformance.http import PermitSession
+from seecodes_conformance.flows import LaunchLink, ProtocolSteps
+from seecodes_conformance.http import PermitSession, json_or_none
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_rejected, assert_success, fail
 from seecodes_conformance.race import BurstResponse, PreparedRequest, send_burst
-from seecodes_conformance.race.verdict import assert_single_winner, body_of
+from seecodes_conformance.race.verdict import assert_single_winner
 from seecodes_conformance.redaction import REGISTRY
 from seecodes_conformance.settings import Settings
 from seecodes_conformance.target import Target
@@ -84,7 +84,7 @@ def _permits_in(text: str) -> list[str]:
 
 
 @pytest.mark.invariant("LC-MINT")
-def test_vscode_link_returns_code_urls_and_expiry(protocol: Protocol) -> None:
+def test_vscode_link_returns_code_urls_and_expiry(protocol: ProtocolSteps) -> None:
     """vscode-link answers launchCode, a vscode:// URI, an HTTPS launcher URL and expiresAt."""
     link = protocol.mint_launch_code(protocol.new_task())
 
@@ -97,12 +97,12 @@ def test_vscode_link_returns_code_urls_and_expiry(protocol: Protocol) -> None:
     expires_at = link.body.get("expiresAt")
     if not isinstance(expires_at, int | float) or isinstance(expires_at, bool):
         fail("LC-MINT", "expiresAt is not a number (epoch seconds)", [link.response])
-    if expires_at <= Protocol.server_time(link.response) - CLOCK_TOLERANCE:
+    if expires_at <= ProtocolSteps.server_time(link.response) - CLOCK_TOLERANCE:
         fail("LC-MINT", "a fresh launch code is already past its expiresAt", [link.response])
 
 
 @pytest.mark.invariant("LC-URL-BINDING")
-def test_both_urls_carry_the_requested_pair_and_the_code(protocol: Protocol) -> None:
+def test_both_urls_carry_the_requested_pair_and_the_code(protocol: ProtocolSteps) -> None:
     """Both URLs name exactly the requested project and task and carry the minted code."""
     task = protocol.new_task()
     link = protocol.mint_launch_code(task)
@@ -122,7 +122,7 @@ def test_both_urls_carry_the_requested_pair_and_the_code(protocol: Protocol) -> 
 
 
 @pytest.mark.invariant("LC-NO-PERMIT-IN-LINK")
-def test_link_carries_only_the_launch_code(protocol: Protocol) -> None:
+def test_link_carries_only_the_launch_code(protocol: ProtocolSteps) -> None:
     """No permit in the payload or the URLs (not even one minted for the same task), no `k`."""
     task = protocol.new_task()
     permit = protocol.mint_permit(task)
@@ -143,7 +143,7 @@ def test_link_carries_only_the_launch_code(protocol: Protocol) -> None:
 
 
 @pytest.mark.invariant("LC-LIFETIME-MAX")
-def test_link_lifetime_never_exceeds_14_days(protocol: Protocol) -> None:
+def test_link_lifetime_never_exceeds_14_days(protocol: ProtocolSteps) -> None:
     """expiresAt is at most 14 days after minting whatever expirationDays asks; an out-of-range
     request may be clamped or rejected (4xx), both legal; 1..14 must be served."""
     for days in (1, 14, 15, 30, 365, 0, -1):
@@ -156,7 +156,7 @@ def test_link_lifetime_never_exceeds_14_days(protocol: Protocol) -> None:
         expires_at = body.get("expiresAt") if isinstance(body, dict) else None
         if not isinstance(expires_at, int | float):
             fail("LC-LIFETIME-MAX", f"{what} answered without a numeric expiresAt", [response])
-        lifetime = expires_at - Protocol.server_time(response)
+        lifetime = expires_at - ProtocolSteps.server_time(response)
         if lifetime > MAX_LINK_LIFETIME + CLOCK_TOLERANCE:
             fail(
                 "LC-LIFETIME-MAX",
@@ -169,13 +169,11 @@ def test_link_lifetime_never_exceeds_14_days(protocol: Protocol) -> None:
 
 
 def _permit(
-    protocol: Protocol, response: httpx.Response, task: TaskRef, invariant: str
+    protocol: ProtocolSteps, response: httpx.Response, task: TaskRef, invariant: str
 ) -> PermitSession:
     """The permit of a successful exchange, which must name the pair it was asked for."""
-    body = assert_success(response, invariant, what="exchanging a fresh launch code")
-    permit = body.get("permit") if isinstance(body, dict) else None
-    if not isinstance(permit, str) or not permit:
-        fail(invariant, "launch-exchange answered 2xx without a permit", [response])
+    permit = protocol.exchanged_permit(response, task, invariant)
+    body = json_or_none(response)
     for field, wanted in (("projectId", task.project_id), ("taskId", task.task_id)):
         if field in body and body[field] != wanted:
             fail(
@@ -183,11 +181,11 @@ def _permit(
                 f"the exchange for {task.task_id} answered {field} {body[field]!r}",
                 [response],
             )
-    return PermitSession(protocol.http, permit, task, expires_at=body.get("expiresAt"))
+    return permit
 
 
 @pytest.mark.invariant("LC-EXCHANGE")
-def test_exchange_returns_a_permit_for_exactly_that_pair(protocol: Protocol) -> None:
+def test_exchange_returns_a_permit_for_exactly_that_pair(protocol: ProtocolSteps) -> None:
     """The exchanged permit opens the code's pair and no other: not a sibling task, not the
     pair of a code minted just before it."""
     earlier, task = protocol.new_task(), protocol.new_task()
@@ -208,7 +206,7 @@ def test_exchange_returns_a_permit_for_exactly_that_pair(protocol: Protocol) -> 
 
 
 @pytest.mark.invariant("LC-REPLAY")
-def test_used_code_is_rejected(protocol: Protocol) -> None:
+def test_used_code_is_rejected(protocol: ProtocolSteps) -> None:
     """A code works once; the replay gets a 4xx and no permit."""
     task = protocol.new_task()
     link = protocol.mint_launch_code(task)
@@ -236,7 +234,7 @@ def _fullwidth(value: str) -> str:
     return value[:index] + chr(ord(value[index]) + 0xFEE0) + value[index + 1 :]
 
 
-Mismatch = Callable[[TaskRef, Protocol], tuple[str, str]]
+Mismatch = Callable[[TaskRef, ProtocolSteps], tuple[str, str]]
 # Every way an exchange may name "almost" the code's pair, grouped by how it differs.
 MISMATCHES: dict[str, dict[str, Mismatch]] = {
     "case": {
@@ -265,7 +263,7 @@ MISMATCHES: dict[str, dict[str, Mismatch]] = {
 
 @pytest.mark.invariant("LC-MATCH")
 @pytest.mark.parametrize("kind", list(MISMATCHES))
-def test_exchange_with_a_mismatched_pair_is_rejected(protocol: Protocol, kind: str) -> None:
+def test_exchange_with_a_mismatched_pair_is_rejected(protocol: ProtocolSteps, kind: str) -> None:
     """The exchange matches projectId and taskId exactly: no case folding, trimming or
     look-alikes, and never the project alone. A fresh code per attempt, since whether a
     mismatch burns the code is the target's choice."""
@@ -282,7 +280,7 @@ def test_exchange_with_a_mismatched_pair_is_rejected(protocol: Protocol, kind: s
 
 
 @pytest.mark.invariant("LC-MATCH", "LC-EXCHANGE")
-def test_code_after_a_mismatch_is_burnt_or_still_exact(protocol: Protocol) -> None:
+def test_code_after_a_mismatch_is_burnt_or_still_exact(protocol: ProtocolSteps) -> None:
     """After a rejected mismatch the code is either burnt (4xx) or still opens exactly its own
     pair; both are legal, handing out anything else is not."""
     task = protocol.new_task()
@@ -305,7 +303,7 @@ def test_code_after_a_mismatch_is_burnt_or_still_exact(protocol: Protocol) -> No
 
 
 @pytest.mark.invariant("LC-EXPIRY")
-def test_expired_code_is_rejected(protocol: Protocol, seecodes_settings: Settings) -> None:
+def test_expired_code_is_rejected(protocol: ProtocolSteps, seecodes_settings: Settings) -> None:
     """A code past its expiresAt is rejected; a twin code used in time works (so the rejection
     is about expiry)."""
     task = protocol.new_task()
@@ -314,7 +312,7 @@ def test_expired_code_is_rejected(protocol: Protocol, seecodes_settings: Setting
     expires_at = link.body.get("expiresAt")
     if not isinstance(expires_at, int | float):
         fail("LC-MINT", "vscode-link answered without a numeric expiresAt", [link.response])
-    lifetime = expires_at - Protocol.server_time(link.response)
+    lifetime = expires_at - ProtocolSteps.server_time(link.response)
     if lifetime > seecodes_settings.max_wait:
         pytest.skip(
             f"launch codes live {lifetime:.0f} s here, longer than --max-wait "
@@ -332,13 +330,13 @@ def test_expired_code_is_rejected(protocol: Protocol, seecodes_settings: Setting
 
 
 def _won_permit(response: BurstResponse) -> bool:
-    body = body_of(response)
+    body = json_or_none(response)
     return 200 <= response.status < 300 and isinstance(body, dict) and bool(body.get("permit"))
 
 
 @pytest.mark.invariant("LC-RACE")
 def test_concurrent_exchanges_of_one_code_yield_one_permit(
-    protocol: Protocol, target: Target, seecodes_settings: Settings
+    protocol: ProtocolSteps, target: Target, seecodes_settings: Settings
 ) -> None:
     """N synchronized exchanges of one code: exactly one permit, every other request a clean
     4xx, and the one permit opens the pair."""
@@ -380,7 +378,7 @@ def test_concurrent_exchanges_of_one_code_yield_one_permit(
 
 
 @pytest.mark.invariant("LC-NOT-PERMIT")
-def test_launch_code_is_not_a_permit(protocol: Protocol) -> None:
+def test_launch_code_is_not_a_permit(protocol: ProtocolSteps) -> None:
     """An unused launch code as bearer is rejected on every permit route of its own pair."""
     task = protocol.new_task()
     real = protocol.mint_permit(task)

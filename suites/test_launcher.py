@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from seecodes_conformance.flows import Protocol
+from seecodes_conformance.flows import ProtocolSteps
 from seecodes_conformance.oracle import assert_rejected, fail
 from seecodes_conformance.redaction import REGISTRY
 
@@ -48,7 +48,7 @@ def _vscode_target(response: httpx.Response) -> tuple[str, list[str]]:
 
 @pytest.mark.invariant("LAUNCHER-PAGE")
 def test_launcher_page_opens_vscode_with_the_code_and_no_permit(
-    protocol: Protocol, http: httpx.Client
+    protocol: ProtocolSteps, http: httpx.Client
 ) -> None:
     """The page is HTML that redirects into vscode:// carrying the code; no permit, no `k`."""
     task = protocol.new_task()
@@ -83,7 +83,7 @@ def test_launcher_page_opens_vscode_with_the_code_and_no_permit(
 @pytest.mark.invariant("LAUNCHER-ESCAPE")
 @pytest.mark.parametrize("payload", list(HOSTILE))
 def test_launcher_escapes_every_reflected_value(
-    protocol: Protocol, http: httpx.Client, payload: str
+    protocol: ProtocolSteps, http: httpx.Client, payload: str
 ) -> None:
     """A hostile p, t, c, baseUrl or statusLanguage never comes back as live markup; refusing
     it with a 4xx is as good as escaping it."""
@@ -112,7 +112,7 @@ def test_launcher_escapes_every_reflected_value(
 @pytest.mark.invariant("LAUNCHER-PARAMS")
 @pytest.mark.parametrize("missing", ["p", "t", "c"])
 def test_launcher_rejects_a_missing_parameter(
-    protocol: Protocol, http: httpx.Client, missing: str
+    protocol: ProtocolSteps, http: httpx.Client, missing: str
 ) -> None:
     """p, t and c are required: without any one of them the launcher answers a 4xx."""
     task = protocol.new_task()

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from seecodes_conformance.flows import Protocol
-from seecodes_conformance.http import PermitSession
+from seecodes_conformance.flows import ProtocolSteps
+from seecodes_conformance.http import PermitSession, json_or_none
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import assert_rejected, assert_success, body_json, fail
+from seecodes_conformance.oracle import assert_rejected, assert_success, fail
 from seecodes_conformance.redaction import REGISTRY
 
 PERMIT_LIFETIME = 24 * 3600.0  # "a fresh 24-hour permit"
@@ -31,13 +31,15 @@ def _marker(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:12]}"
 
 
-def _neighbours(protocol: Protocol) -> tuple[TaskRef, TaskRef, TaskRef]:
+def _neighbours(protocol: ProtocolSteps) -> tuple[TaskRef, TaskRef, TaskRef]:
     """(own task, a sibling task in the same project, a task of another project)."""
     own = protocol.new_task()
     return own, protocol.new_task(own.project_id, number=2), protocol.new_task()
 
 
-def _with_progress(protocol: Protocol, task: TaskRef, invariant: str) -> tuple[PermitSession, str]:
+def _with_progress(
+    protocol: ProtocolSteps, task: TaskRef, invariant: str
+) -> tuple[PermitSession, str]:
     """A permit for ``task`` whose progress holds a baseline document, and its marker."""
     permit = protocol.mint_permit(task)
     marker = _marker(f"baseline-{task.task_id}")
@@ -50,7 +52,7 @@ def _with_progress(protocol: Protocol, task: TaskRef, invariant: str) -> tuple[P
 
 
 @pytest.mark.invariant("PERMIT-MINT")
-def test_task_permit_echoes_the_pair_and_opens_it(protocol: Protocol) -> None:
+def test_task_permit_echoes_the_pair_and_opens_it(protocol: ProtocolSteps) -> None:
     """task-permit answers cloudId, the requested projectId/taskId, permit and expiresAt, and
     the permit works on that pair."""
     task = protocol.new_task()
@@ -74,7 +76,7 @@ def test_task_permit_echoes_the_pair_and_opens_it(protocol: Protocol) -> None:
 
 @pytest.mark.invariant("PERMIT-LIFETIME")
 @pytest.mark.parametrize("route", ["task-permit", "launch-exchange"])
-def test_permit_lives_about_24_hours(protocol: Protocol, route: str) -> None:
+def test_permit_lives_about_24_hours(protocol: ProtocolSteps, route: str) -> None:
     """Both ways of getting a permit give one that expires about 24 hours after minting."""
     task = protocol.new_task()
     if route == "task-permit":
@@ -86,7 +88,7 @@ def test_permit_lives_about_24_hours(protocol: Protocol, route: str) -> None:
     expires_at = body.get("expiresAt") if isinstance(body, dict) else None
     if not isinstance(expires_at, int | float):
         fail("PERMIT-LIFETIME", f"{route} answered without a numeric expiresAt", [response])
-    lifetime = expires_at - Protocol.server_time(response)
+    lifetime = expires_at - ProtocolSteps.server_time(response)
     if abs(lifetime - PERMIT_LIFETIME) > LIFETIME_TOLERANCE:
         fail(
             "PERMIT-LIFETIME",
@@ -132,7 +134,7 @@ def _bad_permit(kind: str, real: str) -> str | None:
 
 
 @pytest.mark.invariant("PERMIT-REQUIRED")
-def test_permit_routes_reject_a_missing_or_bad_permit(protocol: Protocol) -> None:
+def test_permit_routes_reject_a_missing_or_bad_permit(protocol: ProtocolSteps) -> None:
     """Without a permit, with a made-up one, or with a tampered or truncated copy of a real
     one, every permit route of the real permit's own pair answers a 4xx and stores nothing."""
     task = protocol.new_task()
@@ -148,7 +150,7 @@ def test_permit_routes_reject_a_missing_or_bad_permit(protocol: Protocol) -> Non
 
 
 @pytest.mark.invariant("FORGE-NOT-PERMIT")
-def test_forge_token_or_request_key_is_not_a_permit(protocol: Protocol) -> None:
+def test_forge_token_or_request_key_is_not_a_permit(protocol: ProtocolSteps) -> None:
     """The Jira App's credentials open no permit route, not even for a pair it may mint."""
     task = protocol.new_task()
     real = protocol.mint_permit(task)
@@ -169,7 +171,7 @@ def test_forge_token_or_request_key_is_not_a_permit(protocol: Protocol) -> None:
 
 
 @pytest.mark.invariant("PERMIT-BINDING-CONTEXT")
-def test_context_is_served_only_for_the_permit_pair(protocol: Protocol) -> None:
+def test_context_is_served_only_for_the_permit_pair(protocol: ProtocolSteps) -> None:
     """Ids in the query never make /v1/tasks/context serve another pair's context."""
     own, sibling, other = _neighbours(protocol)
     markers = {t: _marker(f"context-{t.task_id}") for t in (own, sibling, other)}
@@ -186,7 +188,7 @@ def test_context_is_served_only_for_the_permit_pair(protocol: Protocol) -> None:
         ):
             response = permits[own].get("/v1/tasks/context", params=params)
 
-            if response.is_success or Protocol.is_context_not_found(body_json(response)):
+            if response.is_success or ProtocolSteps.is_context_not_found(json_or_none(response)):
                 if markers[t] in response.text:
                     fail(
                         "PERMIT-BINDING-CONTEXT",
@@ -207,7 +209,7 @@ def test_context_is_served_only_for_the_permit_pair(protocol: Protocol) -> None:
 
 
 @pytest.mark.invariant("PERMIT-BINDING-PROGRESS")
-def test_progress_write_only_for_the_permit_task(protocol: Protocol) -> None:
+def test_progress_write_only_for_the_permit_task(protocol: ProtocolSteps) -> None:
     """POST /v1/tasks/{taskId}/progress with another task in the path is rejected and leaves
     that task's progress as it was."""
     own, sibling, other = _neighbours(protocol)
@@ -231,7 +233,7 @@ def test_progress_write_only_for_the_permit_task(protocol: Protocol) -> None:
 
 
 @pytest.mark.invariant("PERMIT-BINDING-PROGRESS-READ")
-def test_progress_read_only_for_the_permit_pair(protocol: Protocol) -> None:
+def test_progress_read_only_for_the_permit_pair(protocol: ProtocolSteps) -> None:
     """GET progress with a permit needs both the query projectId and the path taskId to be the
     permit's; any other combination is rejected without the other pair's document."""
     own, sibling, other = _neighbours(protocol)
@@ -262,11 +264,11 @@ def test_progress_read_only_for_the_permit_pair(protocol: Protocol) -> None:
 
 def _run_view(permit: PermitSession, run_id: str) -> tuple[int, str | None]:
     response = permit.get(f"/v1/tasks/{run_id}")
-    return response.status_code, Protocol.run_status(response)
+    return response.status_code, ProtocolSteps.run_status(response)
 
 
 @pytest.mark.invariant("PERMIT-BINDING-RUN")
-def test_run_routes_only_for_runs_of_the_permit_pair(protocol: Protocol) -> None:
+def test_run_routes_only_for_runs_of_the_permit_pair(protocol: ProtocolSteps) -> None:
     """start, status, output and logs reject runs of a sibling task and of another project;
     a rejected start leaves the run unstarted."""
     own, sibling, other = _neighbours(protocol)
@@ -297,7 +299,7 @@ def test_run_routes_only_for_runs_of_the_permit_pair(protocol: Protocol) -> None
 # -- PERMIT-BINDING-SNAPSHOT ---------------------------------------------------------------------
 
 
-def _competition_view(protocol: Protocol, task: TaskRef) -> list[str]:
+def _competition_view(protocol: ProtocolSteps, task: TaskRef) -> list[str]:
     """The team-competition items of ``task`` (scoped to its project), as comparable text."""
     response = protocol.team_competition(project_id=task.project_id)
     body = assert_success(response, "PERMIT-BINDING-SNAPSHOT", what="reading team-competition")
@@ -312,7 +314,7 @@ def _competition_view(protocol: Protocol, task: TaskRef) -> list[str]:
 
 
 @pytest.mark.invariant("PERMIT-BINDING-SNAPSHOT")
-def test_snapshot_is_stored_only_against_the_permit_pair(protocol: Protocol) -> None:
+def test_snapshot_is_stored_only_against_the_permit_pair(protocol: ProtocolSteps) -> None:
     """Body ids in an activity snapshot never file it under another pair: the write is
     rejected, or stored against the permit's own pair; the other pair's board is unchanged."""
     own, sibling, other = _neighbours(protocol)
@@ -358,7 +360,7 @@ def _index_call(permit: PermitSession, project_id: str, op: str, body: Any) -> h
 
 
 @pytest.mark.invariant("PERMIT-BINDING-INDEX")
-def test_index_routes_only_for_the_permit_project(protocol: Protocol) -> None:
+def test_index_routes_only_for_the_permit_project(protocol: ProtocolSteps) -> None:
     """Query and upsert of another project's index are rejected, leak nothing and change
     nothing; the project id must match exactly."""
     own, other = protocol.new_task(), protocol.new_task()
@@ -407,7 +409,7 @@ def test_index_routes_only_for_the_permit_project(protocol: Protocol) -> None:
 
 
 @pytest.mark.invariant("BODY-NO-REDIRECT")
-def test_body_ids_do_not_redirect_a_write(protocol: Protocol) -> None:
+def test_body_ids_do_not_redirect_a_write(protocol: ProtocolSteps) -> None:
     """Another pair's ids in the body of init or of a progress write are rejected, or ignored:
     the run and the document belong to the permit's pair, and the named pair is untouched."""
     own, sibling, other = _neighbours(protocol)
@@ -420,7 +422,7 @@ def test_body_ids_do_not_redirect_a_write(protocol: Protocol) -> None:
 
 
 def _assert_init_not_redirected(
-    protocol: Protocol, permit: PermitSession, owner: PermitSession
+    protocol: ProtocolSteps, permit: PermitSession, owner: PermitSession
 ) -> None:
     """init naming ``owner``'s pair: rejected, or a run ``owner`` cannot reach."""
     t = owner.task
@@ -430,7 +432,7 @@ def _assert_init_not_redirected(
     if not response.is_success:
         assert_rejected(response, "BODY-NO-REDIRECT", what=what)
         return
-    run_id = (body_json(response) or {}).get("runId")
+    run_id = (json_or_none(response) or {}).get("runId")
     if not isinstance(run_id, str):
         fail("BODY-NO-REDIRECT", f"{what} answered 2xx without a runId", [response])
     foreign = owner.get(f"/v1/tasks/{run_id}")
@@ -443,7 +445,7 @@ def _assert_init_not_redirected(
 
 
 def _assert_progress_not_redirected(
-    protocol: Protocol, permit: PermitSession, owner: PermitSession
+    protocol: ProtocolSteps, permit: PermitSession, owner: PermitSession
 ) -> None:
     """A progress write naming ``owner``'s pair in its body leaves that pair's progress alone."""
     t = owner.task

@@ -5,7 +5,7 @@ to the same tenant/session context, and rejects replays", and "Each successful J
 response rotates X-SeeCodes-Next-Request-Key, invalidates the previous key, and resolves
 concurrent races so only one request can consume a given key."
 
-Each test sends one valid minimal request (``Protocol.jira_call``) with exactly the key and
+Each test sends one valid minimal request (``ProtocolSteps.jira_call``) with exactly the key and
 Forge token it is about, so the key or the token is the only thing wrong. After a rejection no
 test assumes the key it carried is still usable or burnt: the target chooses; tests take fresh
 keys instead.
@@ -24,10 +24,15 @@ import httpx
 import pytest
 
 from seecodes_conformance.credentials import CredentialSource, CredentialUnavailable
-from seecodes_conformance.flows import JIRA_APP_ROUTES, JiraCall, Protocol, route_id
-from seecodes_conformance.http import NEXT_KEY_HEADER, REQUEST_KEY_HEADER, JiraAppSession
+from seecodes_conformance.flows import JIRA_APP_ROUTES, JiraCall, ProtocolSteps, route_id
+from seecodes_conformance.http import (
+    NEXT_KEY_HEADER,
+    REQUEST_KEY_HEADER,
+    JiraAppSession,
+    json_or_none,
+)
 from seecodes_conformance.ids import IdFactory
-from seecodes_conformance.oracle import assert_rejected, body_json, fail
+from seecodes_conformance.oracle import assert_rejected, fail
 from seecodes_conformance.race import PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import assert_single_winner, loser_headers
 from seecodes_conformance.settings import Settings
@@ -85,7 +90,7 @@ def _other_principal(
 @pytest.mark.invariant("RK-BOOTSTRAP")
 @pytest.mark.parametrize("route", ROUTES)
 def test_bootstrapped_key_works_on_the_next_call(
-    route: str, protocol: Protocol, jira: JiraAppSession
+    route: str, protocol: ProtocolSteps, jira: JiraAppSession
 ) -> None:
     call = protocol.jira_call(route, jira)
 
@@ -97,11 +102,11 @@ def test_bootstrapped_key_works_on_the_next_call(
             f"bootstrap with a valid Forge token answered {response.status_code}",
             [response],
         )
-    body = body_json(response)
+    body = json_or_none(response)
     key = body.get("requestKey") if isinstance(body, dict) else None
     if not isinstance(key, str) or not key:
         fail("RK-BOOTSTRAP", "the bootstrap answered 2xx without a requestKey", [response])
-    if not Protocol.is_number(body.get("expiresAt")):
+    if not ProtocolSteps.is_number(body.get("expiresAt")):
         fail("RK-BOOTSTRAP", "the bootstrap's expiresAt is not a number", [response])
     used = call.send(jira, key)
     _assert_accepted(used, "RK-BOOTSTRAP", f"{route} with the key the bootstrap returned")
@@ -112,7 +117,7 @@ def test_bootstrapped_key_works_on_the_next_call(
 
 @pytest.mark.invariant("FORGE-REQUIRED")
 @pytest.mark.parametrize("route", ROUTES)
-def test_forge_token_required(route: str, protocol: Protocol, jira: JiraAppSession) -> None:
+def test_forge_token_required(route: str, protocol: ProtocolSteps, jira: JiraAppSession) -> None:
     """Without a Forge bearer (or with garbage) neither the bootstrap nor a keyed call works."""
     call = protocol.jira_call(route, jira)
     for label, token in (("no Authorization", None), ("a garbage bearer", _garbage_token())):
@@ -130,7 +135,7 @@ def test_forge_token_required(route: str, protocol: Protocol, jira: JiraAppSessi
 @pytest.mark.invariant("PERMIT-NOT-FORGE")
 @pytest.mark.parametrize("route", FORGE_ONLY_ROUTES)
 def test_task_permit_is_not_a_forge_token(
-    route: str, protocol: Protocol, jira: JiraAppSession
+    route: str, protocol: ProtocolSteps, jira: JiraAppSession
 ) -> None:
     call = protocol.jira_call(route, jira)
     permit = protocol.mint_permit(call.task or protocol.new_task(), jira)
@@ -153,7 +158,7 @@ def test_task_permit_is_not_a_forge_token(
 @pytest.mark.invariant("RK-REQUIRED")
 @pytest.mark.parametrize("route", ROUTES)
 def test_missing_or_made_up_key_rejected(
-    route: str, protocol: Protocol, jira: JiraAppSession
+    route: str, protocol: ProtocolSteps, jira: JiraAppSession
 ) -> None:
     call = protocol.jira_call(route, jira)
     jira.fresh_key()  # the principal has a current key, so "no key" is not "no chain yet"
@@ -172,7 +177,7 @@ def test_missing_or_made_up_key_rejected(
 @pytest.mark.invariant("RK-ROTATION", "RK-REPLAY")
 @pytest.mark.parametrize("route", ROUTES)
 def test_success_rotates_to_a_next_key_that_works_once(
-    route: str, protocol: Protocol, jira: JiraAppSession
+    route: str, protocol: ProtocolSteps, jira: JiraAppSession
 ) -> None:
     call = protocol.jira_call(route, jira)
     first = protocol.own_key(jira)
@@ -194,7 +199,7 @@ def test_success_rotates_to_a_next_key_that_works_once(
 @pytest.mark.invariant("RK-REPLAY", "RK-NO-NEXT-ON-REJECT")
 @pytest.mark.parametrize("route", ROUTES)
 def test_consumed_key_rejected_without_a_usable_next_key(
-    route: str, protocol: Protocol, jira: JiraAppSession
+    route: str, protocol: ProtocolSteps, jira: JiraAppSession
 ) -> None:
     call = protocol.jira_call(route, jira)
     key = protocol.own_key(jira)
@@ -214,7 +219,7 @@ def test_consumed_key_rejected_without_a_usable_next_key(
 @pytest.mark.parametrize("route", ROUTES)
 def test_key_of_another_tenant_rejected(
     route: str,
-    protocol: Protocol,
+    protocol: ProtocolSteps,
     jira: JiraAppSession,
     jira_factory: Callable[..., JiraAppSession],
 ) -> None:
@@ -233,7 +238,7 @@ def test_key_of_another_tenant_rejected(
 @pytest.mark.parametrize("route", ROUTES)
 def test_key_of_another_principal_rejected(
     route: str,
-    protocol: Protocol,
+    protocol: ProtocolSteps,
     jira: JiraAppSession,
     jira_factory: Callable[..., JiraAppSession],
     forge: CredentialSource,
@@ -267,7 +272,7 @@ class _ExpiredKeys:
     route bootstraps and waits on its own.
     """
 
-    def __init__(self, protocol: Protocol, max_wait: float, batch: bool) -> None:
+    def __init__(self, protocol: ProtocolSteps, max_wait: float, batch: bool) -> None:
         self.protocol = protocol
         self.max_wait = max_wait
         self.batch = batch
@@ -286,7 +291,7 @@ class _ExpiredKeys:
         call = self.protocol.jira_call(route, jira)
         response = jira.bootstrap()
         key = jira.take_key() if jira.current_key else None
-        body = body_json(response)
+        body = json_or_none(response)
         expires_at = body.get("expiresAt") if isinstance(body, dict) else None
         if key is None or not isinstance(expires_at, int | float) or isinstance(expires_at, bool):
             fail(
@@ -295,7 +300,7 @@ class _ExpiredKeys:
                 [response],
             )
         expires = expires_at / (1000 if expires_at > 1e11 else 1)  # seconds (or ms)
-        lifetime = expires - Protocol.server_time(response)
+        lifetime = expires - ProtocolSteps.server_time(response)
         wait = lifetime + EXPIRY_MARGIN_S
         if wait > self.max_wait:
             pytest.skip(
@@ -315,7 +320,7 @@ def expired_keys(
     _handshake: None,
 ) -> Iterator[_ExpiredKeys]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    protocol = Protocol.standalone(
+    protocol = ProtocolSteps.standalone(
         http=http,
         forge=forge,
         ids=ids,
@@ -328,7 +333,9 @@ def expired_keys(
 
 @pytest.mark.invariant("RK-EXPIRY")
 @pytest.mark.parametrize("route", ROUTES)
-def test_expired_key_rejected(route: str, expired_keys: _ExpiredKeys, protocol: Protocol) -> None:
+def test_expired_key_rejected(
+    route: str, expired_keys: _ExpiredKeys, protocol: ProtocolSteps
+) -> None:
     expired = expired_keys.get(route)
 
     response = expired.call.send(expired.jira, expired.key)
@@ -343,7 +350,7 @@ def test_expired_key_rejected(route: str, expired_keys: _ExpiredKeys, protocol: 
 
 @pytest.mark.invariant("RK-RACE")
 def test_concurrent_uses_of_one_key_have_exactly_one_winner(
-    protocol: Protocol,
+    protocol: ProtocolSteps,
     jira: JiraAppSession,
     target: Target,
     seecodes_settings: Settings,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from seecodes_conformance.flows import RUN_STATUSES, SETTLED, Protocol, Run
+from seecodes_conformance.flows import RUN_STATUSES, SETTLED, ProtocolSteps, Run
 from seecodes_conformance.http import JiraAppSession, PermitSession
 from seecodes_conformance.oracle import assert_success, fail
 
@@ -35,7 +35,7 @@ class ObservedRun:
 
     @property
     def statuses(self) -> list[str | None]:
-        return [Protocol.run_status(r) for r in self.history]
+        return [ProtocolSteps.run_status(r) for r in self.history]
 
     @property
     def final(self) -> str | None:
@@ -44,7 +44,7 @@ class ObservedRun:
 
 
 @pytest.fixture(scope="module")
-def observed(module_protocol: Protocol) -> ObservedRun:
+def observed(module_protocol: ProtocolSteps) -> ObservedRun:
     """Init (files omitted), upload, start and poll one run; record, never judge."""
     protocol = module_protocol
     permit = protocol.mint_permit(protocol.new_task())
@@ -113,7 +113,7 @@ def test_start_after_uploads_answers_queued_with_estimates(observed: ObservedRun
     not_numbers = [
         name
         for name in ("estimatedInputTokens", "estimatedCredits")
-        if not Protocol.is_number(body.get(name))
+        if not ProtocolSteps.is_number(body.get(name))
     ]
     if not_numbers:
         fail("RUN-START", f"{', '.join(not_numbers)} not numbers", [response])

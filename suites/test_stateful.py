@@ -36,12 +36,12 @@ from hypothesis.stateful import (
 )
 
 from seecodes_conformance.credentials import CredentialSource
-from seecodes_conformance.flows import SAMPLE_LIST_MD, Protocol
-from seecodes_conformance.http import JiraAppSession, PermitSession
+from seecodes_conformance.flows import SAMPLE_LIST_MD, ProtocolSteps
+from seecodes_conformance.http import JiraAppSession, PermitSession, json_or_none
 from seecodes_conformance.http.evidence import TRANSCRIPT, Exchange
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import assert_rejected, assert_success, body_json, fail
-from seecodes_conformance.redaction import REGISTRY, redact
+from seecodes_conformance.oracle import assert_rejected, assert_success, fail
+from seecodes_conformance.redaction import redact, register_credentials
 from seecodes_conformance.replay import choose_seed, replay_command
 from seecodes_conformance.settings import Settings
 
@@ -184,7 +184,7 @@ def _same_pair(permit: Permit, tenant: str, task: TaskRef) -> bool:
     return permit.tenant == tenant and permit.task == task
 
 
-def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBasedStateMachine]:
+def build_machine(protocol: ProtocolSteps, forge: CredentialSource) -> type[RuleBasedStateMachine]:
     """The machine class, closed over this session's target and credentials."""
     labels = itertools.count(1)
     multi_principal = forge.principals_per_tenant is None
@@ -346,12 +346,8 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                 assert_rejected(response, "LC-EXCHANGE", what=f"exchange of {code!r}")
                 code.state = "used"
                 return multiple()
-            body = assert_success(response, "LC-EXCHANGE", what=f"first exchange of {code!r}")
+            session = protocol.exchanged_permit(response, task, what=f"first exchange of {code!r}")
             code.state = "used"
-            permit = body.get("permit") if isinstance(body, dict) else None
-            if not isinstance(permit, str):
-                fail("LC-EXCHANGE", "exchange answered 2xx without a permit", [response])
-            session = PermitSession(protocol.http, permit, task)
             label = f"p{next(self.writes)}"
             return multiple(Permit(label, code.tenant, task, lambda: session, session))
 
@@ -394,7 +390,7 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                 )
                 return
             expected = self.progress.get((permit.tenant, task.project_id, task.task_id))
-            body = body_json(response)
+            body = json_or_none(response)
             stored = body.get("progress") if isinstance(body, dict) else None
             if expected is None:
                 # Nothing written for this pair here: whatever the answer, no foreign document.
@@ -484,8 +480,8 @@ def build_machine(protocol: Protocol, forge: CredentialSource) -> type[RuleBased
                 f"r{next(self.writes)}", permit.tenant, permit.task, str(data["runId"]), permit
             )
             uploads = {str(k): str(v) for k, v in (data.get("uploads") or {}).items()}
+            register_credentials(data)
             for url in uploads.values():
-                REGISTRY.add(url, "presigned-url")
                 protocol.upload(url, SAMPLE_LIST_MD)
             started = protocol.start_run(permit.session, run.run_id)
             if not started.is_success and body_task != permit.task:
@@ -595,7 +591,7 @@ def _strings(value: Any) -> list[str]:
     "PERMIT-BINDING-SNAPSHOT", "SNAPSHOT-STORED", "TEAM-COMPETITION",
 )  # fmt: skip
 def test_engine_behaves_like_its_model(
-    protocol: Protocol, forge: CredentialSource, seecodes_settings: Settings
+    protocol: ProtocolSteps, forge: CredentialSource, seecodes_settings: Settings
 ) -> None:
     profile = seecodes_settings.profile
     run_seed = choose_seed(

@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from seecodes_conformance.contract import ROUTES, payload_schemas, payload_spec, validate_payload
-from seecodes_conformance.flows import SAMPLE_LIST_MD, SAMPLE_PROGRESS, Protocol
-from seecodes_conformance.http import JiraAppSession, PermitSession
+from seecodes_conformance.flows import SAMPLE_LIST_MD, SAMPLE_PROGRESS, ProtocolSteps
+from seecodes_conformance.http import JiraAppSession, PermitSession, json_or_none
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import body_json, fail
-from seecodes_conformance.redaction import REGISTRY
+from seecodes_conformance.oracle import fail
+from seecodes_conformance.redaction import register_credentials
 from seecodes_conformance.target import Target
 
 Route = tuple[str, str]
@@ -49,7 +49,7 @@ def test_healthz_answers_ok(http: httpx.Client) -> None:
 
     if not response.is_success:
         fail("HEALTH-OK", f"GET /healthz answered {response.status_code}", [response])
-    body = body_json(response)
+    body = json_or_none(response)
     if not isinstance(body, dict) or body.get("ok") is not True:
         fail("HEALTH-OK", "GET /healthz must answer { ok: true }", [response])
 
@@ -72,7 +72,7 @@ def test_models_catalog_lists_described_models(http: httpx.Client) -> None:
 
     if not response.is_success:
         fail("MODELS-CATALOG", f"GET /v1/models answered {response.status_code}", [response])
-    body = body_json(response)
+    body = json_or_none(response)
     models = body.get("models") if isinstance(body, dict) else None
     if not isinstance(models, list) or not models:
         fail("MODELS-CATALOG", "the catalog lists no models", [response])
@@ -135,7 +135,7 @@ class Tour:
 
 
 def _permit_from(response: httpx.Response, task: TaskRef, http: httpx.Client) -> PermitSession:
-    body = body_json(response)
+    body = json_or_none(response)
     permit = body.get("permit") if isinstance(body, dict) else None
     if not response.is_success or not isinstance(permit, str) or not permit:
         pytest.fail(f"the tour could not obtain a permit: {response.status_code}")
@@ -143,7 +143,7 @@ def _permit_from(response: httpx.Response, task: TaskRef, http: httpx.Client) ->
 
 
 @pytest.fixture(scope="module")
-def tour(module_protocol: Protocol, http: httpx.Client) -> Tour:
+def tour(module_protocol: ProtocolSteps, http: httpx.Client) -> Tour:
     """One successful call per route family, as first-party clients make them; records only."""
     p, t = module_protocol, Tour()
     jira = p.jira("a")
@@ -178,12 +178,12 @@ def tour(module_protocol: Protocol, http: httpx.Client) -> Tour:
         "/v1/tasks/init",
         permit.post("/v1/tasks/init", json={"model": "strict light", "files": ["list.md"]}),
     )
-    body = body_json(init)
+    body = json_or_none(init)
     run_id = body.get("runId") if isinstance(body, dict) else None
     uploads = body.get("uploads") if isinstance(body, dict) else None
     if init.is_success and isinstance(run_id, str) and isinstance(uploads, dict):
+        register_credentials(body)
         for url in uploads.values():
-            REGISTRY.add(str(url), "presigned-url")
             p.upload(str(url), SAMPLE_LIST_MD)
         t.note("POST", "/v1/tasks/{runId}/start", p.start_run(permit, run_id))
         t.note("GET", "/v1/tasks/{runId}", permit.get(f"/v1/tasks/{run_id}"))
@@ -205,7 +205,8 @@ def tour(module_protocol: Protocol, http: httpx.Client) -> Tour:
             initialTaiDoc={"version": 1, "task": {"title": "Implement auth flow"}},
         ),
     )
-    code = body_json(link).get("launchCode") if isinstance(body_json(link), dict) else None
+    link_body = json_or_none(link)
+    code = link_body.get("launchCode") if isinstance(link_body, dict) else None
     if link.is_success and isinstance(code, str):
         exchanged = t.note("POST", "/v1/security/launch-exchange", p.exchange(code, linked))
         if exchanged.is_success:
@@ -223,8 +224,8 @@ def test_every_successful_json_body_carries_ok_true(tour: Tour) -> None:
         for response in responses:
             if not response.is_success or not _is_json(response):
                 continue
-            body = body_json(response)
-            if route == CONTEXT_ROUTE and Protocol.is_context_not_found(body):
+            body = json_or_none(response)
+            if route == CONTEXT_ROUTE and ProtocolSteps.is_context_not_found(body):
                 continue  # the one ok:false form the protocol allows
             checked += 1
             if not isinstance(body, dict) or body.get("ok") is not True:
@@ -264,7 +265,7 @@ def test_successful_answer_has_first_party_shape(tour: Tour, route: Route) -> No
             responses[-1:],
         )
     for response in successes:
-        problems = validate_payload(schema, body_json(response))
+        problems = validate_payload(schema, json_or_none(response))
         if problems:
             fail(
                 "SHAPE-CONFORMANCE",
@@ -281,7 +282,7 @@ def test_successful_answer_has_first_party_shape(tour: Tour, route: Route) -> No
 class Bench:
     """What the bad-input cases need: a permit, a run of its pair, a Jira session."""
 
-    protocol: Protocol
+    protocol: ProtocolSteps
     http: httpx.Client
     task: TaskRef
     permit: PermitSession
@@ -290,7 +291,7 @@ class Bench:
 
 
 @pytest.fixture(scope="module")
-def bench(module_protocol: Protocol, http: httpx.Client) -> Bench:
+def bench(module_protocol: ProtocolSteps, http: httpx.Client) -> Bench:
     p = module_protocol
     task = p.new_task()
     permit = p.mint_permit(task)

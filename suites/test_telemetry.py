@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from seecodes_conformance.flows import Protocol
-from seecodes_conformance.http import JiraAppSession
+from seecodes_conformance.flows import ProtocolSteps
+from seecodes_conformance.http import JiraAppSession, json_or_none
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import assert_rejected, assert_success, body_json, fail
+from seecodes_conformance.oracle import assert_rejected, assert_success, fail
 
 INVARIANT = "TELEMETRY-DISABLED"
 EVENTS = "/v1/jira/telemetry/events"
@@ -52,10 +52,10 @@ def _items_of(response: httpx.Response, what: str, task: TaskRef) -> list[str]:
     return sorted(json.dumps(i, sort_keys=True) for i in items if task.task_id in json.dumps(i))
 
 
-def _stored_view(protocol: Protocol, jira: JiraAppSession, task: TaskRef) -> Any:
+def _stored_view(protocol: ProtocolSteps, jira: JiraAppSession, task: TaskRef) -> Any:
     """Everything the installation shows about ``task`` where telemetry could surface."""
     board = protocol.team_competition(jira, project_id=task.project_id)
-    summary = body_json(board).get("sourceSummary") if board.is_success else None
+    summary = json_or_none(board).get("sourceSummary") if board.is_success else None
     return {
         "usage": _items_of(jira.get("/v1/jira/usage"), "usage", task),
         "team-competition": _items_of(board, "team-competition", task),
@@ -64,7 +64,9 @@ def _stored_view(protocol: Protocol, jira: JiraAppSession, task: TaskRef) -> Any
 
 
 @pytest.mark.invariant(INVARIANT)
-def test_telemetry_events_are_rejected_with_a_detail_and_not_stored(protocol: Protocol) -> None:
+def test_telemetry_events_are_rejected_with_a_detail_and_not_stored(
+    protocol: ProtocolSteps,
+) -> None:
     """The Jira App's authenticated post gets a 4xx whose body has a non-empty ``detail``; the
     same events sent anonymously or with a task permit are rejected too; nothing is stored."""
     jira = protocol.jira("a")
@@ -77,7 +79,7 @@ def test_telemetry_events_are_rejected_with_a_detail_and_not_stored(protocol: Pr
     response = jira.post(EVENTS, json=_events(task, cloud_id))
 
     assert_rejected(response, INVARIANT, what="telemetry events from the Jira App")
-    body = body_json(response)
+    body = json_or_none(response)
     detail = body.get("detail") if isinstance(body, dict) else None
     if not isinstance(detail, str) or not detail.strip():
         fail(INVARIANT, "the rejection of telemetry events has no `detail` message", [response])

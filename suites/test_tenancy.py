@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from seecodes_conformance.flows import Protocol
+from seecodes_conformance.flows import ProtocolSteps
 from seecodes_conformance.http import PermitSession
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_rejected, assert_success, fail
@@ -25,7 +25,7 @@ def _marker(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:12]}"
 
 
-def _twins(protocol: Protocol) -> tuple[TaskRef, PermitSession, PermitSession]:
+def _twins(protocol: ProtocolSteps) -> tuple[TaskRef, PermitSession, PermitSession]:
     """One pair of ids, and a permit for it in tenant a and in tenant b."""
     task = protocol.new_task()
     return task, protocol.mint_permit(task), protocol.mint_permit(task, protocol.jira("b"))
@@ -40,7 +40,7 @@ def _refuse_leak(response: httpx.Response, marker: str, what: str) -> None:
 
 
 @pytest.mark.invariant(INVARIANT)
-def test_same_ids_in_two_tenants_are_separate_worlds(protocol: Protocol) -> None:
+def test_same_ids_in_two_tenants_are_separate_worlds(protocol: ProtocolSteps) -> None:
     """Progress, Jira context, project index and runs tenant a keeps for a pair are invisible to
     tenant b's permit (and Jira App) for the same ids, and tenant b's writes leave them alone."""
     task, permit_a, permit_b = _twins(protocol)
@@ -52,7 +52,7 @@ def test_same_ids_in_two_tenants_are_separate_worlds(protocol: Protocol) -> None
 
 
 def _check_progress(
-    protocol: Protocol, task: TaskRef, permit_a: PermitSession, permit_b: PermitSession
+    protocol: ProtocolSteps, task: TaskRef, permit_a: PermitSession, permit_b: PermitSession
 ) -> None:
     mark_a, mark_b = _marker("tenant-a"), _marker("tenant-b")
     assert_success(
@@ -77,14 +77,14 @@ def _check_progress(
         fail(INVARIANT, "tenant b's write to the same ids replaced tenant a's progress", [read_a])
 
 
-def _check_context(protocol: Protocol, task: TaskRef, permit_b: PermitSession) -> None:
+def _check_context(protocol: ProtocolSteps, task: TaskRef, permit_b: PermitSession) -> None:
     """Skipped quietly where the target does not serve context stored through vscode-link."""
     mark_a = _marker("context-a")
     if mark_a in protocol.read_context(protocol.permit_with_context(task, mark_a)).text:
         _refuse_leak(protocol.read_context(permit_b), mark_a, "tenant b's permit reading context")
 
 
-def _check_index(protocol: Protocol, permit_a: PermitSession, permit_b: PermitSession) -> None:
+def _check_index(protocol: ProtocolSteps, permit_a: PermitSession, permit_b: PermitSession) -> None:
     mark_a, mark_b = _marker("index-a"), _marker("index-b")
     path = f"src/{mark_a}.ts"
     digest = hashlib.sha256(path.encode()).hexdigest()
@@ -105,7 +105,7 @@ def _check_index(protocol: Protocol, permit_a: PermitSession, permit_b: PermitSe
         fail(INVARIANT, "tenant b's upsert of the same path changed tenant a's index", [query_a])
 
 
-def _check_runs(protocol: Protocol, permit_a: PermitSession, permit_b: PermitSession) -> None:
+def _check_runs(protocol: ProtocolSteps, permit_a: PermitSession, permit_b: PermitSession) -> None:
     run = protocol.started_run(permit_a)
     protocol.poll_statuses(permit_a, run.run_id)
     for suffix in ("", "/output", "/logs"):

@@ -13,7 +13,9 @@ from seecodes_conformance.http import (
     REQUEST_KEY_HEADER,
     HandshakeError,
     JiraAppSession,
+    json_or_none,
 )
+from seecodes_conformance.race import BurstResponse
 from seecodes_conformance.redaction import SecretRegistry
 
 
@@ -130,3 +132,11 @@ def test_bootstrap_sends_the_forge_bearer_and_no_key() -> None:
     assert seen[0].headers["Authorization"] == "Bearer forge-token-value"
     assert REQUEST_KEY_HEADER not in seen[0].headers
     assert json.loads(seen[0].content) == {}
+
+
+def test_json_or_none_parses_json_and_answers_none_otherwise() -> None:
+    assert json_or_none(httpx.Response(200, json={"ok": True})) == {"ok": True}
+    assert json_or_none(httpx.Response(200, content=b"<html></html>")) is None
+    assert json_or_none(httpx.Response(204)) is None
+    burst = BurstResponse(status=200, headers=[], body=b"\xff\xfe", sent_at=0.0, received_at=0.0)
+    assert json_or_none(burst) is None

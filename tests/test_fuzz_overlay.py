@@ -36,7 +36,7 @@ from seecodes_conformance.fuzz.overlay import (
     overlay,
     survey,
 )
-from seecodes_conformance.fuzz.world import invariants_of
+from seecodes_conformance.fuzz.world import combination_invariants
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.profiles import PROFILES
 from seecodes_conformance.replay import choose_seed
@@ -330,11 +330,11 @@ def test_seed_is_fixed_per_run_and_overridable() -> None:
 def test_every_combination_names_what_it_checks() -> None:
     catalog = contract.load_catalog()
     for combination in COMBINATIONS:
-        ids = invariants_of(combination)
+        ids = combination_invariants(combination)
         assert "NO-SERVER-ERROR" in ids and "OPENAPI-DOC" in ids
         assert set(ids) <= set(catalog)
-    assert "RK-ROTATION" in invariants_of("GET /v1/jira/usage")
-    assert "RUN-ARTIFACTS" in invariants_of("GET /v1/tasks/{runId}/logs")
+    assert "RK-ROTATION" in combination_invariants("GET /v1/jira/usage")
+    assert "RUN-ARTIFACTS" in combination_invariants("GET /v1/tasks/{runId}/logs")
 
 
 @pytest.mark.parametrize(

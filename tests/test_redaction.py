@@ -1,6 +1,6 @@
 """The redaction function: every registered secret and every credential shape disappears."""
 
-from seecodes_conformance.redaction import SecretRegistry
+from seecodes_conformance.redaction import SecretRegistry, register_credentials
 
 
 def test_registered_secrets_get_stable_distinct_markers() -> None:
@@ -79,3 +79,32 @@ def test_registered_jwts_keep_their_marker_and_other_jwt_shapes_are_hidden() -> 
     assert "[forge-token#1]" in out
     assert out.count("[unregistered-jwt]") == 2
     assert "eyJzdWIi" not in out and "eyJhbGci" not in out
+
+
+def test_register_credentials_takes_body_fields_uploads_and_the_next_key() -> None:
+    registry = SecretRegistry()
+    body = {
+        "ok": True,
+        "permit": "permit-value-1234",
+        "launchCode": "launch-code-5678",
+        "requestKey": "sc_jira_req_CCCCCCCCCCCC",
+        "uploads": {"list.md": "https://store.invalid/put?sig=abcdef123456"},
+        "projectId": "PROJ-not-a-secret",
+    }
+    register_credentials(body, "sc_jira_req_DDDDDDDDDDDD", registry)
+    for value in (
+        "permit-value-1234",
+        "launch-code-5678",
+        "sc_jira_req_CCCCCCCCCCCC",
+        "sc_jira_req_DDDDDDDDDDDD",
+        "https://store.invalid/put?sig=abcdef123456",
+    ):
+        assert value in registry
+    assert "PROJ-not-a-secret" not in registry
+
+
+def test_register_credentials_ignores_bodies_that_are_not_objects() -> None:
+    registry = SecretRegistry()
+    register_credentials(None, None, registry)
+    register_credentials(["permit-value-1234"], None, registry)
+    assert registry.values() == []

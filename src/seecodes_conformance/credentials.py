@@ -15,9 +15,10 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -243,32 +244,64 @@ class TokenCommand(CredentialSource):
         super().__init__(secrets)
         self._argv = shlex.split(command)
         self._timeout = timeout
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._tokens: dict[str, ReusedValue[str]] = {}
         self._lock = threading.Lock()
 
     def token(self, who: Principal) -> str:
         if who.name != "p1":
             self.require_principals(2)
+        tenant = who.tenant
+        with self._lock:  # one command at a time, as a person pasting tokens would
+            if tenant not in self._tokens:
+                self._tokens[tenant] = ReusedValue(lambda: self._run(tenant), self.reuse_s)
+            return self._tokens[tenant]()
+
+    def _run(self, tenant: str) -> str:
+        try:
+            done = subprocess.run(
+                [*self._argv, tenant],
+                capture_output=True,
+                text=True,
+                timeout=self._timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CredentialUnavailable(f"token command failed to run: {exc}") from None
+        token = done.stdout.strip()
+        if done.returncode != 0 or not token:
+            raise CredentialUnavailable(
+                f"token command exited {done.returncode} with "
+                f"{'no token' if not token else 'a token'} for tenant {tenant!r}"
+            )
+        self.secrets.add(token, "forge-token")
+        return token
+
+
+_T = TypeVar("_T")
+
+
+class ReusedValue(Generic[_T]):
+    """A value made once and reused for up to ``max_age`` seconds, then made afresh.
+
+    Forge tokens and launch codes outlive a request by far; making one per request (a signature,
+    a command, a Jira-App call) would cost more than the request it serves. ``max_age`` may
+    depend on the value (a launch code lives as long as its own expiresAt says): it is asked
+    once, right after the value is made. Concurrent callers share one value.
+    """
+
+    def __init__(
+        self, make: Callable[[], _T], max_age: float | Callable[[_T], float] = 60.0
+    ) -> None:
+        self._make = make
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._current: tuple[_T, float, float] | None = None  # value, made at, max age
+
+    def __call__(self) -> _T:
         with self._lock:
-            cached = self._cache.get(who.tenant)
-            if cached and time.monotonic() - cached[0] < self.reuse_s:
-                return cached[1]
-            try:
-                done = subprocess.run(
-                    [*self._argv, who.tenant],
-                    capture_output=True,
-                    text=True,
-                    timeout=self._timeout,
-                    check=False,
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise CredentialUnavailable(f"token command failed to run: {exc}") from None
-            token = done.stdout.strip()
-            if done.returncode != 0 or not token:
-                raise CredentialUnavailable(
-                    f"token command exited {done.returncode} with "
-                    f"{'no token' if not token else 'a token'} for tenant {who.tenant!r}"
-                )
-            self.secrets.add(token, "forge-token")
-            self._cache[who.tenant] = (time.monotonic(), token)
-            return token
+            now = time.monotonic()
+            if self._current is None or now - self._current[1] > self._current[2]:
+                value = self._make()
+                max_age = self._max_age(value) if callable(self._max_age) else self._max_age
+                self._current = (value, now, max_age)
+            return self._current[0]

@@ -13,11 +13,9 @@ from typing import Any, NoReturn
 
 import httpx
 
+from seecodes_conformance.http import json_or_none
 from seecodes_conformance.http.evidence import exchange_of
-from seecodes_conformance.redaction import REGISTRY, SecretRegistry
-
-# Body fields that carry credentials: a rejection must never hand one out.
-CREDENTIAL_FIELDS = ("permit", "requestKey", "launchCode")
+from seecodes_conformance.redaction import CREDENTIAL_FIELDS, REGISTRY, SecretRegistry
 
 
 class InvariantViolation(AssertionError):
@@ -52,13 +50,6 @@ def fail(
 
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
-
-
-def body_json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def assert_rejected(
@@ -103,8 +94,9 @@ def leaked_values(
     """What a rejection hands out that it must not: credentials or protected values."""
     text = response.text
     leaks = [f"protected value {secrets.redact(v)!r}" for v in protected if v and v in text]
-    body = body_json(response)
+    body = json_or_none(response)
     if isinstance(body, dict):
+        # A rejection must never hand out a credential.
         leaks += [f"a {name!r} field" for name in CREDENTIAL_FIELDS if body.get(name)]
     return leaks
 
@@ -113,7 +105,7 @@ def assert_success(response: httpx.Response, invariant: str, *, what: str = "the
     """Assert a 2xx; a JSON body must carry ``ok: true``. Returns the parsed body (or None)."""
     if not response.is_success:
         fail(invariant, f"expected {what} to succeed (2xx), got {response.status_code}", [response])
-    body = body_json(response)
+    body = json_or_none(response)
     if (
         isinstance(body, dict)
         and body.get("ok") is not True

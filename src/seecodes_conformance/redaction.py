@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 # Values shorter than this are too generic to redact safely (they would shred ordinary text).
@@ -31,6 +31,13 @@ _BEARER = re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=-]{8,})")
 # tool): every JWS header starts with '{"', i.e. "eyJ", so even a truncated one is recognised.
 _JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*)*")
 UNREGISTERED_JWT = "[unregistered-jwt]"
+
+# Body fields that carry credentials, and the kind each is registered as.
+CREDENTIAL_FIELDS: Mapping[str, str] = {
+    "permit": "permit",
+    "requestKey": "request-key",
+    "launchCode": "launch-code",
+}
 
 
 class SecretRegistry:
@@ -139,3 +146,26 @@ REGISTRY = SecretRegistry()
 def redact(text: str) -> str:
     """Redact ``text`` with the process-wide registry."""
     return REGISTRY.redact(text)
+
+
+def register_credentials(
+    body: object, next_key: str | None = None, secrets: SecretRegistry = REGISTRY
+) -> None:
+    """Register every credential an answer carries, the moment it arrives.
+
+    ``body`` is the parsed JSON body (anything else is ignored): its credential fields and the
+    presigned upload targets of an initialised run. ``next_key`` is the answer's next-request-key
+    header. Taking the parsed body rather than a response serves every kind of answer the
+    harness handles (HTTP client responses and race bursts alike).
+    """
+    secrets.add(next_key, "request-key")
+    if not isinstance(body, dict):
+        return
+    for name, kind in CREDENTIAL_FIELDS.items():
+        value = body.get(name)
+        if isinstance(value, str):
+            secrets.add(value, kind)
+    uploads = body.get("uploads")
+    if isinstance(uploads, dict):
+        for url in uploads.values():
+            secrets.add(str(url), "presigned-url")

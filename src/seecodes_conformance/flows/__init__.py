@@ -1,18 +1,10 @@
 """The shared protocol steps every suite uses: minting, exchanging, runs, progress, boards."""
 
-from seecodes_conformance.flows.steps import (
-    JIRA_APP_ROUTES,
-    RUN_STATUSES,
-    SAMPLE_LIST_MD,
-    SAMPLE_PROGRESS,
-    SAMPLE_SNAPSHOT,
-    SETTLED,
-    JiraCall,
-    LaunchLink,
-    Protocol,
-    Run,
-    route_id,
-)
+from seecodes_conformance.flows.data import SAMPLE_PROGRESS, SAMPLE_SNAPSHOT
+from seecodes_conformance.flows.jira import JIRA_APP_ROUTES, JiraCall, route_id
+from seecodes_conformance.flows.launch import LaunchLink
+from seecodes_conformance.flows.runs import RUN_STATUSES, SAMPLE_LIST_MD, SETTLED, Run
+from seecodes_conformance.flows.steps import ProtocolSteps
 
 __all__ = [
     "JIRA_APP_ROUTES",
@@ -23,7 +15,7 @@ __all__ = [
     "SETTLED",
     "JiraCall",
     "LaunchLink",
-    "Protocol",
+    "ProtocolSteps",
     "Run",
     "route_id",
 ]

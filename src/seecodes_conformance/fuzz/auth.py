@@ -23,7 +23,6 @@ than the protocol.
 from __future__ import annotations
 
 import secrets as pysecrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,16 +32,18 @@ import httpx
 import requests
 
 from seecodes_conformance.contract import ACCESS, Access
-from seecodes_conformance.flows import Protocol
+from seecodes_conformance.credentials import ReusedValue
+from seecodes_conformance.flows import LaunchLink, ProtocolSteps
 from seecodes_conformance.fuzz.overlay import Bindings
 from seecodes_conformance.http import (
     NEXT_KEY_HEADER,
     REQUEST_KEY_HEADER,
     JiraAppSession,
     PermitSession,
+    json_or_none,
 )
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.redaction import REGISTRY
+from seecodes_conformance.redaction import register_credentials
 
 KEY_PLACEHOLDER = "seecodes-fuzz-placeholder-request-key"
 """What generated Jira-App cases carry until they are sent; never a credential."""
@@ -73,38 +74,11 @@ def header(response: Any, name: str) -> str | None:
     return values[0] if values else None
 
 
-class ReusedToken:
-    """A Forge token reused for up to ``max_age`` seconds, like the Jira App within one
-    invocation. Test-issuer tokens live 300 s; signing a fresh one for every bootstrap would
-    cost more than the request it authenticates."""
-
-    def __init__(self, source: Callable[[], str], max_age: float = 60.0) -> None:
-        self.source = source
-        self.max_age = max_age
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._at = 0.0
-
-    def __call__(self) -> str:
-        with self._lock:
-            now = time.monotonic()
-            if self._token is None or now - self._at > self.max_age:
-                self._token, self._at = self.source(), now
-            return self._token
-
-
-@dataclass
-class _LaunchCode:
-    code: str
-    minted: float
-    lifetime: float
-
-
 @dataclass(repr=False)
 class Wiring:
     """Everything a generated request needs to authenticate like a first-party client."""
 
-    protocol: Protocol
+    protocol: ProtocolSteps
     jira: JiraAppSession  # the key ring: one chain for this process (xdist worker)
     permit: PermitSession  # bound to bindings.permit_task
     progress_permit: PermitSession  # bound to bindings.progress_task (progress reads)
@@ -113,11 +87,14 @@ class Wiring:
     # Another principal where the source has one: fuzzing the bootstrap must not replace the
     # ring's current key behind its back (a target may keep one current key per context).
     bootstrap_token: Callable[[], str]
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _launch: _LaunchCode | None = None
     sent_keys: dict[str, str] = field(default_factory=dict)  # case id -> key it carried
     probed: set[str] = field(default_factory=set)
     http_session: requests.Session = field(default_factory=requests.Session)  # schemathesis'
+
+    def __post_init__(self) -> None:
+        # Showing the launcher page does not use the code up (only the exchange does), so one
+        # code serves many cases until half its lifetime is gone.
+        self._launch = ReusedValue(self._mint_launcher_link, lambda link: _lifetime(link) / 2)
 
     # -- providers -------------------------------------------------------------------------
     def register_providers(self, schema: Any) -> None:
@@ -181,18 +158,10 @@ class Wiring:
 
     def settle(self, case: Any, response: Any) -> None:
         """Rotate the key ring and register every credential the answer carries."""
-        key = self.sent_keys.get(case.id)
         as_httpx = to_httpx(response)
-        if key is not None:
+        register_credentials(json_or_none(as_httpx), as_httpx.headers.get(NEXT_KEY_HEADER))
+        if case.id in self.sent_keys:
             self.jira.adopt_next_key(as_httpx)
-        else:
-            REGISTRY.add(as_httpx.headers.get(NEXT_KEY_HEADER), "request-key")
-        Protocol._register(as_httpx)
-        body = _json(as_httpx)
-        uploads = body.get("uploads") if isinstance(body, dict) else None
-        if isinstance(uploads, dict):  # presigned targets of runs the fuzzing initialised
-            for url in uploads.values():
-                REGISTRY.add(str(url), "presigned-url")
 
     # -- credentials minted for positive cases ---------------------------------------------
     def fresh_run(self) -> str:
@@ -206,23 +175,13 @@ class Wiring:
         return self.protocol.mint_launch_code(task, self.jira, expirationDays=1).code
 
     def launch_code(self) -> str:
-        """A live launch code for the launcher page; re-minted once half its lifetime is gone.
+        """A live launch code for the launcher page; re-minted once half its lifetime is gone."""
+        return self._launch().code
 
-        Showing the page does not use the code up (only the exchange does), so one code serves
-        many cases; its lifetime comes from its own expiresAt (8 s on the bundled engine).
-        """
-        with self._lock:
-            cached, now = self._launch, time.monotonic()
-            if cached is None or now - cached.minted > cached.lifetime / 2:
-                link = self.protocol.mint_launch_code(
-                    self.bindings.launch_task, self.jira, expirationDays=1
-                )
-                expires_at = link.body.get("expiresAt")
-                lifetime = 8.0
-                if isinstance(expires_at, int | float) and expires_at - time.time() > 0:
-                    lifetime = float(expires_at) - time.time()
-                cached = self._launch = _LaunchCode(link.code, now, lifetime)
-            return cached.code
+    def _mint_launcher_link(self) -> LaunchLink:
+        return self.protocol.mint_launch_code(
+            self.bindings.launch_task, self.jira, expirationDays=1
+        )
 
     # -- wrong credentials -----------------------------------------------------------------
     def probes(self, case: Any, response: Any) -> list[tuple[str, str, httpx.Response]]:
@@ -251,8 +210,7 @@ class Wiring:
             answer = self.protocol.http.request(
                 sent.method or "GET", str(sent.url), headers=headers, content=_body_bytes(sent)
             )
-            REGISTRY.add(answer.headers.get(NEXT_KEY_HEADER), "request-key")
-            Protocol._register(answer)
+            register_credentials(json_or_none(answer), answer.headers.get(NEXT_KEY_HEADER))
             results.append((probe.invariant, probe.what, answer))
         return results
 
@@ -313,11 +271,12 @@ _CREDENTIAL_HEADERS = frozenset(
 )
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+def _lifetime(link: LaunchLink) -> float:
+    """Seconds a launch code lives, from its own expiresAt (8 s on the bundled engine)."""
+    expires_at = link.body.get("expiresAt")
+    if isinstance(expires_at, int | float) and expires_at - time.time() > 0:
+        return float(expires_at) - time.time()
+    return 8.0
 
 
 def _body_bytes(request: Any) -> bytes | None:

@@ -18,10 +18,9 @@ from seecodes_conformance.fuzz.auth import (
     header,
     label_of_case,
 )
-from seecodes_conformance.fuzz.coverage import coverage_problems, record, tolerated
+from seecodes_conformance.fuzz.coverage import TELEMETRY, coverage_problems, record, tolerated
 from seecodes_conformance.fuzz.world import (
     CONTEXT,
-    TELEMETRY,
     Finding,
     FuzzWorld,
     kind_of,

@@ -13,18 +13,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import schemathesis
 from schemathesis.core import NotSet
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import CONTENT_TYPE_PROBES, coverage_scenario
 
-from seecodes_conformance.credentials import CredentialSource, Principal
-from seecodes_conformance.flows import Protocol
+from seecodes_conformance.credentials import CredentialSource, Principal, ReusedValue
+from seecodes_conformance.flows import ProtocolSteps
 from seecodes_conformance.fuzz.auth import (
     ACCESS,
     SAMPLE_CONTEXT,
     Access,
-    ReusedToken,
     Wiring,
     label_of_case,
 )
@@ -43,9 +43,9 @@ from seecodes_conformance.http import (
     NEXT_KEY_HEADER,
     REQUEST_KEY_HEADER,
     JiraAppSession,
-    PermitSession,
+    json_or_none,
 )
-from seecodes_conformance.oracle import assert_success, fail
+from seecodes_conformance.oracle import assert_success
 from seecodes_conformance.replay import choose_seed
 from seecodes_conformance.settings import Settings
 
@@ -59,7 +59,6 @@ def _schemathesis_sanitized_keys() -> tuple[str, ...]:
     return tuple(DEFAULT_KEYS_TO_SANITIZE)
 
 
-TELEMETRY = "POST /v1/jira/telemetry/events"
 CONTEXT = "GET /v1/tasks/context"
 BOOTSTRAP = "POST /v1/jira/request-key"
 # Sent by the coverage phase to every documented path that does not declare them. Any HTTP
@@ -74,7 +73,7 @@ SANITIZED_KEYS = [
 ]
 
 
-def invariants_of(combination: str) -> tuple[str, ...]:
+def combination_invariants(combination: str) -> tuple[str, ...]:
     """The catalog invariants a combination's fuzz test checks (its ``invariant`` mark)."""
     ids = ["NO-SERVER-ERROR", "SHAPE-CONFORMANCE", "ENVELOPE-OK", "OPENAPI-DOC"]
     access = ACCESS.get(combination, Access.PUBLIC)
@@ -234,7 +233,7 @@ def build_world(
     *,
     base_url: str,
     document: dict[str, Any],
-    protocol: Protocol,
+    protocol: ProtocolSteps,
     forge: CredentialSource,
     settings: Settings,
     run_prefix: str,
@@ -253,17 +252,15 @@ def build_world(
     unlimited = forge.principals_per_tenant is None
     who = Principal("a", f"fuzz-{worker}" if unlimited else "p1")
     bootstrapper = Principal("a", f"fuzz-{worker}-bootstrap") if unlimited else who
-    jira = JiraAppSession(protocol.http, ReusedToken(lambda: forge.token(who)), who)
+    jira = JiraAppSession(protocol.http, ReusedValue(lambda: forge.token(who)), who)
     permit_task = ids.task()
-    link = protocol.mint_launch_code(
-        permit_task, jira, jiraContext=SAMPLE_CONTEXT, expirationDays=1
+    permit = protocol.launched_permit(
+        permit_task,
+        jira,
+        what="exchanging the fuzz task's launch code",
+        jiraContext=SAMPLE_CONTEXT,
+        expirationDays=1,
     )
-    exchanged = protocol.exchange(link.code, permit_task)
-    body = assert_success(exchanged, "LC-EXCHANGE", what="exchanging the fuzz task's launch code")
-    permit_value = body.get("permit") if isinstance(body, dict) else None
-    if not isinstance(permit_value, str) or not permit_value:
-        fail("LC-EXCHANGE", "launch-exchange answered 2xx without a permit", [exchanged])
-    permit = PermitSession(protocol.http, permit_value, permit_task)
     settled = protocol.started_run(permit)
     protocol.poll_statuses(permit, settled.run_id, timeout=SETTLE_TIMEOUT_S)
     idle = protocol.init_run(permit)
@@ -291,7 +288,7 @@ def build_world(
         progress_permit=progress_permit,
         bindings=bindings,
         forge_token=jira.forge_token,
-        bootstrap_token=ReusedToken(lambda: forge.token(bootstrapper)),
+        bootstrap_token=ReusedValue(lambda: forge.token(bootstrapper)),
     )
     wiring.http_session.verify = settings.tls_verify
     world = FuzzWorld(
@@ -314,12 +311,9 @@ def close_world(world: FuzzWorld) -> None:
     WORLDS.pop(world.id, None)
 
 
-def model_catalog(http: Any) -> tuple[str, ...]:
+def model_catalog(http: httpx.Client) -> tuple[str, ...]:
     """The target's model aliases (GET /v1/models), for the model fields of positive bodies."""
-    try:
-        body = http.get("/v1/models").json()
-    except ValueError:
-        return FALLBACK_MODELS
+    body = json_or_none(http.get("/v1/models"))
     models = body.get("models") if isinstance(body, dict) else None
     aliases = tuple(
         m["id"] for m in models or () if isinstance(m, dict) and isinstance(m.get("id"), str)

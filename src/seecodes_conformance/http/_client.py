@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -30,7 +30,15 @@ def new_http_client(base_url: str, *, timeout: float = 10.0, verify: bool = True
     )
 
 
-def json_or_none(response: httpx.Response) -> Any:
+class _JsonAnswer(Protocol):
+    def json(self) -> Any: ...
+
+
+def json_or_none(response: _JsonAnswer) -> Any:
+    """The parsed JSON body, or None when there is none (not JSON, empty, not UTF-8).
+
+    Any answer with a ``json()`` method: HTTP client responses and race bursts alike.
+    """
     try:
         return response.json()
     except ValueError:

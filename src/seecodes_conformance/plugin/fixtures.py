@@ -15,7 +15,7 @@ from seecodes_conformance.credentials import (
     TestIssuer,
     TokenCommand,
 )
-from seecodes_conformance.flows import Protocol
+from seecodes_conformance.flows import ProtocolSteps
 from seecodes_conformance.http import JiraAppSession, new_http_client
 from seecodes_conformance.ids import IdFactory
 from seecodes_conformance.plugin._stash import RUN_PREFIX, settings_of
@@ -161,9 +161,9 @@ def jira(jira_factory: JiraFactory) -> JiraAppSession:
 @pytest.fixture
 def protocol(
     http: httpx.Client, jira_factory: JiraFactory, ids: IdFactory, seecodes_settings: Settings
-) -> Protocol:
+) -> ProtocolSteps:
     """The shared protocol steps (``flows``)."""
-    return Protocol(http=http, jira_factory=jira_factory, ids=ids, settings=seecodes_settings)
+    return ProtocolSteps(http=http, jira_factory=jira_factory, ids=ids, settings=seecodes_settings)
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +174,8 @@ def module_protocol(
     ids: IdFactory,
     seecodes_settings: Settings,
     _handshake: None,
-) -> Protocol:
+) -> ProtocolSteps:
     """The shared protocol steps for module-scoped fixtures, with principals of the module's own."""
-    return Protocol.standalone(
+    return ProtocolSteps.standalone(
         http=http, forge=forge, ids=ids, settings=seecodes_settings, owner=request.module.__name__
     )

@@ -13,16 +13,17 @@ import json
 from collections.abc import Callable, Iterable
 from typing import NoReturn
 
-from seecodes_conformance.http import NEXT_KEY_HEADER
-from seecodes_conformance.oracle import CREDENTIAL_FIELDS, fail
+from seecodes_conformance.http import NEXT_KEY_HEADER, json_or_none
+from seecodes_conformance.oracle import fail
 from seecodes_conformance.race import BurstResponse, BurstResult
-from seecodes_conformance.redaction import REGISTRY, SecretRegistry
+from seecodes_conformance.redaction import (
+    CREDENTIAL_FIELDS,
+    REGISTRY,
+    SecretRegistry,
+    register_credentials,
+)
 
 BODY_SNIPPET = 160
-
-# Body fields and headers that carry credentials, registered the moment a burst returns.
-_BODY_SECRETS = {"permit": "permit", "launchCode": "launch-code", "requestKey": "request-key"}
-_HEADER_SECRETS = {NEXT_KEY_HEADER: "request-key"}
 
 
 def succeeded(response: BurstResponse) -> bool:
@@ -30,25 +31,10 @@ def succeeded(response: BurstResponse) -> bool:
     return 200 <= response.status < 300
 
 
-def body_of(response: BurstResponse) -> object:
-    """The parsed JSON body, or None."""
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def register_secrets(result: BurstResult, secrets: SecretRegistry = REGISTRY) -> None:
     """Register every credential a burst's responses carry (bodies and next-key headers)."""
     for response in result.responses:
-        for header, kind in _HEADER_SECRETS.items():
-            secrets.add(response.header(header), kind)
-        body = body_of(response)
-        if isinstance(body, dict):
-            for name, kind in _BODY_SECRETS.items():
-                value = body.get(name)
-                if isinstance(value, str):
-                    secrets.add(value, kind)
+        register_credentials(json_or_none(response), response.header(NEXT_KEY_HEADER), secrets)
 
 
 def describe_outcomes(
@@ -119,7 +105,7 @@ def assert_single_winner(
             violation(f"loser #{index} got a server error {response.status} instead of a 4xx")
         if not 400 <= response.status < 500:
             violation(f"loser #{index} got {response.status}; a losing request must get a 4xx")
-        body = body_of(response)
+        body = json_or_none(response)
         if isinstance(body, dict):
             leaked = [name for name in CREDENTIAL_FIELDS if body.get(name)]
             if leaked:

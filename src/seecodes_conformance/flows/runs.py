@@ -1,0 +1,131 @@
+"""Runs: init, presigned uploads, start, and polling the status until the run settles."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from seecodes_conformance.flows._base import StepsBase
+from seecodes_conformance.http import PermitSession, json_or_none
+from seecodes_conformance.oracle import assert_success, fail
+from seecodes_conformance.redaction import register_credentials
+
+SETTLED = frozenset({"succeeded", "failed"})
+RUN_STATUSES = ("queued", "in_process", "processing_remote", "succeeded", "failed")
+
+SAMPLE_LIST_MD = b"# Tasks\n\n- [ ] Summarise the change log for the release notes\n"
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    uploads: dict[str, str]
+    permit: PermitSession
+
+
+class RunSteps(StepsBase):
+    """A run's lifecycle as the IDE drives it."""
+
+    def init_run(self, permit: PermitSession, files: list[str] | None = None) -> Run:
+        body: dict[str, Any] = {"model": "strict light"}
+        if files is not None:
+            body["files"] = files
+        response = permit.post("/v1/tasks/init", json=body)
+        data = assert_success(response, "RUN-INIT", what="initialising a run")
+        uploads = data.get("uploads") if isinstance(data, dict) else None
+        run_id = data.get("runId") if isinstance(data, dict) else None
+        if not isinstance(run_id, str) or not isinstance(uploads, dict):
+            fail("RUN-INIT", "init answered 2xx without runId and uploads", [response])
+        register_credentials(data)
+        return Run(run_id, {str(k): str(v) for k, v in uploads.items()}, permit)
+
+    def upload(self, url: str, content: bytes) -> httpx.Response:
+        """PUT to a presigned target, as object stores take uploads; no harness credentials."""
+        with httpx.Client(
+            timeout=self.settings.request_timeout, verify=self.settings.tls_verify
+        ) as c:
+            return c.put(url, content=content)
+
+    def upload_all(self, run: Run, content: bytes = SAMPLE_LIST_MD) -> None:
+        for name, url in run.uploads.items():
+            response = self.upload(url, content)
+            if not response.is_success:
+                fail(
+                    "RUN-INIT",
+                    f"presigned upload of {name} answered {response.status_code}",
+                    [response],
+                )
+
+    def start_run(self, permit: PermitSession, run_id: str, **extra: Any) -> httpx.Response:
+        body = {"model": "strict light", "userPrompt": "generate change log", **extra}
+        return permit.post(f"/v1/tasks/{run_id}/start", json=body)
+
+    def started_run(self, permit: PermitSession) -> Run:
+        """Init, upload list.md and start: a run that the target has queued."""
+        run = self.init_run(permit)
+        self.upload_all(run)
+        assert_success(self.start_run(permit, run.run_id), "RUN-START", what="starting a run")
+        return run
+
+    def poll_statuses(
+        self, permit: PermitSession, run_id: str, timeout: float = 60.0, interval: float = 0.1
+    ) -> list[str]:
+        """Poll ``GET /v1/tasks/{runId}`` until the run settles; every status seen, in order."""
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            response = permit.get(f"/v1/tasks/{run_id}")
+            data = assert_success(response, "RUN-STATUS", what="polling a run")
+            status = data.get("status", {}).get("status") if isinstance(data, dict) else None
+            if status not in RUN_STATUSES:
+                fail("RUN-STATUS", f"run status {status!r} is not a documented status", [response])
+            seen.append(str(status))
+            if status in SETTLED or time.monotonic() > deadline:
+                return seen
+            time.sleep(interval)
+
+    # -- observed without judging (fixtures record, tests judge) ----------------------------
+    @staticmethod
+    def run_status(response: httpx.Response) -> str | None:
+        """``status.status`` of a ``GET /v1/tasks/{runId}`` answer, or None."""
+        body = json_or_none(response)
+        status = body.get("status") if isinstance(body, dict) else None
+        value = status.get("status") if isinstance(status, dict) else None
+        return value if isinstance(value, str) else None
+
+    def run_history(
+        self,
+        permit: PermitSession,
+        run_id: str,
+        *,
+        timeout: float = 120.0,
+        interval: float = 0.02,
+        polls_after_settled: int = 5,
+    ) -> list[httpx.Response]:
+        """Every status answer until the run settles, then ``polls_after_settled`` more.
+
+        Stops early at a non-2xx answer or an undocumented status, and at ``timeout`` if the
+        run never settles; the caller judges the history. The polls after settling catch a
+        status that moves backwards.
+        """
+        history: list[httpx.Response] = []
+        deadline = time.monotonic() + timeout
+        remaining: int | None = None
+        while True:
+            response = permit.get(f"/v1/tasks/{run_id}")
+            history.append(response)
+            status = self.run_status(response)
+            if not response.is_success or status not in RUN_STATUSES:
+                return history
+            if remaining is None and status in SETTLED:
+                remaining = polls_after_settled
+            if remaining is not None:
+                if remaining <= 0:
+                    return history
+                remaining -= 1
+            elif time.monotonic() > deadline:
+                return history
+            time.sleep(interval)
