@@ -2,7 +2,7 @@
 
 Compares ``asyncio.gather`` over httpx (the naive client) with the harness's HTTP/1.1 last-byte
 and HTTP/2 single-packet engines (``seecodes_conformance.race``), against loopback servers from
-``racy_server.py``: uvicorn (HTTP/1.1 only) and hypercorn (h2c + HTTP/1.1).
+``tests/racy_server.py``: uvicorn (HTTP/1.1 only) and hypercorn (h2c + HTTP/1.1).
 
 1. Arrival spread: N = 2, 8, 20, 50 requests to ``/t?hold_us=H``; each handler stamps
    ``perf_counter_ns()`` once its request is complete, then holds H µs so one handler's answer
@@ -35,10 +35,12 @@ from typing import Any
 
 import httpx
 
-from racy_server import running_server
 from seecodes_conformance.race import PreparedRequest, send_burst
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from racy_server import running_server  # noqa: E402  (shared with the race engine's self-tests)
+
 DEFAULT_OUT = REPO / "reports" / "benchmarks" / "race_precision.json"
 
 GATHER = "gather@uvicorn"

@@ -96,6 +96,21 @@ def test_key_close_to_expiry_is_replaced_before_use() -> None:
     assert server.bootstraps == 2
 
 
+def test_max_key_age_replaces_keys_expires_at_would_still_allow() -> None:
+    server = ScriptedKeys(lifetime=300.0)
+    registry = SecretRegistry()
+    client = httpx.Client(base_url="http://target", transport=httpx.MockTransport(server))
+    session = JiraAppSession(
+        client, lambda: "forge-token-value", Principal("a"), registry, max_key_age=0.2
+    )
+    assert session.get("/v1/instances/me").status_code == 200  # bootstrap, then one rotation
+    import time
+
+    time.sleep(0.3)
+    assert session.get("/v1/instances/me").status_code == 200
+    assert server.bootstraps == 2
+
+
 def test_send_with_key_does_not_touch_the_chain() -> None:
     server = ScriptedKeys()
     session, _ = _session(server)

@@ -7,15 +7,12 @@ make it flake; the precision figures live in benchmarks/race_precision.py.
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import ipaddress
 import socket
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import h2.config
 import h2.connection
@@ -23,6 +20,7 @@ import h2.errors
 import h2.events
 import pytest
 
+import racy_server
 from seecodes_conformance.race import (
     H1_LAST_BYTE,
     H1_LAST_HEADER_BYTE,
@@ -36,19 +34,6 @@ from seecodes_conformance.race import (
 
 SECRET = "s3cr3t-Header-Value-7f1c"
 BODY_SECRET = b"s3cr3t-body-9a2e"
-
-
-def _load_racy_server() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "racy_server.py"
-    spec = importlib.util.spec_from_file_location("racy_server", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("racy_server", module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-racy_server = _load_racy_server()
 
 
 @pytest.fixture(scope="module")

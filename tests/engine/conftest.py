@@ -9,6 +9,7 @@ import pytest
 from engine_helpers import start_engine
 
 from seecodes_conformance.engine_process import EngineProcess
+from seecodes_conformance.http import new_http_client
 
 
 @pytest.fixture(scope="module")
@@ -20,5 +21,5 @@ def engine() -> Iterator[EngineProcess]:
 
 @pytest.fixture
 def http(engine: EngineProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=engine.base_url, timeout=10.0) as client:
+    with new_http_client(engine.base_url) as client:
         yield client

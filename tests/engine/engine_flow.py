@@ -15,9 +15,20 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from engine_helpers import Jira, bearer, forge_token, installation_id, new_pair, rejected
+from engine_helpers import (
+    IDS,
+    USER_ACCOUNT,
+    bearer,
+    call,
+    installation_id,
+    jira_session,
+    launch_code,
+    rejected,
+)
 
 from seecodes_conformance.flows import RUN_STATUSES, SAMPLE_PROGRESS, SAMPLE_SNAPSHOT
+from seecodes_conformance.http import NEXT_KEY_HEADER, JiraAppSession, PermitSession
+from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.resources import contract_dir
 
 DAY = 86400
@@ -84,7 +95,7 @@ def assert_rejected(response: httpx.Response, *secrets: str) -> None:
     assert rejected(response), f"{response.request.method} {response.request.url.path}: " + (
         f"{response.status_code} {response.text[:300]}"
     )
-    assert response.headers.get("x-seecodes-next-request-key") is None
+    assert response.headers.get(NEXT_KEY_HEADER) is None
     for secret in secrets:
         assert secret not in response.text
     error_message(response)
@@ -106,16 +117,16 @@ def exercise(http: httpx.Client) -> set[str]:
     recorder = RouteRecorder()
     http.event_hooks["request"].append(recorder)
     _system(http)
-    jira = Jira(http, max_key_age=1.5)
-    jira.bootstrap()
+    jira = jira_session(http, max_key_age=1.5)
+    jira.fresh_key()
     credits = _instances(jira)
-    project, task = new_pair()
-    permit = _launch(http, jira, project, task)
-    _permits(http, jira, project, task, permit)
-    _progress(http, jira, project, task, permit)
-    debited = _run(http, project, task, permit)
-    _analytics(http, jira, project, task, permit, credits - debited)
-    _indexes(http, project, permit)
+    task = IDS.task()
+    permit = _launch(http, jira, task)
+    _permits(http, jira, task, permit)
+    _progress(jira, task, permit)
+    debited = _run(permit)
+    _analytics(http, jira, permit, credits - debited)
+    _indexes(permit)
     http.event_hooks["request"].remove(recorder)
     return recorder.seen
 
@@ -136,9 +147,10 @@ def _system(http: httpx.Client) -> None:
         assert isinstance(model["pricing"]["per_token"], int | float)
 
 
-def _instances(jira: Jira) -> float:
-    used = jira.key
-    me = ok(jira.call("GET", "/v1/instances/me", params={"cloudIdHint": "x"}))
+def _instances(jira: JiraAppSession) -> float:
+    used = jira.current_key
+    assert used is not None
+    me = ok(call(jira, "GET", "/v1/instances/me", params={"cloudIdHint": "x"}))
     assert me["installationId"] == installation_id("a")
     assert me["cloudId"] == installation_id("a")
     assert me["status"] == "active" and me["credits"] > 0
@@ -146,136 +158,125 @@ def _instances(jira: Jira) -> float:
     for name in ("apiKeyPrefix", "updatedAt", "capabilitySet", "licenseActive", "siteUrl"):
         assert name in me
     # The consumed key is dead and a replay hands out no key.
-    replay = jira.http.get(
-        "/v1/instances/me",
-        headers={**bearer(_token(jira)), "X-SeeCodes-Jira-Request-Key": str(used)},
-    )
-    assert_rejected(replay)
+    assert_rejected(jira.send_with_key(used, "GET", "/v1/instances/me"))
     # Without a key, or without a Forge token: rejected, and the current key survives.
-    assert_rejected(jira.http.get("/v1/instances/me", headers=bearer(_token(jira))))
-    assert_rejected(
-        jira.http.get("/v1/instances/me", headers={"X-SeeCodes-Jira-Request-Key": str(jira.key)})
-    )
+    assert_rejected(jira.send_with_key(None, "GET", "/v1/instances/me"))
+    current = jira.current_key
+    assert_rejected(jira.send_with_key(current, "GET", "/v1/instances/me", forge_token=None))
     return float(me["credits"])
 
 
-def _token(jira: Jira) -> str:
-    return forge_token(jira.tenant, jira.name)
-
-
-def _launch(http: httpx.Client, jira: Jira, project: str, task: str) -> str:
+def _launch(http: httpx.Client, jira: JiraAppSession, task: TaskRef) -> PermitSession:
+    project, task_id = task.project_id, task.task_id
     minted_at = time.time()
-    link = jira.launch_code(
-        project,
+    link = launch_code(
+        jira,
         task,
         expirationDays=30,
         jiraContext={"title": "Implement auth flow", "descriptionMd": "...", "attachments": []},
-        initialTaiDoc={"version": 1, "task": {"id": task}},
+        initialTaiDoc={"version": 1, "task": {"id": task_id}},
     )
     code = link["launchCode"]
     assert link["expiresAt"] <= minted_at + 14 * DAY + 5
     vscode = urlsplit(link["vscodeUrl"])
     assert vscode.scheme == "vscode"
-    assert f"/project/{project}/task/{task}" in vscode.path
+    assert f"/project/{project}/task/{task_id}" in vscode.path
     assert parse_qs(vscode.query) == {"code": [code]}
     https = urlsplit(link["httpsUrl"])
     assert https.scheme in ("http", "https") and https.path.endswith("/v1/launch")
-    assert parse_qs(https.query) == {"p": [project], "t": [task], "c": [code]}
+    assert parse_qs(https.query) == {"p": [project], "t": [task_id], "c": [code]}
 
-    page = http.get("/v1/launch", params={"p": project, "t": task, "c": code})
+    page = http.get("/v1/launch", params={"p": project, "t": task_id, "c": code})
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "vscode://" in page.text and code in page.text
     hostile = http.get("/v1/launch", params={"p": project, "t": '<script>"x"</script>', "c": code})
     assert hostile.status_code == 200 and "<script>" not in hostile.text
-    assert_rejected(http.get("/v1/launch", params={"p": project, "t": task}))
+    assert_rejected(http.get("/v1/launch", params={"p": project, "t": task_id}))
 
     wrong = http.post(
         "/v1/security/launch-exchange",
-        json={"code": code, "projectId": project, "taskId": task.lower()},
+        json={"code": code, "projectId": project, "taskId": task_id.lower()},
     )
     assert_rejected(wrong, code)
     # A mismatched exchange may burn the code (a legal choice): mint a fresh one to go on.
-    code = jira.launch_code(project, task)["launchCode"]
+    code = launch_code(jira, task)["launchCode"]
     exchanged = ok(
         http.post(
             "/v1/security/launch-exchange",
-            json={"code": code, "projectId": project, "taskId": task},
+            json={"code": code, "projectId": project, "taskId": task_id},
         )
     )
-    assert (exchanged["projectId"], exchanged["taskId"]) == (project, task)
+    assert (exchanged["projectId"], exchanged["taskId"]) == (project, task_id)
     assert abs(exchanged["expiresAt"] - (time.time() + DAY)) < 120
     assert exchanged["permit"] != code
     replay = http.post(
         "/v1/security/launch-exchange",
-        json={"code": code, "projectId": project, "taskId": task},
+        json={"code": code, "projectId": project, "taskId": task_id},
     )
     assert_rejected(replay, exchanged["permit"])
     # The code is no permit, and the exchanged permit reads the stored context.
     assert_rejected(http.get("/v1/tasks/context", headers=bearer(code)))
-    context = ok(http.get("/v1/tasks/context", headers=bearer(exchanged["permit"])))
+    permit = PermitSession(http, exchanged["permit"], task, expires_at=exchanged["expiresAt"])
+    context = ok(permit.get("/v1/tasks/context"))
     assert context["context"]["title"] == "Implement auth flow"
-    assert context["initialTai"] == {"version": 1, "task": {"id": task}}
-    return str(exchanged["permit"])
+    assert context["initialTai"] == {"version": 1, "task": {"id": task_id}}
+    return permit
 
 
-def _permits(http: httpx.Client, jira: Jira, project: str, task: str, permit: str) -> None:
-    other_task = f"{project}-99999"
-    response = jira.call(
+def _permits(
+    http: httpx.Client, jira: JiraAppSession, task: TaskRef, permit: PermitSession
+) -> None:
+    other_task = IDS.task(task.project_id, 99999)
+    response = call(
+        jira,
         "POST",
         "/v1/security/task-permit",
-        json={"projectId": project, "taskId": other_task, "userAccountId": "557058:test"},
+        json={
+            "projectId": other_task.project_id,
+            "taskId": other_task.task_id,
+            "userAccountId": USER_ACCOUNT,
+        },
     )
     minted = ok(response)
-    assert (minted["projectId"], minted["taskId"]) == (project, other_task)
+    assert (minted["projectId"], minted["taskId"]) == (other_task.project_id, other_task.task_id)
     assert minted["cloudId"] == installation_id("a")
     assert abs(minted["expiresAt"] - (time.time() + DAY)) < 120
-    other = minted["permit"]
+    other = PermitSession(http, minted["permit"], other_task, expires_at=minted["expiresAt"])
     # No context was stored for the direct permit's pair.
-    missing = http.get("/v1/tasks/context", headers=bearer(other))
+    missing = other.get("/v1/tasks/context")
     assert missing.status_code == 200 or rejected(missing)
     assert missing.json()["ok"] is False and missing.json()["error"] == "Context not found"
     # Permits are not Forge tokens, Forge tokens are not permits, garbage is nothing.
     assert_rejected(
-        http.get(
-            "/v1/instances/me",
-            headers={**bearer(permit), "X-SeeCodes-Jira-Request-Key": str(jira.key)},
-        )
+        jira.send_with_key(jira.current_key, "GET", "/v1/instances/me", forge_token=permit.permit)
     )
-    assert_rejected(http.get("/v1/tasks/context", headers=bearer(_token(jira))))
-    assert_rejected(http.get("/v1/tasks/context", headers=bearer(permit[:-2] + "xy")))
+    assert_rejected(http.get("/v1/tasks/context", headers=bearer(jira.forge_token())))
+    assert_rejected(http.get("/v1/tasks/context", headers=bearer(permit.permit[:-2] + "xy")))
     assert_rejected(http.get("/v1/tasks/context"))
     # Binding: the other pair's permit cannot write this task's progress.
-    assert_rejected(http.post(f"/v1/tasks/{task}/progress", headers=bearer(other), json=PROGRESS))
+    assert_rejected(other.post(f"/v1/tasks/{task.task_id}/progress", json=PROGRESS))
 
 
-def _progress(http: httpx.Client, jira: Jira, project: str, task: str, permit: str) -> None:
-    assert ok(http.post(f"/v1/tasks/{task}/progress", headers=bearer(permit), json=PROGRESS))
-    read = ok(
-        http.get(
-            f"/v1/tasks/{task}/progress", headers=bearer(permit), params={"projectId": project}
-        )
-    )
+def _progress(jira: JiraAppSession, task: TaskRef, permit: PermitSession) -> None:
+    progress_path = f"/v1/tasks/{task.task_id}/progress"
+    assert ok(permit.post(progress_path, json=PROGRESS))
+    read = ok(permit.get(progress_path, params={"projectId": task.project_id}))
     assert {k: read["progress"][k] for k in PROGRESS} == PROGRESS
-    assert_rejected(
-        http.get(
-            f"/v1/tasks/{task}/progress", headers=bearer(permit), params={"projectId": "OTHER"}
-        )
-    )
-    via_jira = ok(jira.call("GET", f"/v1/tasks/{task}/progress", params={"projectId": project}))
+    assert_rejected(permit.get(progress_path, params={"projectId": "OTHER"}))
+    via_jira = ok(call(jira, "GET", progress_path, params={"projectId": task.project_id}))
     assert {k: via_jira["progress"][k] for k in PROGRESS} == PROGRESS
 
 
-def _run(http: httpx.Client, project: str, task: str, permit: str) -> float:
+def _run(permit: PermitSession) -> float:
     init = ok(
-        http.post(
+        permit.post(
             "/v1/tasks/init",
-            headers=bearer(permit),
             json={"model": "strict light", "projectId": "ELSE", "taskId": "ELSE-1"},
         )
     )
     run_id = init["runId"]
     assert list(init["uploads"]) == ["list.md"]
-    early = http.post(f"/v1/tasks/{run_id}/start", headers=bearer(permit), json={})
+    early = permit.post(f"/v1/tasks/{run_id}/start", json={})
     assert_rejected(early)
     listing = b"# Tasks\n\n- Summarise the change log\n- Draft release notes\n"
     put = httpx.put(init["uploads"]["list.md"], content=listing)
@@ -283,9 +284,8 @@ def _run(http: httpx.Client, project: str, task: str, permit: str) -> float:
     forged = init["uploads"]["list.md"].replace("sig=", "sig=0")
     assert rejected(httpx.put(forged, content=b"x"))
     started = ok(
-        http.post(
+        permit.post(
             f"/v1/tasks/{run_id}/start",
-            headers=bearer(permit),
             json={"model": "strict light", "userPrompt": "generate change log"},
         )
     )
@@ -295,7 +295,7 @@ def _run(http: httpx.Client, project: str, task: str, permit: str) -> float:
     seen = []
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        status = ok(http.get(f"/v1/tasks/{run_id}", headers=bearer(permit)))["status"]
+        status = ok(permit.get(f"/v1/tasks/{run_id}"))["status"]
         assert status["status"] in STATUSES
         seen.append(status["status"])
         if status["status"] in ("succeeded", "failed"):
@@ -304,39 +304,43 @@ def _run(http: httpx.Client, project: str, task: str, permit: str) -> float:
     assert seen[-1] == "succeeded", seen
     ranks = [STATUSES.index(s) for s in seen]
     assert ranks == sorted(ranks), f"status moved backwards: {seen}"
-    output = http.get(f"/v1/tasks/{run_id}/output", headers=bearer(permit))
+    output = permit.get(f"/v1/tasks/{run_id}/output")
     assert output.status_code == 200 and output.headers["content-type"].startswith("text/plain")
     assert "Summarise the change log" in output.text and "generate change log" in output.text
-    logs = http.get(f"/v1/tasks/{run_id}/logs", headers=bearer(permit))
+    logs = permit.get(f"/v1/tasks/{run_id}/logs")
     assert logs.status_code == 200 and logs.headers["content-type"].startswith("text/plain")
     assert "succeeded" in logs.text
     return float(started["estimatedCredits"])
 
 
 def _analytics(
-    http: httpx.Client, jira: Jira, project: str, task: str, permit: str, credits: float
+    http: httpx.Client, jira: JiraAppSession, permit: PermitSession, credits: float
 ) -> None:
-    snapshot = ok(http.post("/v1/tasks/activity-snapshot", headers=bearer(permit), json=SNAPSHOT))
+    task = permit.task
+    snapshot = ok(permit.post("/v1/tasks/activity-snapshot", json=SNAPSHOT))
     assert snapshot["stored"] is True and isinstance(snapshot["effortUnits"], int | float)
     assert_rejected(
-        http.post(
+        permit.post(
             "/v1/tasks/activity-snapshot",
-            headers=bearer(permit),
-            json={**SNAPSHOT, "taskId": f"{project}-77777"},
+            json={**SNAPSHOT, "taskId": f"{task.project_id}-77777"},
         )
     )
-    board = ok(jira.call("GET", "/v1/jira/team-competition", params={"projectId": project}))
+    in_project = {"projectId": task.project_id}
+    board = ok(call(jira, "GET", "/v1/jira/team-competition", params=in_project))
     for part in ("items", "taskSummaries", "monthBaseline", "formula", "sourceSummary"):
         assert part in board
-    assert [item["taskId"] for item in board["items"]] == [task]
+    assert [item["taskId"] for item in board["items"]] == [task.task_id]
     assert board["formula"]["weights"]["activeMinute"] == 1.8
-    usage = ok(jira.call("GET", "/v1/jira/usage"))
-    me = ok(jira.call("GET", "/v1/instances/me"))
+    usage = ok(call(jira, "GET", "/v1/jira/usage"))
+    me = ok(call(jira, "GET", "/v1/instances/me"))
     assert usage["availableCredits"] == me["credits"]
     assert abs(me["credits"] - credits) < 1e-6
-    assert any(item["taskId"] == task and item["type"] == "task_run" for item in usage["items"])
+    assert any(
+        item["taskId"] == task.task_id and item["type"] == "task_run" for item in usage["items"]
+    )
     ok(
-        jira.call(
+        call(
+            jira,
             "POST",
             "/v1/jira/instance-metrics",
             json={"installedUsersCount": 17, "source": "forge-hourly-sync"},
@@ -352,7 +356,8 @@ def _analytics(
     assert "detail" in telemetry.json()
 
 
-def _indexes(http: httpx.Client, project: str, permit: str) -> None:
+def _indexes(permit: PermitSession) -> None:
+    project = permit.task.project_id
     digest = hashlib.sha256(project.encode()).hexdigest()
     entry = {
         "hash": digest,
@@ -362,17 +367,15 @@ def _indexes(http: httpx.Client, project: str, permit: str) -> None:
         "important_symbols": ["AuthGuard"],
     }
     upsert = ok(
-        http.post(
+        permit.post(
             f"/v1/projects/{project}/indexes/upsert",
-            headers=bearer(permit),
             json={"entries": {"src/auth.ts": entry, "src/old.ts": {**entry, "hash": "0" * 64}}},
         )
     )
     assert upsert["upserted"] == 2 and upsert["totalFiles"] == 2
     query = ok(
-        http.post(
+        permit.post(
             f"/v1/projects/{project}/indexes/query",
-            headers=bearer(permit),
             json={"items": [{"path": "src/auth.ts", "hash": digest},
                             {"path": "src/moved.ts", "hash": digest},
                             {"path": "src/new.ts", "hash": "f" * 64}]},
@@ -385,15 +388,10 @@ def _indexes(http: httpx.Client, project: str, permit: str) -> None:
     assert matches["src/moved.ts"]["hashMatchedPath"] == "src/auth.ts"
     assert "src/new.ts" not in matches or matches["src/new.ts"]["entry"] is None
     deleted = ok(
-        http.post(
+        permit.post(
             f"/v1/projects/{project}/indexes/upsert",
-            headers=bearer(permit),
             json={"entries": {}, "deletePaths": ["src/old.ts"]},
         )
     )
     assert deleted["deleted"] == 1 and deleted["totalFiles"] == 1
-    assert_rejected(
-        http.post(
-            "/v1/projects/OTHERPROJ/indexes/query", headers=bearer(permit), json={"items": []}
-        )
-    )
+    assert_rejected(permit.post("/v1/projects/OTHERPROJ/indexes/query", json={"items": []}))

@@ -1,131 +1,97 @@
-"""Helpers for the reference engine's own tests: token minting, a small Jira-App client, engines.
+"""Helpers for the reference engine's own tests: the harness's public clients, and engines.
 
-Forge tokens come from ONE helper, `forge_token`, backed by the harness's TestIssuer, so these
-tests sign exactly what the conformance suites sign.
+Sessions, header names, Forge tokens and ids come from the harness (`seecodes_conformance.http`,
+`.credentials`, `.ids`), so these tests talk to the engine exactly as the suites do. What stays
+here is specific to testing the engine: starting one with a fast run step, and the check every
+Jira-App call of these tests makes on the key hand-out.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from seecodes_conformance.credentials import Principal, TestIssuer
 from seecodes_conformance.engine_process import EngineProcess
+from seecodes_conformance.http import NEXT_KEY_HEADER, JiraAppSession, PermitSession
+from seecodes_conformance.ids import IdFactory, TaskRef, new_run_prefix
 
-KEY_HEADER = "X-SeeCodes-Jira-Request-Key"
-NEXT_HEADER = "X-SeeCodes-Next-Request-Key"
-
-_ISSUER = TestIssuer(run_id="eng" + uuid.uuid4().hex[:8])
-
-
-_CACHE: dict[tuple[str, str], tuple[float, str]] = {}
-_REUSE_S = 120.0
+RUN_PREFIX = new_run_prefix()
+# One issuer per process; it parses its key once, so tokens are cheap enough to sign per call.
+ISSUER = TestIssuer(run_id=RUN_PREFIX)
+# Fresh project/task ids per test, distinct across xdist workers, so tests never share state.
+IDS = IdFactory(RUN_PREFIX, os.environ.get("PYTEST_XDIST_WORKER", ""))
+USER_ACCOUNT = "557058:test"
 
 
-def forge_token(tenant: str = "a", name: str = "p1", **claim_overrides: Any) -> str:
-    """A valid Forge-shaped token for principal `name` of tenant `tenant` (the one mint helper).
-
-    Signing costs ~0.3 s here (the issuer re-reads its PEM key each time), so plain tokens are
-    reused for two minutes; tokens are not single-use, and they live five.
-    """
-    who = Principal(tenant, name)
-    cached = _CACHE.get((tenant, name))
-    if not claim_overrides and cached and time.monotonic() - cached[0] < _REUSE_S:
-        return cached[1]
-    claims = _ISSUER.claims(who)
-    claims.update(claim_overrides)
-    token = _ISSUER.sign(claims)
-    if not claim_overrides:
-        _CACHE[(tenant, name)] = (time.monotonic(), token)
-    return token
+def forge_token(tenant: str = "a", name: str = "p1") -> str:
+    """A valid Forge-shaped token for principal `name` of tenant `tenant`."""
+    return ISSUER.token(Principal(tenant, name))
 
 
 def installation_id(tenant: str = "a") -> str:
-    return _ISSUER.identity(Principal(tenant)).installation_id
+    return ISSUER.identity(Principal(tenant)).installation_id
 
 
-def issuer() -> TestIssuer:
-    return _ISSUER
+def jira_session(
+    http: httpx.Client, tenant: str = "a", name: str = "p1", *, max_key_age: float | None = None
+) -> JiraAppSession:
+    """The harness's Jira-App session for one principal, signing a fresh token per call.
+
+    `max_key_age` re-bootstraps keys older than that, for engines started with keys that live
+    about a second (their `expiresAt`, in whole seconds, cannot say so precisely).
+    """
+    who = Principal(tenant, name)
+    return JiraAppSession(http, lambda: ISSUER.token(who), who, max_key_age=max_key_age)
 
 
-def new_pair() -> tuple[str, str]:
-    """Fresh Jira-looking ids, so tests never share state."""
-    letters = "".join(chr(ord("A") + b % 26) for b in uuid.uuid4().bytes[:4])
-    project = "T" + letters
-    return project, f"{project}-{uuid.uuid4().int % 9000 + 1}"
+def call(jira: JiraAppSession, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One Jira-App call that also checks the hand-out: a next key on success, none otherwise."""
+    response = jira.request(method, path, **kwargs)
+    next_key = response.headers.get(NEXT_KEY_HEADER)
+    if response.is_success:
+        assert next_key, f"{method} {path} succeeded without a next request key"
+    else:
+        assert next_key is None, f"{method} {path} was rejected but handed out a next key"
+    return response
+
+
+def mint_permit(jira: JiraAppSession, task: TaskRef) -> PermitSession:
+    """`POST /v1/security/task-permit`; the permit as the harness's permit session."""
+    response = call(
+        jira,
+        "POST",
+        "/v1/security/task-permit",
+        json={"projectId": task.project_id, "taskId": task.task_id, "userAccountId": USER_ACCOUNT},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return PermitSession(jira.http, str(body["permit"]), task, expires_at=body.get("expiresAt"))
+
+
+def launch_code(jira: JiraAppSession, task: TaskRef, **extra: Any) -> dict[str, Any]:
+    """`POST /v1/security/vscode-link`; the whole answer (launchCode, URLs, expiresAt)."""
+    response = call(
+        jira,
+        "POST",
+        "/v1/security/vscode-link",
+        json={
+            "projectId": task.project_id,
+            "taskId": task.task_id,
+            "userAccountId": USER_ACCOUNT,
+            **extra,
+        },
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def rejected(response: httpx.Response) -> bool:
     return 400 <= response.status_code < 500
-
-
-@dataclass
-class Jira:
-    """A Jira-App session: Forge token per call, the current request key rotated on success."""
-
-    http: httpx.Client
-    tenant: str = "a"
-    name: str = "p1"
-    key: str | None = None
-    history: list[httpx.Response] = field(default_factory=list)
-    max_key_age: float | None = None  # re-bootstrap older keys (short-key-lifetime engines)
-    key_at: float = 0.0
-
-    def bootstrap(self) -> str:
-        response = self.http.post(
-            "/v1/jira/request-key",
-            headers={"Authorization": f"Bearer {forge_token(self.tenant, self.name)}"},
-            json={},
-        )
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert body["ok"] is True and isinstance(body["requestKey"], str)
-        self.key = body["requestKey"]
-        self.key_at = time.monotonic()
-        return self.key
-
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One call with the current key; takes the next key when one is handed out."""
-        stale = self.max_key_age is not None and time.monotonic() - self.key_at > self.max_key_age
-        if self.key is None or stale:
-            self.bootstrap()
-        headers = dict(kwargs.pop("headers", {}))
-        headers.setdefault("Authorization", f"Bearer {forge_token(self.tenant, self.name)}")
-        headers[KEY_HEADER] = str(self.key)
-        response = self.http.request(method, path, headers=headers, **kwargs)
-        self.history.append(response)
-        next_key = response.headers.get(NEXT_HEADER)
-        if response.is_success:
-            assert next_key, f"{method} {path} succeeded without a next request key"
-            self.key = next_key
-            self.key_at = time.monotonic()
-        else:
-            assert next_key is None, f"{method} {path} was rejected but handed out a next key"
-        return response
-
-    def permit(self, project: str, task: str) -> str:
-        response = self.call(
-            "POST",
-            "/v1/security/task-permit",
-            json={"projectId": project, "taskId": task, "userAccountId": "557058:test"},
-        )
-        assert response.status_code == 200, response.text
-        return str(response.json()["permit"])
-
-    def launch_code(self, project: str, task: str, **extra: Any) -> dict[str, Any]:
-        response = self.call(
-            "POST",
-            "/v1/security/vscode-link",
-            json={"projectId": project, "taskId": task, "userAccountId": "557058:test", **extra},
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
 
 
 def bearer(token: str) -> dict[str, str]:

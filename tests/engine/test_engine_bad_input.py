@@ -7,9 +7,16 @@ from typing import Any
 
 import httpx
 import pytest
-from engine_helpers import KEY_HEADER, Jira, bearer, forge_token, new_pair
+from engine_helpers import IDS, ISSUER, bearer, call, forge_token, jira_session, mint_permit
 
+from seecodes_conformance.credentials import NegativeToken, Principal
 from seecodes_conformance.engine_process import EngineProcess
+from seecodes_conformance.http import (
+    REQUEST_KEY_HEADER,
+    JiraAppSession,
+    PermitSession,
+    new_http_client,
+)
 
 MALFORMED: list[bytes] = [
     b"{bad",
@@ -29,22 +36,26 @@ HOSTILE = ["", "x" * 10000, "A\x00B", "A\nB", "<script>", "\u202eevil", "../../e
 
 @pytest.fixture(scope="module")
 def world(engine: EngineProcess) -> Iterator[dict[str, Any]]:
-    with httpx.Client(base_url=engine.base_url, timeout=10) as http:
-        jira = Jira(http)
-        project, task = new_pair()
-        permit = jira.permit(project, task)
-        run = http.post("/v1/tasks/init", headers=bearer(permit), json={}).json()
-        yield {"project": project, "task": task, "permit": permit, "run": run["runId"],
-               "jira": jira}  # fmt: skip
+    with new_http_client(engine.base_url) as http:
+        jira = jira_session(http)
+        task = IDS.task()
+        permit = mint_permit(jira, task)
+        run = permit.post("/v1/tasks/init", json={}).json()
+        yield {"project": task.project_id, "task": task.task_id, "permit": permit,
+               "run": run["runId"], "jira": jira}  # fmt: skip
 
 
 def jira_headers(world: dict[str, Any]) -> dict[str, str]:
-    jira: Jira = world["jira"]
-    return {"Authorization": f"Bearer {forge_token()}", KEY_HEADER: str(jira.key)}
+    jira: JiraAppSession = world["jira"]
+    return {
+        "Authorization": f"Bearer {jira.forge_token()}",
+        REQUEST_KEY_HEADER: str(jira.current_key),
+    }
 
 
 def permit_headers(world: dict[str, Any]) -> dict[str, str]:
-    return bearer(world["permit"])
+    permit: PermitSession = world["permit"]
+    return permit.headers()
 
 
 def post_routes(world: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
@@ -77,7 +88,7 @@ def test_malformed_bodies(http: httpx.Client, world: dict[str, Any]) -> None:
                                  content=body)  # fmt: skip
             assert_4xx(response)
     # None of that consumed the Jira key: the session carries on.
-    assert world["jira"].call("GET", "/v1/instances/me").status_code == 200
+    assert call(world["jira"], "GET", "/v1/instances/me").status_code == 200
 
 
 def valid_bodies(world: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -105,12 +116,12 @@ def test_wrong_types_and_hostile_strings(http: httpx.Client, world: dict[str, An
     for path, headers in post_routes(world):
         for name in bodies[path]:
             for value in HOSTILE:
-                if KEY_HEADER in headers:
+                if REQUEST_KEY_HEADER in headers:
                     headers = jira_headers(world)
                 response = http.post(path, headers=headers, json={**bodies[path], name: value})
                 assert response.status_code < 500, (path, name, value, response.text[:200])
-                if response.is_success and KEY_HEADER in headers:
-                    world["jira"].key = response.headers["x-seecodes-next-request-key"]
+                if REQUEST_KEY_HEADER in headers:
+                    world["jira"].adopt_next_key(response)
 
 
 def test_oversized_body(http: httpx.Client, world: dict[str, Any]) -> None:
@@ -149,8 +160,8 @@ def test_garbage_credentials(http: httpx.Client, world: dict[str, Any]) -> None:
         assert_4xx(http.get("/v1/tasks/context", headers=auth))
         assert_4xx(http.post("/v1/jira/request-key", headers=auth))
         keyed = {b"Authorization": f"Bearer {forge_token()}".encode(),
-                 KEY_HEADER.encode(): value.encode()}  # fmt: skip
+                 REQUEST_KEY_HEADER.encode(): value.encode()}  # fmt: skip
         assert_4xx(http.get("/v1/instances/me", headers=keyed))
     assert_4xx(http.post("/v1/jira/request-key", headers={"Authorization": "Basic Zm9vOmJhcg=="}))
-    expired = forge_token(exp=1, iat=0, nbf=0)
+    expired = ISSUER.negative(Principal("a"), NegativeToken.EXPIRED)
     assert_4xx(http.post("/v1/jira/request-key", headers=bearer(expired)))

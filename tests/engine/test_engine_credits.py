@@ -3,39 +3,39 @@
 from __future__ import annotations
 
 import httpx
-from engine_helpers import Jira, bearer, new_pair, start_engine
+from engine_helpers import IDS, call, jira_session, mint_permit, start_engine
+
+from seecodes_conformance.http import PermitSession, new_http_client
 
 
-def start_run(http: httpx.Client, permit: str) -> httpx.Response:
-    run = http.post("/v1/tasks/init", headers=bearer(permit), json={"model": "strict light"})
+def start_run(permit: PermitSession) -> httpx.Response:
+    run = permit.post("/v1/tasks/init", json={"model": "strict light"})
     assert run.status_code == 200, run.text
     assert httpx.put(run.json()["uploads"]["list.md"], content=b"- one item\n").is_success
-    return http.post(
-        f"/v1/tasks/{run.json()['runId']}/start", headers=bearer(permit), json={"userPrompt": "p"}
-    )
+    return permit.post(f"/v1/tasks/{run.json()['runId']}/start", json={"userPrompt": "p"})
 
 
 def test_debit_and_refusal() -> None:
     with (
         start_engine(extra_args=("--initial-credits", "20")) as engine,
-        httpx.Client(base_url=engine.base_url) as http,
+        new_http_client(engine.base_url) as http,
     ):
-        jira = Jira(http)
-        project, task = new_pair()
-        permit = jira.permit(project, task)
-        first = start_run(http, permit)
+        jira = jira_session(http)
+        task = IDS.task()
+        permit = mint_permit(jira, task)
+        first = start_run(permit)
         assert first.status_code == 200, first.text
         cost = first.json()["estimatedCredits"]
         models = http.get("/v1/models").json()["models"]
         pricing = next(m["pricing"] for m in models if m["id"] == "strict light")
         tokens = first.json()["estimatedInputTokens"]
         assert abs(cost - (pricing["base"] + pricing["per_token"] * tokens)) < 1e-6
-        second = start_run(http, permit)
+        second = start_run(permit)
         assert 400 <= second.status_code < 500, second.text
-        me = jira.call("GET", "/v1/instances/me").json()
-        usage = jira.call("GET", "/v1/jira/usage").json()
+        me = call(jira, "GET", "/v1/instances/me").json()
+        usage = call(jira, "GET", "/v1/jira/usage").json()
         assert abs(me["credits"] - (20 - cost)) < 1e-6
         assert usage["availableCredits"] == me["credits"]
         assert [(i["type"], i["taskId"], i["credits"]) for i in usage["items"]] == [
-            ("task_run", task, cost)
+            ("task_run", task.task_id, cost)
         ]

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import time
 
-import httpx
-from engine_helpers import KEY_HEADER, Jira, bearer, forge_token, new_pair, start_engine
+from engine_helpers import (
+    IDS,
+    bearer,
+    forge_token,
+    jira_session,
+    launch_code,
+    mint_permit,
+    start_engine,
+)
+
+from seecodes_conformance.http import REQUEST_KEY_HEADER, new_http_client
 
 TTL = 1.0
 
@@ -16,34 +25,34 @@ def wait_until_older_than(moment: float, age: float) -> None:
 
 def test_everything_expires() -> None:
     ttls = ("--request-key-ttl", str(TTL), "--launch-code-ttl", str(TTL), "--permit-ttl", str(TTL))
-    with start_engine(extra_args=ttls) as engine, httpx.Client(base_url=engine.base_url) as http:
-        jira = Jira(http, max_key_age=TTL / 4)
-        project, task = new_pair()
-        permit = jira.permit(project, task)
-        code = jira.launch_code(project, task)["launchCode"]
+    with start_engine(extra_args=ttls) as engine, new_http_client(engine.base_url) as http:
+        jira = jira_session(http, max_key_age=TTL / 4)
+        task = IDS.task()
+        permit = mint_permit(jira, task)
+        code = launch_code(jira, task)["launchCode"]
         minted = time.monotonic()  # every credential above is at most this old...
-        stale_key = str(jira.key)
-        fresh = http.get("/v1/tasks/context", headers=bearer(permit))
+        stale_key = str(jira.current_key)
+        fresh = permit.get("/v1/tasks/context")
         if time.monotonic() - minted < TTL / 2:  # ...and still valid, unless the box stalled
             assert fresh.status_code == 404, fresh.text
         wait_until_older_than(minted, TTL + 0.5)
         expired_key = http.get(
-            "/v1/instances/me", headers={**bearer(forge_token()), KEY_HEADER: stale_key}
+            "/v1/instances/me", headers={**bearer(forge_token()), REQUEST_KEY_HEADER: stale_key}
         )
         assert expired_key.status_code == 410, expired_key.text
         expired_code = http.post(
             "/v1/security/launch-exchange",
-            json={"code": code, "projectId": project, "taskId": task},
+            json={"code": code, "projectId": task.project_id, "taskId": task.task_id},
         )
         assert expired_code.status_code == 410, expired_code.text
-        expired_permit = http.get("/v1/tasks/context", headers=bearer(permit))
+        expired_permit = permit.get("/v1/tasks/context")
         assert expired_permit.status_code == 410, expired_permit.text
 
 
 def test_short_key_lifetime_variant() -> None:
     with (
         start_engine(variants=["short-key-lifetime"]) as engine,
-        httpx.Client(base_url=engine.base_url) as http,
+        new_http_client(engine.base_url) as http,
     ):
         started = time.time()
         key = http.post("/v1/jira/request-key", headers=bearer(forge_token()), json={}).json()

@@ -14,6 +14,8 @@ from engine_flow import ROUTES, exercise
 from engine_helpers import start_engine
 from seecodes_reference_engine.faults import VARIANTS
 
+from seecodes_conformance.http import new_http_client
+
 CONFIGURATIONS: dict[str, tuple[str, ...]] = {
     "default": (),
     "reject-401": ("reject-401", "error-ok-false", "opaque-permits"),
@@ -33,7 +35,13 @@ def test_configurations_cover_every_variant() -> None:
 def test_every_route_honours_the_protocol(variants: tuple[str, ...]) -> None:
     with start_engine(variants=variants) as engine:
         h2 = "http2" in variants
-        with httpx.Client(base_url=engine.base_url, timeout=10.0, http1=not h2, http2=h2) as client:
+        # The harness's client speaks HTTP/1.1 only; h2c prior knowledge needs httpx's own.
+        client = (
+            httpx.Client(base_url=engine.base_url, timeout=10.0, http1=False, http2=True)
+            if h2
+            else new_http_client(engine.base_url)
+        )
+        with client:
             seen = exercise(client)
             if h2:
                 assert client.get("/healthz").http_version == "HTTP/2"

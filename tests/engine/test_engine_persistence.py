@@ -7,72 +7,73 @@ import time
 from pathlib import Path
 
 import httpx
-from engine_helpers import Jira, bearer, new_pair, start_engine
+from engine_helpers import IDS, call, jira_session, launch_code, mint_permit, start_engine
+
+from seecodes_conformance.http import REQUEST_KEY_HEADER, PermitSession, new_http_client
 
 
 def test_restart_on_the_same_file_loses_nothing(tmp_path: Path) -> None:
     database = str(tmp_path / "engine.sqlite3")
-    project, task = new_pair()
+    task = IDS.task()
+    project = task.project_id
     digest = hashlib.sha256(b"x").hexdigest()
     with start_engine(database=database) as engine:
-        with httpx.Client(base_url=engine.base_url, timeout=10) as http:
-            jira = Jira(http)
-            permit = jira.permit(project, task)
-            code = jira.launch_code(project, task, jiraContext={"title": "T"})["launchCode"]
-            assert http.post(
-                f"/v1/tasks/{task}/progress", headers=bearer(permit), json={"ready": ["a"]}
+        with new_http_client(engine.base_url) as http:
+            jira = jira_session(http)
+            permit = mint_permit(jira, task)
+            code = launch_code(jira, task, jiraContext={"title": "T"})["launchCode"]
+            assert permit.post(
+                f"/v1/tasks/{task.task_id}/progress", json={"ready": ["a"]}
             ).is_success
-            run = http.post("/v1/tasks/init", headers=bearer(permit), json={}).json()
+            run = permit.post("/v1/tasks/init", json={}).json()
             assert httpx.put(run["uploads"]["list.md"], content=b"- item\n").is_success
-            assert http.post(
-                f"/v1/tasks/{run['runId']}/start", headers=bearer(permit), json={}
-            ).is_success
-            while http.get(f"/v1/tasks/{run['runId']}", headers=bearer(permit)).json()["status"][
-                "status"
-            ] not in ("succeeded", "failed"):
+            assert permit.post(f"/v1/tasks/{run['runId']}/start", json={}).is_success
+            while permit.get(f"/v1/tasks/{run['runId']}").json()["status"]["status"] not in (
+                "succeeded",
+                "failed",
+            ):
                 time.sleep(0.05)
-            assert http.post(
+            assert permit.post(
                 f"/v1/projects/{project}/indexes/upsert",
-                headers=bearer(permit),
                 json={"entries": {"a.ts": {"hash": digest, "short": "s", "detailed": "d",
                                            "important_symbols": []}}},
             ).is_success  # fmt: skip
-            assert http.post(
-                "/v1/tasks/activity-snapshot", headers=bearer(permit), json={"humanActiveMs": 60000}
+            assert permit.post(
+                "/v1/tasks/activity-snapshot", json={"humanActiveMs": 60000}
             ).is_success
-            credits = jira.call("GET", "/v1/instances/me").json()["credits"]
-            output = http.get(f"/v1/tasks/{run['runId']}/output", headers=bearer(permit)).text
-            current_key = jira.key
+            credits = call(jira, "GET", "/v1/instances/me").json()["credits"]
+            output = permit.get(f"/v1/tasks/{run['runId']}/output").text
+            current_key = jira.current_key
 
         engine.restart()
 
-        with httpx.Client(base_url=engine.base_url, timeout=10) as http:
-            jira = Jira(http, key=current_key)  # the current key survives the restart
-            me = jira.call("GET", "/v1/instances/me")
+        with new_http_client(engine.base_url) as http:
+            # The same Jira App carries on against the restarted engine (on a new port).
+            jira.http = http
+            permit = PermitSession(http, permit.permit, task)
+            me = call(jira, "GET", "/v1/instances/me")
+            assert me.request.headers[REQUEST_KEY_HEADER] == current_key  # the key survived
             assert me.status_code == 200 and me.json()["credits"] == credits
-            progress = http.get(
-                f"/v1/tasks/{task}/progress", headers=bearer(permit), params={"projectId": project}
+            progress = permit.get(
+                f"/v1/tasks/{task.task_id}/progress", params={"projectId": project}
             ).json()
             assert progress["progress"]["ready"] == ["a"]
-            status = http.get(f"/v1/tasks/{run['runId']}", headers=bearer(permit)).json()
+            status = permit.get(f"/v1/tasks/{run['runId']}").json()
             assert status["status"]["status"] == "succeeded"
-            assert (
-                http.get(f"/v1/tasks/{run['runId']}/output", headers=bearer(permit)).text == output
-            )
-            query = http.post(
+            assert permit.get(f"/v1/tasks/{run['runId']}/output").text == output
+            query = permit.post(
                 f"/v1/projects/{project}/indexes/query",
-                headers=bearer(permit),
                 json={"items": [{"path": "a.ts", "hash": digest}]},
             ).json()
             assert query["matches"]["a.ts"]["pathMatched"] is True
-            board = jira.call("GET", "/v1/jira/team-competition", params={"projectId": project})
-            assert [item["taskId"] for item in board.json()["items"]] == [task]
-            usage = jira.call("GET", "/v1/jira/usage").json()
+            board = call(jira, "GET", "/v1/jira/team-competition", params={"projectId": project})
+            assert [item["taskId"] for item in board.json()["items"]] == [task.task_id]
+            usage = call(jira, "GET", "/v1/jira/usage").json()
             assert usage["availableCredits"] == credits and usage["items"]
             exchanged = http.post(
                 "/v1/security/launch-exchange",
-                json={"code": code, "projectId": project, "taskId": task},
+                json={"code": code, "projectId": project, "taskId": task.task_id},
             )
             assert exchanged.status_code == 200
-            context = http.get("/v1/tasks/context", headers=bearer(exchanged.json()["permit"]))
+            context = PermitSession(http, exchanged.json()["permit"], task).get("/v1/tasks/context")
             assert context.json()["context"] == {"title": "T"}

@@ -13,8 +13,9 @@ import os
 
 import httpx
 import pytest
-from engine_helpers import KEY_HEADER, Jira, forge_token, new_pair, start_engine
+from engine_helpers import IDS, jira_session, launch_code, start_engine
 
+from seecodes_conformance.http import NEXT_KEY_HEADER, REQUEST_KEY_HEADER, new_http_client
 from seecodes_conformance.race import PreparedRequest, send_burst
 
 N = 20
@@ -22,15 +23,15 @@ BURSTS = int(os.environ.get("SEECODES_ENGINE_RACE_BURSTS", "5"))
 
 
 def key_burst(base_url: str, http: httpx.Client) -> list[int]:
-    jira = Jira(http, name="racer")
-    key = jira.bootstrap()
+    jira = jira_session(http, name="racer")
+    key = jira.fresh_key()
     body = json.dumps({"installedUsersCount": 3, "source": "race"}).encode()
     request = PreparedRequest(
         "POST",
         "/v1/jira/instance-metrics",
         {
-            "Authorization": f"Bearer {forge_token('a', 'racer')}",
-            KEY_HEADER: key,
+            "Authorization": f"Bearer {jira.forge_token()}",
+            REQUEST_KEY_HEADER: key,
             "Content-Type": "application/json",
         },
         body,
@@ -38,17 +39,18 @@ def key_burst(base_url: str, http: httpx.Client) -> list[int]:
     result = send_burst(base_url, [request] * N, technique="h1")
     winners = [r for r in result.responses if r.status == 200]
     if len(winners) == 1:  # the winner's next key is the one that works now
-        jira.key = winners[0].header("x-seecodes-next-request-key")
-        assert jira.call("GET", "/v1/jira/usage").status_code == 200
+        following = winners[0].header(NEXT_KEY_HEADER)
+        assert following is not None
+        assert jira.send_with_key(following, "GET", "/v1/jira/usage").status_code == 200
     return result.statuses
 
 
 def code_burst(base_url: str, http: httpx.Client) -> list[int]:
-    project, task = new_pair()
-    code = Jira(http, name="racer").launch_code(project, task)["launchCode"]
-    body = json.dumps({"code": code, "projectId": project, "taskId": task}).encode()
+    task = IDS.task()
+    code = launch_code(jira_session(http, name="racer"), task)["launchCode"]
+    body = json.dumps({"code": code, "projectId": task.project_id, "taskId": task.task_id})
     request = PreparedRequest(
-        "POST", "/v1/security/launch-exchange", {"Content-Type": "application/json"}, body
+        "POST", "/v1/security/launch-exchange", {"Content-Type": "application/json"}, body.encode()
     )
     return send_burst(base_url, [request] * N, technique="h1").statuses
 
@@ -59,7 +61,7 @@ BURSTERS = {"request-key": key_burst, "launch-code": code_burst}
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("credential", sorted(BURSTERS))
 def test_exactly_one_winner(credential: str, workers: int) -> None:
-    with start_engine(workers=workers) as engine, httpx.Client(base_url=engine.base_url) as http:
+    with start_engine(workers=workers) as engine, new_http_client(engine.base_url) as http:
         for burst in range(BURSTS):
             statuses = BURSTERS[credential](engine.base_url, http)
             assert statuses.count(200) == 1, f"burst {burst}: {sorted(statuses)}"
@@ -69,6 +71,6 @@ def test_exactly_one_winner(credential: str, workers: int) -> None:
 @pytest.mark.parametrize(("credential", "fault"), [("request-key", "rk-race"),
                                                     ("launch-code", "lc-race")])  # fmt: skip
 def test_race_faults_are_real_races(credential: str, fault: str) -> None:
-    with start_engine(faults=[fault]) as engine, httpx.Client(base_url=engine.base_url) as http:
+    with start_engine(faults=[fault]) as engine, new_http_client(engine.base_url) as http:
         most = max(BURSTERS[credential](engine.base_url, http).count(200) for _ in range(3))
     assert most > 1, f"{fault}: no burst had more than one winner"

@@ -38,11 +38,16 @@ class JiraAppSession:
         forge_token: Callable[[], str],
         who: Principal,
         secrets: SecretRegistry = REGISTRY,
+        *,
+        max_key_age: float | None = None,
     ) -> None:
         self.http = http
         self.forge_token = forge_token
         self.who = who
         self.secrets = secrets
+        # Re-bootstrap keys older than this even if expiresAt allows more: `expiresAt` has
+        # whole-second precision, too coarse for a target configured with second-long keys.
+        self.max_key_age = max_key_age
         self._lock = threading.RLock()
         self._key: str | None = None
         self._key_deadline: float | None = None  # monotonic time after which we re-bootstrap
@@ -85,11 +90,14 @@ class JiraAppSession:
 
     def _set_key(self, key: str) -> None:
         self._key = key
+        now = time.monotonic()
+        deadlines: list[float] = []
         if self._lifetime:
             margin = min(2.0, self._lifetime * 0.25)
-            self._key_deadline = time.monotonic() + self._lifetime - margin
-        else:
-            self._key_deadline = None
+            deadlines.append(now + self._lifetime - margin)
+        if self.max_key_age is not None:
+            deadlines.append(now + self.max_key_age)
+        self._key_deadline = min(deadlines, default=None)
 
     def take_key(self) -> str:
         """Hand out the current key (bootstrapping if none or about to expire) and forget it."""

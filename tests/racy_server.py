@@ -11,8 +11,10 @@ Endpoints (every handler that matters reads the whole body first, so it waits fo
 * test helpers: ``/healthz``, ``/echo/{i}``, ``/ping`` (answers without reading the body),
   ``/stream`` (chunked), ``/close`` (``Connection: close``).
 
-Run: ``python benchmarks/racy_server.py --server uvicorn|hypercorn --port P``; or use
-``running_server()`` which starts it in a subprocess on a free loopback port.
+Run: ``python tests/racy_server.py --server uvicorn|hypercorn --port P``; or use
+``running_server()`` which starts it in a subprocess on a free loopback port. It lives beside the
+self-tests, which import it as ``racy_server``; benchmarks/race_precision.py puts tests/ on its
+path to import the same module.
 """
 
 from __future__ import annotations
