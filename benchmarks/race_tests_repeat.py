@@ -8,7 +8,7 @@ over HTTP/1.1 with one and two engine workers and over h2c (the ``http2`` variat
 harness picks the single-packet engine by itself).
 
 Prints, per configuration, how many runs the faulted test failed and the clean one passed, and in
-which burst of each run the race first showed. Goal (issue 6): every faulted run fails, every
+which burst of each run the race first showed. Goal: every faulted run fails, every
 clean run passes. Not a timed test: ``python benchmarks/race_tests_repeat.py [--runs 20]``.
 """
 

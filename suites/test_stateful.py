@@ -1,4 +1,4 @@
-"""Model-based stateful testing: the whole engine as a state machine (issue 7).
+"""Model-based stateful testing: the whole engine as a state machine.
 
 Fixed scenarios check what we thought of; this suite finds what we did not. Hypothesis drives
 long, interleaved sequences of calls by two tenants and several principals, with every

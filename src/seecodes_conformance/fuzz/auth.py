@@ -1,8 +1,8 @@
-"""Credentials for generated requests, the way first-party clients present them (issue 4).
+"""Credentials for generated requests, the way first-party clients present them.
 
 Schemathesis applies auth providers when it *generates* a case, and the coverage phase builds
 its cases all at once, long before the first is sent. A single-use request key fetched there
-would be stale (or consumed) by the time it is sent. So (see shared/notes/schemathesis-4.md §3):
+would be stale (or consumed) by the time it is sent. So:
 
 - long-lived credentials (the Forge token, the task permit) come from auth providers;
 - the Jira-App request key is a placeholder at generation time; ``fill`` swaps it for the key
@@ -15,9 +15,10 @@ would be stale (or consumed) by the time it is sent. So (see shared/notes/schema
   filled at send time, and only for positive cases.
 
 ``probes`` sends, once per route and run, the same request with missing and wrong credentials:
-schemathesis never sends "valid Forge token, made-up key" or "valid key, no Forge token"
-(notes §3.6), and its ``ignored_auth`` counts only 401/403 as a rejection, which is stricter
-than the protocol.
+schemathesis never sends "valid Forge token, made-up key" or "valid key, no Forge token" (when it
+negates one security parameter it skips the provider for the whole case, so the bearer goes
+too), and its ``ignored_auth`` counts only 401/403 as a rejection, which is stricter than the
+protocol.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     world, role = found
     TRAFFIC.reserve(1, f"fuzz case {case.method} {case.path}")
     if case.method.upper() != case.operation.method.upper():
-        return  # a wrong-method probe never spends a key (notes §3.3)
+        return  # a wrong-method probe must never spend a key: it is not the operation
     world.wiring.fill(case, positive=role == "positive" and kind_of(case) == "positive")
     if case.id in world.wiring.sent_keys:
         world.keyed_cases.add(case.id)
