@@ -32,7 +32,6 @@ FORGE_ISSUER = "forge/invocation-token"
 TEST_KID = "seecodes-test-issuer-1"
 UNTRUSTED_KID = "seecodes-test-untrusted-1"
 DEFAULT_LIFETIME_S = 300
-TENANTS = ("a", "b")
 _NAMESPACE = uuid.UUID("5eec0de5-7e57-4000-8000-00000000c0de")
 
 
@@ -91,13 +90,6 @@ class CredentialSource(ABC):
             raise CredentialUnavailable(
                 f"needs {count} principals in one tenant; the {self.kind} source has {limit} "
                 "(use the test issuer)"
-            )
-
-    def require_negative_tokens(self) -> None:
-        if not self.negative_tokens:
-            raise CredentialUnavailable(
-                f"needs negative Forge tokens, which only the test issuer can sign "
-                f"(source in use: {self.kind})"
             )
 
 
