@@ -31,6 +31,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from markupsafe import escape
 
 from seecodes_conformance.http.traffic import (
     Policy,
@@ -271,6 +272,23 @@ def test_html_shows_verdict_table_and_escapes_what_the_target_sent() -> None:
     assert "<h2>Invariants by area</h2>" in html and "request-keys" in html
     assert "GET /healthz" in html  # per-route coverage
     assert "pytest t.py::test_r" in html  # the reproduction command
+
+
+def test_html_escapes_markup_in_test_ids_and_messages_everywhere_they_appear() -> None:
+    nodeid = "t.py::test_r[<script>alert(2)</script>]"
+    failing = TestRecord(
+        nodeid, ["RK-REPLAY"], outcome="failed", violated="RK-REPLAY",
+        message="<script>alert(3)</script>\nmore", longrepr="<img src=x onerror=alert(4)>",
+    )  # fmt: skip
+    result = _result([failing, PASS_HEALTH])
+    result.unattributed = [failing]
+    result.notes = ['<a href="javascript:alert(5)">note</a>']
+    html = render(result)
+    assert "<script" not in html and "<img" not in html and '<a href="javascript' not in html
+    assert html.count("&lt;script&gt;alert(2)&lt;/script&gt;") >= 3  # failure, outside, tests
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in html  # the invariant table note
+    assert "&lt;img src=x onerror=alert(4)&gt;" in html
+    assert "<style>" in html and "<link" not in html  # the stylesheet is inlined
 
 
 def test_manifest_detects_tampering_and_checks_signatures(tmp_path: Path) -> None:
@@ -757,7 +775,7 @@ def test_whole_suite_with_two_faults_reports_both_and_leaks_no_secret(tmp_path: 
         assert entry["status"] == "failed", entry
         assert entry["protocol"] and entry["failures"][0]["evidence"], entry
         assert junit.find(f".//failure[@type='{iid}']") is not None, iid
-        assert f'id="{iid}"' in html and entry["protocol"].replace('"', "&quot;") in html
+        assert f'id="{iid}"' in html and escape(entry["protocol"]) in html
         assert re.search(rf"^FAILED {iid}\b", run.output, re.M), iid
     hits = _secret_hits(run, audit, {"user junit": user_junit.read_text()})
     assert hits == {}, hits
