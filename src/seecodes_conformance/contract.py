@@ -233,7 +233,13 @@ def load_schema(name: str) -> JsonObject:
 
 
 @cache
-def _registry() -> Registry[Any]:
+def schema_registry() -> Registry[Any]:
+    """Every schema under contract/schemas/, by its $id, ready to resolve $refs between them.
+
+    Built once and immutable (a `referencing.Registry`), so validators and the fuzz overlay share
+    it. It cannot retrieve anything: a $ref outside contract/schemas/ is unresolvable rather than
+    fetched (the $id host is deliberately .invalid).
+    """
     resources = [
         (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
         for schema in _schemas().values()
@@ -247,7 +253,7 @@ def validate_payload(schema: JsonObject, instance: Any) -> list[str]:
     $refs between our schema files resolve through a registry of contract/schemas/, so nothing is
     fetched from the network (the $id host is deliberately .invalid).
     """
-    validator = Draft202012Validator(schema, registry=_registry())
+    validator = Draft202012Validator(schema, registry=schema_registry())
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     lines = []
     for error in errors:
