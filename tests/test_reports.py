@@ -24,13 +24,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jsonschema import Draft202012Validator
 from markupsafe import escape
 
 from seecodes_conformance.http.traffic import (
@@ -190,6 +193,44 @@ def test_waiver_file_format_is_checked() -> None:
     ):
         with pytest.raises(WaiverError):
             parse_waivers(bad)
+
+
+def test_waiver_file_format_is_a_json_schema_that_yaml_dates_satisfy() -> None:
+    schema = resources.files("seecodes_conformance.report").joinpath("waivers.schema.json")
+    Draft202012Validator.check_schema(json.loads(schema.read_text("utf-8")))
+    text = "waivers:\n  - invariant: RK-RACE\n    reason: ENG-9\n    expires: 2026-03-31\n"
+    assert parse_waivers(yaml.safe_load(text))["RK-RACE"].expires == dt.date(2026, 3, 31)
+    assert parse_waivers([]) == parse_waivers(None) == parse_waivers({"waivers": None}) == {}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("soon", "w.yaml: expected a list of waivers (or a mapping with 'waivers'), got 'soon'"),
+        ({"waivers": {"RK-RACE": "x"}}, "w.yaml: expected a list of waivers"),
+        ([5], "w.yaml entry 1: not a mapping, got 5"),
+        ([{"reason": "x", "expires": "2026-01-01"}], "w.yaml entry 1: 'invariant' (an invariant"),
+        (
+            {"waivers": [{"invariant": "RK-RACE", "reason": " ", "expires": "2026-01-01"}]},
+            "w.yaml entry 1 (RK-RACE): a non-empty 'reason' is required, got ' '",
+        ),
+        (
+            [{"invariant": "RK-RACE", "reason": "x"}],
+            "w.yaml entry 1 (RK-RACE): 'expires' (YYYY-MM-DD) is required",
+        ),
+        (
+            [{"invariant": "RK-RACE", "reason": "x", "expires": "2026-02-30"}],
+            "w.yaml entry 1 (RK-RACE): expires must be a date (YYYY-MM-DD), got '2026-02-30'",
+        ),
+        (
+            [{"invariant": "A", "reason": "x", "expires": "2026-01-01"}] * 2,
+            "w.yaml entry 2: A is waived twice",
+        ),
+    ],
+)
+def test_waiver_file_errors_name_the_entry_and_what_is_wrong(data: Any, message: str) -> None:
+    with pytest.raises(WaiverError, match="^" + re.escape(message)):
+        parse_waivers(data, "w.yaml")
 
 
 def test_baseline_fails_only_on_regressions_and_lists_progress() -> None:
