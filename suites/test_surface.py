@@ -17,7 +17,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from seecodes_conformance.contract import ROUTES, payload_schemas, payload_spec, validate_payload
+from seecodes_conformance.contract import (
+    HTTP_METHODS,
+    ROUTES,
+    payload_schemas,
+    payload_spec,
+    validate_payload,
+)
 from seecodes_conformance.flows import SAMPLE_LIST_MD, SAMPLE_PROGRESS, ProtocolSteps
 from seecodes_conformance.http import JiraAppSession, PermitSession, json_or_none
 from seecodes_conformance.ids import TaskRef
@@ -26,7 +32,6 @@ from seecodes_conformance.redaction import register_credentials
 from seecodes_conformance.target import Target
 
 Route = tuple[str, str]
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CONTEXT_ROUTE: Route = ("GET", "/v1/tasks/context")
 METRICS_BODY = {"installedUsersCount": 17, "source": "forge-hourly-sync"}
 MODEL_FIELDS = ("id", "name", "maxContext", "description", "pricing")

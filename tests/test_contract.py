@@ -384,27 +384,6 @@ def test_response_schemas_allow_extra_fields() -> None:
 # ------------------------------------------------------------------------------------ routes
 
 
-@pytest.mark.parametrize(
-    ("method", "concrete", "template"),
-    [
-        ("GET", "/v1/tasks/context", "/v1/tasks/context"),
-        ("GET", "/v1/tasks/run_abc123", "/v1/tasks/{runId}"),
-        ("GET", "/v1/tasks/run_abc123/output?x=1", "/v1/tasks/{runId}/output"),
-        ("POST", "/v1/tasks/AUTH-128/progress", "/v1/tasks/{taskId}/progress"),
-        ("GET", "/v1/tasks/AUTH-128/progress?projectId=AUTH", "/v1/tasks/{taskId}/progress"),
-        ("POST", "/v1/tasks/init", "/v1/tasks/init"),
-        ("POST", "/v1/projects/AUTH/indexes/query", "/v1/projects/{projectId}/indexes/query"),
-        ("get", "/healthz", "/healthz"),
-        ("GET", "/v1/tasks/init", None),
-        ("DELETE", "/v1/tasks/run_abc123", None),
-        ("GET", "/docs", None),
-        ("GET", "/v1/tasks/a/b/c", None),
-    ],
-)
-def test_match_route(method: str, concrete: str, template: str | None) -> None:
-    assert contract.match_route(method, concrete) == template
-
-
 # ------------------------------------------------------------------------------------ catalog
 
 
@@ -462,3 +441,97 @@ def test_route_access_is_read_from_the_security_entries() -> None:
     )
     assert "GET /v1/tasks/{taskId}/progress" in contract.JIRA_APP_ROUTES
     assert "POST /v1/jira/request-key" not in contract.JIRA_APP_ROUTES
+
+
+# ------------------------------------------------------------------------------- file formats
+
+META_DIR = contract_dir() / "meta"
+
+
+@pytest.mark.parametrize("path", sorted(META_DIR.glob("*.schema.json")), ids=lambda p: p.name)
+def test_every_format_schema_is_a_valid_2020_12_schema(path: Path) -> None:
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    data_file = path.name.removesuffix(".schema.json") + ".yaml"
+    data = yaml.safe_load((contract_dir() / data_file).read_text(encoding="utf-8"))
+    assert list(Draft202012Validator(schema).iter_errors(data)) == []
+
+
+@pytest.fixture
+def contract_files(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Editable copies of invariants.yaml and payloads.yaml that the loaders read instead."""
+    files = {
+        name: yaml.safe_load((contract_dir() / name).read_text(encoding="utf-8"))
+        for name in ("invariants.yaml", "payloads.yaml")
+    }
+    monkeypatch.setattr(contract, "_read_yaml", files.__getitem__)
+    contract._catalog.cache_clear()
+    contract._payloads.cache_clear()
+    yield files
+    contract._catalog.cache_clear()  # the next reader loads the real files again
+    contract._payloads.cache_clear()
+
+
+def _first_invariant(**changes: Any) -> Any:
+    def change(files: dict[str, Any]) -> None:
+        entry = files["invariants.yaml"]["invariants"][0]
+        for key, value in changes.items():
+            if value is None and key != "rationale":
+                entry.pop(key, None)
+            else:
+                entry[key] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.update({"invariants.yaml": [1]}), "invariants.yaml: top level must be"),
+        (
+            lambda f: f["invariants.yaml"]["invariants"].insert(0, "x"),
+            "invariants.yaml entry 0: not a mapping, got 'x'",
+        ),
+        (_first_invariant(quote=None), "invariant HEALTH-OK: quote must be a non-empty string"),
+        (_first_invariant(quote=" "), "invariant HEALTH-OK: quote must be a non-empty string"),
+        (_first_invariant(id="rk-x"), "invariant rk-x: id must be upper-case words joined by '-'"),
+        (_first_invariant(area="moon"), "invariant HEALTH-OK: area: 'moon' is not one of ["),
+        (
+            _first_invariant(level="derived", rationale=None),
+            "a derived invariant needs a rationale",
+        ),
+        (_first_invariant(observable="yes"), "HEALTH-OK: observable must be a boolean, got 'yes'"),
+        (_first_invariant(routes=["GET /healthz", 5]), "routes must be a list of strings, got 5"),
+        (
+            lambda f: f["invariants.yaml"]["invariants"].append(
+                dict(f["invariants.yaml"]["invariants"][0])
+            ),
+            "invariants.yaml: duplicate id HEALTH-OK",
+        ),
+    ],
+)
+def test_a_malformed_catalog_is_refused_with_one_clear_line(
+    contract_files: dict[str, Any], change: Any, message: str
+) -> None:
+    change(contract_files)
+    with pytest.raises(contract.ContractError, match=re.escape(message)):
+        contract.load_catalog()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda e: e.pop("response_media_type"), "response_media_type must be a string"),
+        (lambda e: e.update(response_status="ok"), "response_status must be a status"),
+        (lambda e: e.update(request=5), "request must be a schema file under contract/schemas/"),
+        (lambda e: e.update(request="nope.json"), "request 'nope.json' is not a schema file"),
+    ],
+)
+def test_a_malformed_payload_entry_is_refused_with_one_clear_line(
+    contract_files: dict[str, Any], change: Any, message: str
+) -> None:
+    change(contract_files["payloads.yaml"]["payloads"]["GET /healthz"])
+    with pytest.raises(
+        contract.ContractError, match="^payloads.yaml GET /healthz: " + re.escape(message)
+    ):
+        contract.payload_spec("GET", "/healthz")

@@ -18,9 +18,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
+import seecodes_conformance.fuzz.overlay as overlay_module
 from seecodes_conformance import contract
 from seecodes_conformance.fuzz.auth import tamper
 from seecodes_conformance.fuzz.coverage import Row, coverage_problems, record, table
@@ -146,6 +149,122 @@ def test_inlined_schema_judges_like_the_contract(example: Path) -> None:
     broken: Any = [instance]  # an array is never one of our payloads
     assert contract.validate_payload(original, broken) != []
     assert not Draft202012Validator(inlined).is_valid(broken)
+
+
+BASE = contract.SCHEMA_BASE_URI
+FAKE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "a.json": {
+        "$id": BASE + "a.json",
+        "type": "object",
+        "properties": {"b": {"$ref": "b.json#/$defs/wrapped"}, "own": {"$ref": "#/$defs/leaf"}},
+        "$defs": {"leaf": {"type": "integer"}},
+    },
+    "b.json": {
+        "$id": BASE + "b.json",
+        "$defs": {
+            "wrapped": {"type": "array", "items": {"$ref": "#/$defs/inner"}},  # b's, not a's
+            "inner": {"$ref": "a.json#/$defs/leaf", "minimum": 1, "description": "kept"},
+        },
+    },
+    "loop.json": {
+        "$id": BASE + "loop.json",
+        "$ref": "#/$defs/node",
+        "$defs": {"node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/node"}}}},
+    },
+    "nested-id.json": {
+        "$id": BASE + "nested-id.json",
+        "properties": {"sub": {"$ref": "sub/x.json"}},
+        "$defs": {
+            "sub": {
+                "$id": "sub/x.json",
+                "properties": {"y": {"$ref": "#/$defs/z"}},  # relative to sub/x.json
+                "$defs": {"z": {"type": "string"}},
+            },
+            "z": {"type": "null"},
+        },
+    },
+    "dangling.json": {"$id": BASE + "dangling.json", "$ref": "a.json#/$defs/missing"},
+    "remote.json": {"$id": BASE + "remote.json", "$ref": "https://example.invalid/x.json"},
+}
+
+
+@pytest.fixture
+def fake_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The overlay resolves against these schema files instead of contract/schemas/."""
+    registry: Registry[Any] = Registry().with_resources(
+        (schema["$id"], DRAFT202012.create_resource(schema)) for schema in FAKE_SCHEMAS.values()
+    )
+    monkeypatch.setattr(overlay_module, "schema_registry", registry.crawl)
+    monkeypatch.setattr(overlay_module, "load_schema", lambda n: copy.deepcopy(FAKE_SCHEMAS[n]))
+
+
+def test_contract_registry_resolves_refs_between_schema_files() -> None:
+    resolver = contract.schema_registry().resolver(base_uri=BASE + "installation.json")
+    common = contract.load_schema("common.json")
+    assert resolver.lookup("common.json#/$defs/count").contents == common["$defs"]["count"]
+    assert contract.schema_registry() is contract.schema_registry()  # built once
+
+
+@pytest.mark.usefixtures("fake_schemas")
+def test_inlining_follows_nested_refs_relative_to_the_file_they_are_in() -> None:
+    leaf = {"type": "integer"}
+    assert inline_schema("a.json") == {
+        "type": "object",
+        "properties": {
+            "b": {
+                "type": "array",
+                "items": {"allOf": [leaf, {"minimum": 1, "description": "kept"}]},
+            },
+            "own": leaf,
+        },
+    }
+
+
+@pytest.mark.usefixtures("fake_schemas")
+def test_inlining_honours_a_nested_id() -> None:
+    inlined = inline_schema("nested-id.json")
+    assert inlined["properties"]["sub"]["properties"]["y"] == {"type": "string"}
+
+
+@pytest.mark.usefixtures("fake_schemas")
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("loop.json", r"recursive \$ref loop\.json#/\$defs/node: the overlay inlines finite"),
+        ("dangling.json", r"unresolvable \$ref a\.json#/\$defs/missing"),
+        ("remote.json", r"unresolvable \$ref https://example\.invalid/x\.json#"),
+    ],
+)
+def test_inlining_refuses_recursive_and_unresolvable_refs(name: str, message: str) -> None:
+    with pytest.raises(OverlayError, match=message):
+        inline_schema(name)
+
+
+def test_target_refs_are_followed_through_chains_of_components() -> None:
+    doc = contract.load_openapi()
+    operation_doc = doc["paths"]["/v1/tasks/{runId}/start"]["post"]
+    components = doc["components"]
+    components["requestBodies"] = {
+        "Start": {"$ref": "#/components/requestBodies/StartBody"},
+        "StartBody": operation_doc["requestBody"],
+    }
+    operation_doc["requestBody"] = {"$ref": "#/components/requestBodies/Start"}
+    components["parameters"]["RunId"] = operation_doc["parameters"][0]
+    operation_doc["parameters"] = [{"$ref": "#/components/parameters/RunId"}]
+    out = overlay(doc, "positive", BINDINGS, {})
+    overlaid = out["paths"]["/v1/tasks/{runId}/start"]["post"]
+    schema = overlaid["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["properties"]["model"] == {"type": "string", "enum": list(BINDINGS.models)}
+    assert overlaid["parameters"][0]["name"] == "runId"
+    assert overlaid["parameters"][0]["schema"] == {"type": "string", "minLength": 1}
+    assert out["components"]["requestBodies"]["Start"] == {
+        "$ref": "#/components/requestBodies/StartBody"
+    }  # the target's components are left as they were
+    operation_doc["requestBody"] = {"$ref": "#/components/requestBodies/Nowhere"}
+    with pytest.raises(
+        OverlayError, match=r"unresolvable \$ref #/components/requestBodies/Nowhere"
+    ):
+        overlay(doc, "positive", BINDINGS, {})
 
 
 def test_merge_keeps_ours_over_an_open_schema_and_both_over_a_tight_one() -> None:

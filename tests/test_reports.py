@@ -24,13 +24,17 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jsonschema import Draft202012Validator
+from markupsafe import escape
 
 from seecodes_conformance.http.traffic import (
     Policy,
@@ -191,6 +195,44 @@ def test_waiver_file_format_is_checked() -> None:
             parse_waivers(bad)
 
 
+def test_waiver_file_format_is_a_json_schema_that_yaml_dates_satisfy() -> None:
+    schema = resources.files("seecodes_conformance.report").joinpath("waivers.schema.json")
+    Draft202012Validator.check_schema(json.loads(schema.read_text("utf-8")))
+    text = "waivers:\n  - invariant: RK-RACE\n    reason: ENG-9\n    expires: 2026-03-31\n"
+    assert parse_waivers(yaml.safe_load(text))["RK-RACE"].expires == dt.date(2026, 3, 31)
+    assert parse_waivers([]) == parse_waivers(None) == parse_waivers({"waivers": None}) == {}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("soon", "w.yaml: expected a list of waivers (or a mapping with 'waivers'), got 'soon'"),
+        ({"waivers": {"RK-RACE": "x"}}, "w.yaml: expected a list of waivers"),
+        ([5], "w.yaml entry 1: not a mapping, got 5"),
+        ([{"reason": "x", "expires": "2026-01-01"}], "w.yaml entry 1: 'invariant' (an invariant"),
+        (
+            {"waivers": [{"invariant": "RK-RACE", "reason": " ", "expires": "2026-01-01"}]},
+            "w.yaml entry 1 (RK-RACE): a non-empty 'reason' is required, got ' '",
+        ),
+        (
+            [{"invariant": "RK-RACE", "reason": "x"}],
+            "w.yaml entry 1 (RK-RACE): 'expires' (YYYY-MM-DD) is required",
+        ),
+        (
+            [{"invariant": "RK-RACE", "reason": "x", "expires": "2026-02-30"}],
+            "w.yaml entry 1 (RK-RACE): expires must be a date (YYYY-MM-DD), got '2026-02-30'",
+        ),
+        (
+            [{"invariant": "A", "reason": "x", "expires": "2026-01-01"}] * 2,
+            "w.yaml entry 2: A is waived twice",
+        ),
+    ],
+)
+def test_waiver_file_errors_name_the_entry_and_what_is_wrong(data: Any, message: str) -> None:
+    with pytest.raises(WaiverError, match="^" + re.escape(message)):
+        parse_waivers(data, "w.yaml")
+
+
 def test_baseline_fails_only_on_regressions_and_lists_progress() -> None:
     fail_health = TestRecord("t::h", ["HEALTH-OK"], outcome="failed", violated="HEALTH-OK")
     pass_replay = TestRecord("t::r", ["RK-REPLAY"])
@@ -271,6 +313,23 @@ def test_html_shows_verdict_table_and_escapes_what_the_target_sent() -> None:
     assert "<h2>Invariants by area</h2>" in html and "request-keys" in html
     assert "GET /healthz" in html  # per-route coverage
     assert "pytest t.py::test_r" in html  # the reproduction command
+
+
+def test_html_escapes_markup_in_test_ids_and_messages_everywhere_they_appear() -> None:
+    nodeid = "t.py::test_r[<script>alert(2)</script>]"
+    failing = TestRecord(
+        nodeid, ["RK-REPLAY"], outcome="failed", violated="RK-REPLAY",
+        message="<script>alert(3)</script>\nmore", longrepr="<img src=x onerror=alert(4)>",
+    )  # fmt: skip
+    result = _result([failing, PASS_HEALTH])
+    result.unattributed = [failing]
+    result.notes = ['<a href="javascript:alert(5)">note</a>']
+    html = render(result)
+    assert "<script" not in html and "<img" not in html and '<a href="javascript' not in html
+    assert html.count("&lt;script&gt;alert(2)&lt;/script&gt;") >= 3  # failure, outside, tests
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in html  # the invariant table note
+    assert "&lt;img src=x onerror=alert(4)&gt;" in html
+    assert "<style>" in html and "<link" not in html  # the stylesheet is inlined
 
 
 def test_manifest_detects_tampering_and_checks_signatures(tmp_path: Path) -> None:
@@ -757,7 +816,7 @@ def test_whole_suite_with_two_faults_reports_both_and_leaks_no_secret(tmp_path: 
         assert entry["status"] == "failed", entry
         assert entry["protocol"] and entry["failures"][0]["evidence"], entry
         assert junit.find(f".//failure[@type='{iid}']") is not None, iid
-        assert f'id="{iid}"' in html and entry["protocol"].replace('"', "&quot;") in html
+        assert f'id="{iid}"' in html and escape(entry["protocol"]) in html
         assert re.search(rf"^FAILED {iid}\b", run.output, re.M), iid
     hits = _secret_hits(run, audit, {"user junit": user_junit.read_text()})
     assert hits == {}, hits

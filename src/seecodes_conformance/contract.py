@@ -3,6 +3,9 @@
 Everything here is read from `contract/` (found through `resources.contract_dir()`, so an
 installed copy works from any directory) and parsed once. Public functions hand out copies, so a
 caller that tweaks a document (for example a schemathesis overlay) cannot corrupt the next one.
+The formats of invariants.yaml and payloads.yaml are JSON Schemas of their own (contract/meta/);
+only what a schema cannot state (unique ids, files that exist, the documented routes) is checked
+in code.
 """
 
 from __future__ import annotations
@@ -10,26 +13,24 @@ from __future__ import annotations
 import copy
 import enum
 import json
-import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from seecodes_conformance.resources import contract_dir
 
 SCHEMA_BASE_URI: Final = "https://seecodes-conformance.invalid/schemas/"
-AREAS: Final = frozenset({"system", "forge", "request-keys", "launch", "permits", "runs", "data"})
-LEVELS: Final = frozenset({"contract", "derived"})
-_HTTP_METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-_ID_PATTERN: Final = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
+HTTP_METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+"""The operation keys of an OpenAPI path item."""
 
 JsonObject = dict[str, Any]
 
@@ -73,57 +74,84 @@ def _read_json(path: Path) -> Any:
         return json.load(handle)
 
 
+# ---------------------------------------------------------------------------- file formats
+
+
+@cache
+def _format_validator(name: str) -> Draft202012Validator:
+    """The validator of one contract file's format, from contract/meta/<name>.schema.json."""
+    schema = _read_json(contract_dir() / "meta" / f"{name}.schema.json")
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def explain(error: ValidationError, below: int = 0) -> str:
+    """One readable line for a schema violation, in the schema's own words where it has some.
+
+    A (sub)schema may word its failures with ``errorMessage`` (the ajv-errors convention, which
+    validators ignore): a string for any failure of its own keywords, or a mapping from keyword
+    to string, where ``required`` may map each property name to a string. Otherwise the line is
+    jsonschema's message, after the place in the instance (path components from `below` on).
+    A scalar that was refused is quoted, so the line says what was found.
+    """
+    wording: Any = error.schema.get("errorMessage") if isinstance(error.schema, Mapping) else None
+    if isinstance(wording, Mapping):
+        wording = wording.get(str(error.validator))
+        if isinstance(wording, Mapping) and isinstance(error.instance, Mapping):
+            missing = [p for p in error.validator_value if p not in error.instance]
+            wording = wording.get(missing[0]) if missing else None
+    if not isinstance(wording, str):
+        location = "/".join(str(part) for part in list(error.absolute_path)[below:])
+        return f"{location}: {error.message}" if location else error.message
+    if error.validator != "required" and not isinstance(error.instance, Mapping | list):
+        wording += f", got {reprlib.repr(error.instance)}"
+    return wording
+
+
+def _invariant_field(name: str) -> Any:
+    return _format_validator("invariants").schema["$defs"]["invariant"]["properties"][name]
+
+
+AREAS: Final = frozenset(_invariant_field("area")["enum"])
+LEVELS: Final = frozenset(_invariant_field("level")["enum"])
+
+
 # ---------------------------------------------------------------------------------------- catalog
 
 
-def _str_tuple(entry: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = entry.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ContractError(f"{where}: {key} must be a list of strings")
-    return tuple(value)
+def _catalog_place(data: Any, path: list[Any]) -> tuple[str, int]:
+    """How an error message names the part of invariants.yaml at `path`, and the path components
+    that name covers: the invariant by id where it has one, else its position."""
+    if len(path) < 2:
+        return "invariants.yaml", len(path)
+    entry = data["invariants"][path[1]]
+    if isinstance(entry, Mapping) and isinstance(entry.get("id"), str) and entry["id"]:
+        return f"invariant {entry['id']}", 2
+    return f"invariants.yaml entry {path[1]}", 2
 
 
-def _parse_invariant(entry: Any, position: int) -> Invariant:
-    where = f"invariants.yaml entry {position}"
-    if not isinstance(entry, dict):
-        raise ContractError(f"{where}: not a mapping")
-    for key in ("id", "area", "level", "quote"):
-        if not isinstance(entry.get(key), str) or not entry[key].strip():
-            raise ContractError(f"{where}: {key} must be a non-empty string")
-    where = f"invariant {entry['id']}"
-    if not _ID_PATTERN.match(entry["id"]):
-        raise ContractError(f"{where}: id must be upper-case words joined by '-'")
-    if entry["area"] not in AREAS:
-        raise ContractError(f"{where}: unknown area {entry['area']!r}")
-    if entry["level"] not in LEVELS:
-        raise ContractError(f"{where}: unknown level {entry['level']!r}")
-    rationale = entry.get("rationale")
-    if rationale is not None and not isinstance(rationale, str):
-        raise ContractError(f"{where}: rationale must be a string")
-    if entry["level"] == "derived" and not rationale:
-        raise ContractError(f"{where}: a derived invariant needs a rationale")
-    observable = entry.get("observable", True)
-    if not isinstance(observable, bool):
-        raise ContractError(f"{where}: observable must be a boolean")
+def _invariant(entry: Mapping[str, Any]) -> Invariant:
+    """An entry the format schema has accepted, as an Invariant."""
     return Invariant(
         id=entry["id"],
         area=entry["area"],
         level=entry["level"],
         quote=entry["quote"],
-        routes=_str_tuple(entry, "routes", where),
-        rationale=rationale,
-        faults=_str_tuple(entry, "fault", where),
-        also_quotes=_str_tuple(entry, "also_quotes", where),
-        observable=observable,
+        routes=tuple(entry.get("routes", [])),
+        rationale=entry.get("rationale"),
+        faults=tuple(entry.get("fault", [])),
+        also_quotes=tuple(entry.get("also_quotes", [])),
+        observable=entry.get("observable", True),
     )
 
 
 @cache
 def _catalog() -> tuple[Invariant, ...]:
     data = _read_yaml("invariants.yaml")
-    if not isinstance(data, dict) or not isinstance(data.get("invariants"), list):
-        raise ContractError("invariants.yaml: top level must be a mapping with an invariants list")
-    entries = tuple(_parse_invariant(e, n) for n, e in enumerate(data["invariants"]))
+    error = best_match(_format_validator("invariants").iter_errors(data))
+    if error is not None:
+        where, covered = _catalog_place(data, list(error.absolute_path))
+        raise ContractError(f"{where}: {explain(error, covered)}")
+    entries = tuple(_invariant(e) for e in data["invariants"])
     seen: set[str] = set()
     for invariant in entries:
         if invariant.id in seen:
@@ -158,7 +186,7 @@ def _routes() -> tuple[tuple[str, str], ...]:
         (method.upper(), path)
         for path, item in _openapi()["paths"].items()
         for method in item
-        if method in _HTTP_METHODS
+        if method in HTTP_METHODS
     )
 
 
@@ -221,36 +249,6 @@ JIRA_APP_ROUTES: Final[tuple[str, ...]] = tuple(
 """Every route that takes Forge bearer plus request key, in document order."""
 
 
-@cache
-def _template_patterns() -> tuple[tuple[str, re.Pattern[str], int], ...]:
-    patterns = []
-    for path in _openapi()["paths"]:
-        parts = path.split("/")
-        regex = "/".join(
-            "[^/]+" if part.startswith("{") and part.endswith("}") else re.escape(part)
-            for part in parts
-        )
-        literal = sum(1 for part in parts if not part.startswith("{"))
-        patterns.append((path, re.compile(f"^{regex}$"), literal))
-    # OpenAPI: concrete paths match before templated ones, so try the most literal first.
-    return tuple(sorted(patterns, key=lambda p: -p[2]))
-
-
-def match_route(method: str, concrete_path: str) -> str | None:
-    """The documented path template a request resolves to, or None when it is undocumented.
-
-    As in OpenAPI, the most concrete matching path wins before the method is considered, so
-    GET /v1/tasks/context is the context route (not a run called "context") and GET
-    /v1/tasks/init is undocumented rather than a run status. A query string is ignored.
-    """
-    path = urlsplit(concrete_path).path
-    for template, pattern, _ in _template_patterns():
-        if pattern.match(path):
-            documented = (method.upper(), template) in ROUTES
-            return template if documented else None
-    return None
-
-
 # ---------------------------------------------------------------------------------------- schemas
 
 
@@ -285,7 +283,13 @@ def load_schema(name: str) -> JsonObject:
 
 
 @cache
-def _registry() -> Registry[Any]:
+def schema_registry() -> Registry[Any]:
+    """Every schema under contract/schemas/, by its $id, ready to resolve $refs between them.
+
+    Built once and immutable (a `referencing.Registry`), so validators and the fuzz overlay share
+    it. It cannot retrieve anything: a $ref outside contract/schemas/ is unresolvable rather than
+    fetched (the $id host is deliberately .invalid).
+    """
     resources = [
         (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
         for schema in _schemas().values()
@@ -299,7 +303,7 @@ def validate_payload(schema: JsonObject, instance: Any) -> list[str]:
     $refs between our schema files resolve through a registry of contract/schemas/, so nothing is
     fetched from the network (the $id host is deliberately .invalid).
     """
-    validator = Draft202012Validator(schema, registry=_registry())
+    validator = Draft202012Validator(schema, registry=schema_registry())
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     lines = []
     for error in errors:
@@ -311,28 +315,32 @@ def validate_payload(schema: JsonObject, instance: Any) -> list[str]:
 # ---------------------------------------------------------------------------------------- payloads
 
 
-def _parse_payload(key: str, entry: Any) -> PayloadSpec:
-    if not isinstance(entry, dict):
-        raise ContractError(f"payloads.yaml {key}: not a mapping")
-    names: dict[str, str | None] = {}
-    for field in ("request", "response"):
-        value = entry.get(field)
-        if value is not None and (not isinstance(value, str) or value not in _schemas()):
-            raise ContractError(f"payloads.yaml {key}: {field} {value!r} is not a schema file")
-        names[field] = value
-    media_type = entry.get("response_media_type")
-    status = entry.get("response_status", "2XX")
-    if not isinstance(media_type, str) or not isinstance(status, str):
-        raise ContractError(f"payloads.yaml {key}: response_media_type/status must be strings")
-    return PayloadSpec(names["request"], names["response"], media_type, status)
+def _payloads_place(path: list[Any]) -> tuple[str, int]:
+    """How an error message names the part of payloads.yaml at `path` (see _catalog_place)."""
+    if len(path) < 2:
+        return "payloads.yaml", len(path)
+    return f"payloads.yaml {path[1]}", 2
 
 
 @cache
 def _payloads() -> dict[str, PayloadSpec]:
     data = _read_yaml("payloads.yaml")
-    if not isinstance(data, dict) or not isinstance(data.get("payloads"), dict):
-        raise ContractError("payloads.yaml: top level must be a mapping with a payloads mapping")
-    specs = {str(key): _parse_payload(str(key), entry) for key, entry in data["payloads"].items()}
+    error = best_match(_format_validator("payloads").iter_errors(data))
+    if error is not None:
+        where, covered = _payloads_place(list(error.absolute_path))
+        raise ContractError(f"{where}: {explain(error, covered)}")
+    specs: dict[str, PayloadSpec] = {}
+    for key, entry in data["payloads"].items():
+        for field in ("request", "response"):
+            value = entry.get(field)
+            if value is not None and value not in _schemas():
+                raise ContractError(f"payloads.yaml {key}: {field} {value!r} is not a schema file")
+        specs[str(key)] = PayloadSpec(
+            entry.get("request"),
+            entry.get("response"),
+            entry["response_media_type"],
+            entry.get("response_status", "2XX"),
+        )
     documented = {route_key(method, path) for method, path in ROUTES}
     if set(specs) != documented:
         raise ContractError(

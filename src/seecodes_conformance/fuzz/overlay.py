@@ -1,4 +1,4 @@
-"""The schemathesis overlay: the target's own /openapi.json plus our first-party shapes (issue 4).
+"""The schemathesis overlay: the target's own /openapi.json plus our first-party shapes.
 
 The published document leaves most bodies as ``{"type": "object"}``. Fuzzing that alone sends
 junk the handlers refuse at the door, and checks nothing about the answers. So, per route-method
@@ -27,16 +27,31 @@ import copy
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urldefrag, urljoin
 
-from seecodes_conformance.contract import ROUTES, load_schema, payload_spec, route_key
+from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
+
+from seecodes_conformance.contract import (
+    HTTP_METHODS,
+    ROUTE_KEYS,
+    ROUTES,
+    SCHEMA_BASE_URI,
+    load_schema,
+    payload_spec,
+    schema_registry,
+)
 from seecodes_conformance.ids import TaskRef
+
+if TYPE_CHECKING:  # referencing exports the resolver type only from its private core module
+    from referencing._core import Resolver
 
 JsonObject = dict[str, Any]
 Role = Literal["positive", "negative"]
 
-HTTP_METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-COMBINATIONS: Final[tuple[str, ...]] = tuple(route_key(m, p) for m, p in ROUTES)
+COMBINATIONS: Final = ROUTE_KEYS
 """The protocol's 24 route-method combinations, as "METHOD /path/{param}"."""
 
 MARKER: Final = "x-seecodes-fuzz"
@@ -168,61 +183,62 @@ def _rename_path_parameters(item: dict[str, Any], names: Mapping[str, str]) -> N
 # ---------------------------------------------------------------------- first-party schemas
 
 
-def _split_ref(ref: str, current: str) -> tuple[str, str]:
-    """(file name, JSON pointer) of a $ref between our schema files."""
-    target, _, pointer = ref.partition("#")
-    if "://" in target:
-        raise OverlayError(f"absolute $ref {ref!r} in {current}: the overlay resolves files only")
-    return (target or current), pointer
-
-
-def _follow(document: Any, pointer: str, where: str) -> Any:
-    node = document
-    for token in [t for t in pointer.split("/") if t]:
-        token = token.replace("~1", "/").replace("~0", "~")
-        try:
-            node = node[int(token)] if isinstance(node, list) else node[token]
-        except (KeyError, IndexError, ValueError, TypeError):
-            raise OverlayError(f"unresolvable $ref {where}#{pointer}") from None
-    return node
-
-
 def inline_schema(name: str) -> JsonObject:
     """One first-party schema with every $ref between our files resolved in place.
 
     The result is self-contained (no $id, no $defs, no external $ref), so it can sit anywhere in
     an OpenAPI document. A $ref with sibling constraints becomes ``allOf: [ref, siblings]``, which
-    every generator and validator understands the same way.
+    every generator and validator understands the same way. References are looked up in the
+    contract's schema registry, so they mean exactly what they mean to the payload validator.
     """
-    result = _inline(load_schema(name), name, ())
+    schema = load_schema(name)
+    base = str(schema.get("$id", SCHEMA_BASE_URI + name))
+    result = _inline(schema, schema_registry().resolver(base_uri=base), base, ())
     if not isinstance(result, dict):
         raise OverlayError(f"{name} is not a schema object")
     return result
 
 
-def _inline(node: Any, current: str, stack: tuple[str, ...]) -> Any:
+def _inline(node: Any, resolver: Resolver[Any], base: str, stack: tuple[int, ...]) -> Any:
+    """``node`` with its $refs replaced by what they point at.
+
+    ``resolver`` looks references up and already stands at ``node``'s base URI; ``base`` spells
+    that URI for error messages. ``stack`` holds the identities of the referenced nodes being
+    inlined: a reference back into one of them would never end.
+    """
     if isinstance(node, list):
-        return [_inline(item, current, stack) for item in node]
+        return [_inline_child(item, resolver, base, stack) for item in node]
     if not isinstance(node, dict):
         return node
     out = {
-        key: _inline(value, current, stack)
+        key: _inline_child(value, resolver, base, stack)
         for key, value in node.items()
         if key not in _META_KEYS and key != "$ref"
     }
     ref = node.get("$ref")
     if not isinstance(ref, str):
         return out
-    file_name, pointer = _split_ref(ref, current)
-    where = f"{file_name}#{pointer}"
-    if where in stack:
+    uri, fragment = urldefrag(urljoin(base, ref))
+    where = f"{uri.removeprefix(SCHEMA_BASE_URI)}#{fragment}"
+    try:
+        resolved = resolver.lookup(ref)
+    except Unresolvable:
+        raise OverlayError(f"unresolvable $ref {where}") from None
+    if id(resolved.contents) in stack:
         raise OverlayError(f"recursive $ref {where}: the overlay inlines finite schemas only")
-    resolved = _inline(
-        _follow(load_schema(file_name), pointer, file_name), file_name, (*stack, where)
-    )
+    inlined = _inline(resolved.contents, resolved.resolver, uri, (*stack, id(resolved.contents)))
     if not set(out) - _ANNOTATIONS:
-        return resolved
-    return {"allOf": [resolved, out]}
+        return inlined
+    return {"allOf": [inlined, out]}
+
+
+def _inline_child(node: Any, resolver: Resolver[Any], base: str, stack: tuple[int, ...]) -> Any:
+    """A subschema with its own $id is a resource of its own: references in it are relative to
+    that $id (a referenced node needs no such step: the lookup already moved the base)."""
+    if isinstance(node, dict) and isinstance(node.get("$id"), str):
+        resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
+        base = urljoin(base, node["$id"])
+    return _inline(node, resolver, base, stack)
 
 
 def is_open(schema: Any) -> bool:
@@ -388,29 +404,45 @@ def overlay(
     out = canonical_document(doc)
     shapes = parameter_shapes(bindings)
     patches = body_patches(bindings)
-    found_components = out.get("components")
-    components: Mapping[str, Any] = found_components if isinstance(found_components, dict) else {}
+    resolver = _document_resolver(out)
     for method, path, operation in list(_operations(out)):
         combo = label_of(method, path)
         if combo not in COMBINATIONS or not isinstance(operation, dict):
             continue
-        _overlay_parameters(out, path, method, combo, role, shapes, components)
+        _overlay_parameters(out, path, method, combo, role, shapes, resolver)
         if role == "positive":
-            _overlay_request(operation, combo, patches.get(combo, {}), components)
-        _overlay_responses(operation, combo, components)
+            _overlay_request(operation, combo, patches.get(combo, {}), resolver)
+        _overlay_responses(operation, combo, resolver)
     out[MARKER] = {**marker, "role": role}
     return out
 
 
-def _resolve(node: Any, components: Mapping[str, Any]) -> Any:
+_DOCUMENT_URI: Final = "urn:seecodes-conformance:target-openapi"
+_MAX_HOPS: Final = 16
+
+
+def _document_resolver(doc: JsonObject) -> Resolver[Any]:
+    """A resolver of local references in the target's document.
+
+    The document is registered as an opaque resource: it is an OpenAPI document, not a JSON
+    Schema, so only JSON pointers into it are followed and no $id inside it moves the base.
+    """
+    registry: Registry[Any] = Registry().with_resource(_DOCUMENT_URI, Resource.opaque(doc))
+    return registry.resolver(base_uri=_DOCUMENT_URI)
+
+
+def _resolve(node: Any, resolver: Resolver[Any]) -> Any:
     """A local ``#/components/...`` reference, followed (the node itself otherwise)."""
-    seen = 0
-    while isinstance(node, Mapping) and isinstance(node.get("$ref"), str) and seen < 16:
+    hops = 0
+    while isinstance(node, Mapping) and isinstance(node.get("$ref"), str) and hops < _MAX_HOPS:
         ref = node["$ref"]
         if not ref.startswith("#/components/"):
             return node
-        node = _follow({"components": components}, ref[1:], "#")
-        seen += 1
+        try:
+            node = resolver.lookup(ref).contents
+        except Unresolvable:
+            raise OverlayError(f"unresolvable $ref {ref}") from None
+        hops += 1
     return node
 
 
@@ -421,14 +453,14 @@ def _overlay_parameters(
     combo: str,
     role: Role,
     shapes: Mapping[tuple[str, str, str], ParameterShape],
-    components: Mapping[str, Any],
+    resolver: Resolver[Any],
 ) -> None:
     item = doc["paths"][path]
     operation = item[method]
     # Path-level parameters apply to every method: copy them into the operation before editing.
     merged: dict[tuple[str, str], Any] = {}
     for parameter in [*(item.get("parameters") or []), *(operation.get("parameters") or [])]:
-        resolved = _resolve(parameter, components)
+        resolved = _resolve(parameter, resolver)
         if isinstance(resolved, Mapping) and "name" in resolved and "in" in resolved:
             merged[(str(resolved["in"]), str(resolved["name"]))] = parameter
     result = []
@@ -438,8 +470,8 @@ def _overlay_parameters(
         if ours is None:
             result.append(parameter)
             continue
-        resolved = copy.deepcopy(dict(_resolve(parameter, components)))
-        resolved["schema"] = merge(_resolve(resolved.get("schema"), components), ours)
+        resolved = copy.deepcopy(dict(_resolve(parameter, resolver)))
+        resolved["schema"] = merge(_resolve(resolved.get("schema"), resolver), ours)
         resolved.pop("content", None)
         result.append(resolved)
     if result:
@@ -450,7 +482,7 @@ def _overlay_request(
     operation: JsonObject,
     combo: str,
     patch: Mapping[str, JsonObject],
-    components: Mapping[str, Any],
+    resolver: Resolver[Any],
 ) -> None:
     spec = payload_spec(*combo.split(" ", 1))
     if spec.request is None:
@@ -460,7 +492,7 @@ def _overlay_request(
         properties = ours.setdefault("properties", {})
         for name, shape in patch.items():
             properties[name] = copy.deepcopy(shape)
-    body = _resolve(operation.get("requestBody"), components)
+    body = _resolve(operation.get("requestBody"), resolver)
     if not isinstance(body, Mapping):
         # The target documents no body where first-party clients send one: send theirs anyway.
         operation["requestBody"] = {
@@ -473,14 +505,14 @@ def _overlay_request(
     json_types = [t for t in content if _is_json(t)] or ["application/json"]
     for media_type in json_types:
         entry = dict(content.get(media_type) or {})
-        entry["schema"] = merge(_resolve(entry.get("schema"), components), ours)
+        entry["schema"] = merge(_resolve(entry.get("schema"), resolver), ours)
         entry.pop("example", None)
         entry.pop("examples", None)
         content[media_type] = entry
     operation["requestBody"] = body
 
 
-def _overlay_responses(operation: JsonObject, combo: str, components: Mapping[str, Any]) -> None:
+def _overlay_responses(operation: JsonObject, combo: str, resolver: Resolver[Any]) -> None:
     spec = payload_spec(*combo.split(" ", 1))
     if spec.response is None:
         return
@@ -492,12 +524,12 @@ def _overlay_responses(operation: JsonObject, combo: str, components: Mapping[st
     for code in list(responses):
         if str(code)[0] != status_class:
             continue
-        response = copy.deepcopy(dict(_resolve(responses[code], components) or {}))
+        response = copy.deepcopy(dict(_resolve(responses[code], resolver) or {}))
         content = response.setdefault("content", {})
         json_types = [t for t in content if _is_json(t)] or [spec.response_media_type]
         for media_type in json_types:
             entry = dict(content.get(media_type) or {})
-            entry["schema"] = merge(_resolve(entry.get("schema"), components), ours)
+            entry["schema"] = merge(_resolve(entry.get("schema"), resolver), ours)
             content[media_type] = entry
         responses[code] = response
 

@@ -9,17 +9,27 @@ File format (YAML)::
 
 A waived failure is reported as waived and does not fail the gate. An expired waiver fails the
 gate, and so does a waiver whose invariant now passes (like a strict xfail): delete it.
+
+The format is stated in waivers.schema.json (next to this module), so tools can check a waiver
+file too; only an invariant waived twice is caught here, and the gate judges ids and expiry.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from seecodes_conformance.contract import explain
 
 
 class WaiverError(ValueError):
@@ -39,38 +49,59 @@ class Waiver:
         return {"reason": self.reason, "expires": self.expires.isoformat()}
 
 
-def _date(value: Any, where: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise WaiverError(f"{where}: expires must be a date (YYYY-MM-DD), got {value!r}") from None
+@cache
+def _validator() -> Draft202012Validator:
+    """The file format, stated in waivers.schema.json next to this module."""
+    schema = resources.files("seecodes_conformance.report").joinpath("waivers.schema.json")
+    return Draft202012Validator(
+        json.loads(schema.read_text("utf-8")), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def _plain(data: Any) -> Any:
+    """The data with YAML's dates as the YYYY-MM-DD strings the schema describes."""
+    if isinstance(data, dt.datetime):
+        return data.date().isoformat()
+    if isinstance(data, dt.date):
+        return data.isoformat()
+    if isinstance(data, Mapping):
+        return {key: _plain(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_plain(item) for item in data]
+    return data
+
+
+def _entries(data: Any) -> list[Any]:
+    """The waiver list of a file: the list itself, or the mapping's 'waivers' (none if absent)."""
+    entries = data.get("waivers") if isinstance(data, Mapping) else data
+    return entries or []
+
+
+def _place(data: Any, path: list[Any], source: str) -> tuple[str, int]:
+    """Which entry an error's instance path is in, as the message names it."""
+    index = 1 if isinstance(data, Mapping) else 0  # the path starts "waivers", n or n
+    if len(path) <= index:
+        return source, len(path)
+    n = path[index]
+    entry = _entries(data)[n]
+    invariant = entry.get("invariant") if isinstance(entry, Mapping) else None
+    label = f" ({invariant})" if isinstance(invariant, str) and invariant.strip() else ""
+    return f"{source} entry {n + 1}{label}", index + 1
 
 
 def parse_waivers(data: Any, source: str = "waivers") -> dict[str, Waiver]:
-    entries = data.get("waivers") if isinstance(data, Mapping) else data
-    if entries is None:
-        return {}
-    if not isinstance(entries, list):
-        raise WaiverError(f"{source}: expected a list of waivers (or a mapping with 'waivers')")
+    data = _plain(data)
+    error = best_match(_validator().iter_errors(data))
+    if error is not None:
+        where, covered = _place(data, list(error.absolute_path), source)
+        raise WaiverError(f"{where}: {explain(error, covered)}")
     waivers: dict[str, Waiver] = {}
-    for n, entry in enumerate(entries, 1):
-        where = f"{source} entry {n}"
-        if not isinstance(entry, Mapping):
-            raise WaiverError(f"{where}: not a mapping")
-        invariant, reason = entry.get("invariant"), entry.get("reason")
-        if not isinstance(invariant, str) or not invariant.strip():
-            raise WaiverError(f"{where}: 'invariant' (an invariant id) is required")
-        if not isinstance(reason, str) or not reason.strip():
-            raise WaiverError(f"{where} ({invariant}): a non-empty 'reason' is required")
-        if "expires" not in entry:
-            raise WaiverError(f"{where} ({invariant}): 'expires' (YYYY-MM-DD) is required")
+    for n, entry in enumerate(_entries(data), 1):
+        invariant = entry["invariant"]
         if invariant in waivers:
-            raise WaiverError(f"{where}: {invariant} is waived twice")
-        waivers[invariant] = Waiver(invariant, reason.strip(), _date(entry["expires"], where))
+            raise WaiverError(f"{source} entry {n}: {invariant} is waived twice")
+        expires = dt.date.fromisoformat(entry["expires"])
+        waivers[invariant] = Waiver(invariant, entry["reason"].strip(), expires)
     return waivers
 
 
