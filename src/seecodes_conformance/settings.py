@@ -147,6 +147,14 @@ class Settings:
     worker_id: str  # the xdist worker ("gw0"), "" in the controller or a run without xdist
     workers: int  # how many xdist workers share the run (1 without xdist)
     secret_audit_file: str | None  # self-tests only: dump every secret value the run used
+    hypothesis_seed: int | str | None  # hypothesis' own --hypothesis-seed, for the report
+    invocation_dir: Path  # where pytest was started: relative paths are shown from here
+    invocation_args: tuple[str, ...]  # the command line as given (reports redact it)
+
+    @property
+    def is_worker(self) -> bool:
+        """An xdist worker: it runs tests and hands its results to the controller."""
+        return bool(self.worker_id)
 
 
 AUDIT_ENV = "SEECODES_SECRET_AUDIT_FILE"
@@ -213,4 +221,7 @@ def read_settings(config: pytest.Config) -> Settings:
         worker_id=str(worker_input.get("workerid", "")) if worker_input else "",
         workers=int(worker_input.get("workercount", 1)) if worker_input else 1,
         secret_audit_file=os.environ.get(AUDIT_ENV) or None,
+        hypothesis_seed=config.getoption("hypothesis_seed", default=None),
+        invocation_dir=Path(config.invocation_params.dir),
+        invocation_args=tuple(str(arg) for arg in config.invocation_params.args),
     )

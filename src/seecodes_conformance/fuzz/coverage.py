@@ -222,12 +222,12 @@ class RedactRewrittenReports:
             report.longrepr = redacted
 
 
-def install(config: pytest.Config) -> CoverageReport | None:
+def install(config: pytest.Config, *, is_worker: bool) -> CoverageReport | None:
     """Register the plugins; the table is added up on the controller (or the only process)
     and returned there, while workers just send their rows."""
     if not config.pluginmanager.has_plugin(REDACT_PLUGIN_NAME):
         config.pluginmanager.register(RedactRewrittenReports(), REDACT_PLUGIN_NAME)
-    if getattr(config, "workerinput", None) is not None:
+    if is_worker:
         return None
     report = CoverageReport()
     config.pluginmanager.register(report, PLUGIN_NAME)

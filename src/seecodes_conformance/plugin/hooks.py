@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         config.stash[RUN_PREFIX] = worker_input["seecodes_run_prefix"]
     TRAFFIC.configure(traffic_policy(settings))
-    fuzz_coverage = fuzz_coverage_table.install(config)
+    fuzz_coverage = fuzz_coverage_table.install(config, is_worker=settings.is_worker)
     collector = ReportCollector(config, settings, config.stash[RUN_PREFIX], fuzz_coverage)
     config.pluginmanager.register(collector, "seecodes-report")
 

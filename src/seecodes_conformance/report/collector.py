@@ -75,7 +75,7 @@ class ReportCollector:
         self.settings = settings
         self.run_prefix = run_prefix
         self.fuzz_coverage = fuzz_coverage
-        self.worker_input: dict[str, Any] | None = getattr(config, "workerinput", None)
+        self.is_worker = settings.is_worker
         self.sent_before = TRAFFIC.sent
         self.capture = Capture(self.settings)
         config.pluginmanager.register(self.capture, "seecodes-report-capture")
@@ -92,7 +92,7 @@ class ReportCollector:
         self.run_dir: Path | None = None
         self.waivers: dict[str, Waiver] = {}
         self.baseline: dict[str, str] | None = None
-        if self.worker_input is None:
+        if not self.is_worker:
             self._load_gate_inputs()
             self.run_dir = self._run_dir()
 
@@ -139,7 +139,7 @@ class ReportCollector:
 
     # -- collecting ----------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.worker_input is not None:
+        if self.is_worker:
             return
         self.book.add(report)
         data = report_data(report)
@@ -152,7 +152,7 @@ class ReportCollector:
                 self.seeds[name.removeprefix(SEED_PROPERTY)] = value
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if self.worker_input is None:
+        if not self.is_worker:
             self.book.add_collection(report)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -163,7 +163,7 @@ class ReportCollector:
     # -- the end -------------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.worker_input is not None:
+        if self.is_worker:
             workeroutput = getattr(self.config, "workeroutput", {})
             workeroutput["seecodes"] = {
                 "requests": TRAFFIC.sent - self.sent_before,
@@ -242,9 +242,8 @@ class ReportCollector:
         target = self.target or {}
         url = target.get("url") or s.base_url or "bundled reference engine (not started)"
         seeds: dict[str, Any] = {"profile": s.profile.seed}
-        hypothesis_seed = self.config.getoption("hypothesis_seed", default=None)
-        if hypothesis_seed is not None:
-            seeds["hypothesis"] = hypothesis_seed
+        if s.hypothesis_seed is not None:
+            seeds["hypothesis"] = s.hypothesis_seed
         seeds.update(self.seeds)
         finished = time.time()
         requests = TRAFFIC.sent - self.sent_before
@@ -267,9 +266,7 @@ class ReportCollector:
             request_budget=s.request_budget or None,
             rate_limit=s.rate_limit or None,
             workers=len(self.worker_outputs),
-            command=redact(
-                shlex.join(["pytest", *_safe_args(list(self.config.invocation_params.args))])
-            ),
+            command=redact(shlex.join(["pytest", *_safe_args(list(s.invocation_args))])),
         )
 
     def _reproduce(self, record: TestRecord) -> str:
@@ -280,20 +277,17 @@ class ReportCollector:
 
     # -- output --------------------------------------------------------------------------------
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.result is None or self.worker_input is not None or terminalreporter is None:
+        if self.result is None or self.is_worker or terminalreporter is None:
             return
         if self._summarised:
             return
         self._summarised = True
         terminalreporter.section("SeeCodes certification", sep="=", bold=True)
-        for line, markup in summary_lines(self.result, self.written, self._cwd()):
+        for line, markup in summary_lines(self.result, self.written, self.settings.invocation_dir):
             terminalreporter.write_line(line, **markup)
 
-    def _cwd(self) -> Path:
-        return Path(self.config.invocation_params.dir)
-
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        if self.worker_input is None:
+        if not self.is_worker:
             xmlpath = getattr(config.option, "xmlpath", None)
             if xmlpath:
                 files.scrub_file(Path(xmlpath))
