@@ -1,4 +1,4 @@
-"""Forge credentials: where the harness gets bearer tokens (certification profile §1-§3).
+"""Forge credentials: where the harness gets bearer tokens.
 
 Three sources: the test issuer (signs its own Forge-shaped tokens with the committed TEST key),
 static tokens pasted per tenant, and a token command run per token. Only the test issuer can
@@ -59,7 +59,7 @@ class Identity:
 
 
 class NegativeToken(enum.Enum):
-    """Tokens a correct target must refuse (certification profile §2)."""
+    """Tokens a correct target must refuse."""
 
     EXPIRED = "expired"
     NOT_YET_VALID = "not-yet-valid"

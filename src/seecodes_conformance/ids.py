@@ -1,4 +1,4 @@
-"""Run-scoped project and task ids (certification profile §5).
+"""Run-scoped project and task ids.
 
 Every id the harness writes is made up for the run: a random run prefix, the xdist worker and a
 counter. Concurrent runs, workers and nightly jobs never touch each other's data, and a staging
