@@ -20,8 +20,8 @@ from seecodes_conformance.race._types import (
     H1_LAST_BYTE,
     H1_LAST_HEADER_BYTE,
     BurstError,
-    BurstResponse,
     BurstResult,
+    PartialResponse,
     PreparedRequest,
     checked_headers,
     encode,
@@ -38,22 +38,15 @@ class _H1Conn:
         self.sock = sock
         self.proto = h11.Connection(h11.CLIENT)
         self.final = b""
-        self.sent_at = 0.0
         self._reset()
 
     def _reset(self) -> None:
-        self.status = 0
-        self.headers: list[tuple[str, str]] = []
-        self.body = bytearray()
-        self.started = False
-        self.done = False
-        self.error: str | None = None
-        self.received_at = 0.0
+        self.answer = PartialResponse()
         self._eof = False
 
     @property
     def waiting(self) -> bool:
-        return not self.done and self.error is None
+        return self.answer.pending
 
     def serialize(self, index: int, target: Origin, req: PreparedRequest) -> tuple[bytes, bytes]:
         """(header block, body) as h11 frames them; h11 also learns what response to expect."""
@@ -116,20 +109,20 @@ class _H1Conn:
                 if event is h11.NEED_DATA or event is h11.PAUSED:
                     break
                 if isinstance(event, h11.Response):
-                    self.started = True
-                    self.status = event.status_code
-                    self.headers = [
+                    self.answer.started = True
+                    self.answer.status = event.status_code
+                    self.answer.headers = [
                         (n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers
                     ]
                 elif isinstance(event, h11.Data):
-                    self.started = True
-                    self.body += event.data
+                    self.answer.started = True
+                    self.answer.body += event.data
                 elif isinstance(event, h11.EndOfMessage):
-                    self.headers += [
+                    self.answer.headers += [
                         (n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers
                     ]
-                    self.done = True
-                    self.received_at = time.perf_counter()
+                    self.answer.done = True
+                    self.answer.received_at = time.perf_counter()
                     break
                 elif isinstance(event, h11.ConnectionClosed):
                     break
@@ -143,23 +136,7 @@ class _H1Conn:
             self.fail_pending("connection closed before the response was complete")
 
     def fail_pending(self, reason: str) -> None:
-        if self.waiting:
-            self.error = reason
-            self.received_at = time.perf_counter()
-
-    def response(self) -> BurstResponse:
-        if self.done:
-            return BurstResponse(
-                self.status, self.headers, bytes(self.body), self.sent_at, self.received_at
-            )
-        return BurstResponse(
-            0,
-            self.headers,
-            bytes(self.body),
-            self.sent_at,
-            self.received_at or time.perf_counter(),
-            self.error or "no response",
-        )
+        self.answer.fail(reason)
 
 
 def burst_h1(
@@ -186,10 +163,10 @@ def burst_h1(
             pump(conns, time.perf_counter() + timeout)
             reopened = 0
             for i, c in enumerate(conns):
-                if c.error:
+                if c.answer.error:
                     raise BurstError(
                         f"warm-up GET {warmup_path.split('?', 1)[0]} on "
-                        f"{target.origin} failed: {c.error}"
+                        f"{target.origin} failed: {c.answer.error}"
                     )
                 if not c.next_cycle():
                     close_socket(c.sock)
@@ -209,7 +186,7 @@ def burst_h1(
             else:
                 prefix, c.final = head[:-1], head[-1:] + body
                 withheld_header += 1
-            c.sent_at = time.perf_counter()
+            c.answer.sent_at = time.perf_counter()
             try:
                 c.sock.sendall(prefix)
             except OSError as exc:
@@ -218,12 +195,12 @@ def burst_h1(
         # The pause lets the server parse every prefix before the release (halves the spread).
         time.sleep(pause_s)
         pump(conns, 0.0, poll_only=True)
-        early = sum(1 for c in conns if c.started or c.done)
+        early = sum(1 for c in conns if c.answer.started or c.answer.done)
 
         first = time.perf_counter()
         for c in conns:
             if c.waiting:
-                c.sent_at = time.perf_counter()
+                c.answer.sent_at = time.perf_counter()
             try:
                 c.sock.sendall(c.final)
             except OSError as exc:
@@ -234,7 +211,7 @@ def burst_h1(
         spread = time.perf_counter() - first
 
         pump(conns, time.perf_counter() + timeout)
-        responses = [c.response() for c in conns]
+        responses = [c.answer.response() for c in conns]
     finally:
         for c in conns:
             close_socket(c.sock)

@@ -6,7 +6,7 @@ import math
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import h2.config
@@ -31,8 +31,8 @@ from seecodes_conformance.race._types import (
     PACKET_BYTES,
     TLS_RECORD_OVERHEAD,
     BurstError,
-    BurstResponse,
     BurstResult,
+    PartialResponse,
     PreparedRequest,
     checked_headers,
     encode,
@@ -42,41 +42,10 @@ from seecodes_conformance.race._types import (
 # --------------------------------------------------------------------------- HTTP/2
 
 
-@dataclass
-class _Stream:
+@dataclass(kw_only=True)
+class _Stream(PartialResponse):
     index: int  # position in the burst; -1 for the warm-up stream
     sid: int
-    status: int = 0
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytearray = field(default_factory=bytearray)
-    started: bool = False
-    done: bool = False
-    error: str | None = None
-    sent_at: float = 0.0
-    received_at: float = 0.0
-
-    @property
-    def pending(self) -> bool:
-        return not self.done and self.error is None
-
-    def fail(self, reason: str) -> None:
-        if self.pending:
-            self.error = reason
-            self.received_at = time.perf_counter()
-
-    def response(self) -> BurstResponse:
-        if self.done:
-            return BurstResponse(
-                self.status, self.headers, bytes(self.body), self.sent_at, self.received_at
-            )
-        return BurstResponse(
-            0,
-            self.headers,
-            bytes(self.body),
-            self.sent_at,
-            self.received_at or time.perf_counter(),
-            self.error or "no response",
-        )
 
 
 def _h2_headers(target: Origin, index: int, req: PreparedRequest) -> list[tuple[bytes, bytes]]:
@@ -173,11 +142,11 @@ class _H2Conn:
         self, index: int, headers: list[tuple[bytes, bytes]], *, end_stream: bool
     ) -> _Stream:
         if self.closed or self.goaway:
-            stream = _Stream(index, 0, sent_at=time.perf_counter())
+            stream = _Stream(index=index, sid=0, sent_at=time.perf_counter())
             stream.fail(self.goaway or "connection lost before this stream could be opened")
             return stream
         sid = self.proto.get_next_available_stream_id()
-        stream = _Stream(index, sid, sent_at=time.perf_counter())
+        stream = _Stream(index=index, sid=sid, sent_at=time.perf_counter())
         self.streams[sid] = stream
         try:
             self.proto.send_headers(sid, headers, end_stream=end_stream)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,44 @@ class BurstResponse:
             f"BurstResponse(status={self.status}, headers={names}, "
             f"body=<{len(self.body)} bytes>, elapsed_s={self.received_at - self.sent_at:.6f}, "
             f"error={self.error!r})"
+        )
+
+
+@dataclass
+class PartialResponse:
+    """One request's response as it arrives, and how it ended: what the HTTP/1.1 connection and
+    the HTTP/2 stream both accumulate, so a timeout or a reset reads the same from either."""
+
+    status: int = 0
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytearray = field(default_factory=bytearray)
+    started: bool = False
+    done: bool = False
+    error: str | None = None
+    sent_at: float = 0.0
+    received_at: float = 0.0
+
+    @property
+    def pending(self) -> bool:
+        return not self.done and self.error is None
+
+    def fail(self, reason: str) -> None:
+        if self.pending:
+            self.error = reason
+            self.received_at = time.perf_counter()
+
+    def response(self) -> BurstResponse:
+        if self.done:
+            return BurstResponse(
+                self.status, self.headers, bytes(self.body), self.sent_at, self.received_at
+            )
+        return BurstResponse(
+            0,
+            self.headers,
+            bytes(self.body),
+            self.sent_at,
+            self.received_at or time.perf_counter(),
+            self.error or "no response",
         )
 
 
