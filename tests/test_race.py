@@ -10,6 +10,7 @@ import datetime
 import ipaddress
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,8 @@ from seecodes_conformance.race import (
 
 SECRET = "s3cr3t-Header-Value-7f1c"
 BODY_SECRET = b"s3cr3t-body-9a2e"
+
+RACE_SHOWS_WITHIN_S = 120.0  # a race that exists shows well within this, even on a busy machine
 
 
 @pytest.fixture(scope="module")
@@ -221,16 +224,17 @@ def test_h2_rst_stream_and_goaway_are_per_response_errors() -> None:
 def test_racy_endpoint_shows_several_winners(
     mode: str, server: str, request: pytest.FixtureRequest
 ) -> None:
+    """Bursts go on until one shows two winners; on a busy machine a burst may miss the window,
+    so the bound is generous time, never a small number of tries."""
     url = request.getfixturevalue(f"{server}_url")
-    winners = []
-    for _ in range(5):
+    winners: list[int] = []
+    deadline = time.monotonic() + RACE_SHOWS_WITHIN_S
+    while not any(w > 1 for w in winners) and time.monotonic() < deadline:
         path = f"/race/{mode}/{uuid.uuid4().hex}?w_us=0"
         result = send_burst(url, [PreparedRequest("POST", path, {}, b"x")] * 10, technique=server)
         assert set(result.statuses) <= {200, 409}
         winners.append(result.statuses.count(200))
-        if winners[-1] > 1:
-            break
-    assert max(winners) > 1, f"race not detected in 5 bursts: winners {winners}"
+    assert max(winners) > 1, f"race not detected in {len(winners)} bursts: winners {winners}"
 
 
 @pytest.mark.parametrize("mode", ["atomic_async", "atomic_sync"])

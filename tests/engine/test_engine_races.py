@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from seecodes_conformance.http import NEXT_KEY_HEADER, REQUEST_KEY_HEADER, new_h
 from seecodes_conformance.race import PreparedRequest, send_burst
 
 N = 20
+RACE_SHOWS_WITHIN_S = 120.0
 BURSTS = int(os.environ.get("SEECODES_ENGINE_RACE_BURSTS", "5"))
 
 
@@ -71,6 +73,12 @@ def test_exactly_one_winner(credential: str, workers: int) -> None:
 @pytest.mark.parametrize(("credential", "fault"), [("request-key", "rk-race"),
                                                     ("launch-code", "lc-race")])  # fmt: skip
 def test_race_faults_are_real_races(credential: str, fault: str) -> None:
+    """The race faults really race: bursts go on until one has two winners. On a busy machine a
+    burst may miss the window, so the bound is generous (time, not a small number of tries)."""
+    deadline = time.monotonic() + RACE_SHOWS_WITHIN_S
+    bursts, most = 0, 0
     with start_engine(faults=[fault]) as engine, new_http_client(engine.base_url) as http:
-        most = max(BURSTERS[credential](engine.base_url, http).count(200) for _ in range(3))
-    assert most > 1, f"{fault}: no burst had more than one winner"
+        while most < 2 and time.monotonic() < deadline:
+            most = max(most, BURSTERS[credential](engine.base_url, http).count(200))
+            bursts += 1
+    assert most > 1, f"{fault}: no burst of {bursts} had more than one winner"
