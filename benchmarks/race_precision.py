@@ -382,7 +382,7 @@ class Goal:
 
 
 def goals(cells: dict[str, dict[str, DetectCell]]) -> list[Goal]:
-    """The issue's goals, gated on its own definition of the zero-width window: "check and
+    """The race engine's goals, gated on their own definition of the zero-width window: "check and
     consume separated only by an `await`" (the async handler at W=0, the window of the engine's
     rk-race/lc-race faults). The threadpool handler at W=0 has no await in its window; whether
     two of its threads overlap is decided by the server's GIL hand-off after every request has

@@ -1,4 +1,4 @@
-"""Issue 9: every fault switch of the reference engine is caught by the tests of its invariant.
+"""Every fault switch of the reference engine is caught by the tests of its invariant.
 
 For each fault, one faulty engine is started, the suites run against it restricted to the tests
 marked with the fault's invariant, and at least one of them must fail naming that invariant.

@@ -1,4 +1,4 @@
-"""Issue 8: certification reports, the CI gate and staging safety.
+"""Certification reports, the CI gate and staging safety.
 
 Three layers: pure units (statuses, waivers, baselines, manifest, JUnit, HTML), small pytest
 runs in a subprocess against a fake target this file serves (gate exit codes, xdist, a

@@ -1,4 +1,4 @@
-"""Issue 9: nothing legal is ever flagged.
+"""Nothing legal is ever flagged.
 
 The whole conformance run passes against the clean reference engine under every legal
 variation, singly and combined, and with two worker processes.

@@ -1,4 +1,4 @@
-"""Issue 7: the state machine on its own catches faults that only show in sequences, and shrinks
+"""The state machine on its own catches faults that only show in sequences, and shrinks
 each to a short, redacted, replayable reproduction.
 
 The fault matrix proves every fault is caught by *some* test of its invariant; here only the

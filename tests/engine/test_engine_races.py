@@ -2,8 +2,8 @@
 
 Bursts use the harness's own race engine (HTTP/1.1 last-byte synchronization), which catches a
 bare `await` between check and consume; the rk-race/lc-race faults prove the bursts are tight
-enough to matter. SEECODES_ENGINE_RACE_BURSTS sets the bursts per case (default 5; the issue's
-acceptance run uses 100).
+enough to matter. SEECODES_ENGINE_RACE_BURSTS sets the bursts per case (default 5; 100 for a
+thorough acceptance run).
 """
 
 from __future__ import annotations
