@@ -159,9 +159,10 @@ def _instances(jira: JiraAppSession) -> float:
         assert name in me
     # The consumed key is dead and a replay hands out no key.
     assert_rejected(jira.send_with_key(used, "GET", "/v1/instances/me"))
-    # Without a key, or without a Forge token: rejected, and the current key survives.
+    # Without a key, or without a Forge token: rejected. Whether the rejection used up the key
+    # it carried is the engine's choice, so the session gives that key up and bootstraps anew.
     assert_rejected(jira.send_with_key(None, "GET", "/v1/instances/me"))
-    current = jira.current_key
+    current = jira.take_key()
     assert_rejected(jira.send_with_key(current, "GET", "/v1/instances/me", forge_token=None))
     return float(me["credits"])
 
@@ -248,7 +249,7 @@ def _permits(
     assert missing.json()["ok"] is False and missing.json()["error"] == "Context not found"
     # Permits are not Forge tokens, Forge tokens are not permits, garbage is nothing.
     assert_rejected(
-        jira.send_with_key(jira.current_key, "GET", "/v1/instances/me", forge_token=permit.permit)
+        jira.send_with_key(jira.take_key(), "GET", "/v1/instances/me", forge_token=permit.permit)
     )
     assert_rejected(http.get("/v1/tasks/context", headers=bearer(jira.forge_token())))
     assert_rejected(http.get("/v1/tasks/context", headers=bearer(permit.permit[:-2] + "xy")))

@@ -57,3 +57,23 @@ def test_short_key_lifetime_variant() -> None:
         started = time.time()
         key = http.post("/v1/jira/request-key", headers=bearer(forge_token()), json={}).json()
         assert 1 <= key["expiresAt"] - started <= 4
+
+
+def test_production_lifetimes_variant_ignores_the_ttl_options() -> None:
+    """Under production-lifetimes the short TTL options the harness passes change nothing."""
+    ttls = ("--request-key-ttl", str(TTL), "--launch-code-ttl", str(TTL), "--permit-ttl", str(TTL))
+    with (
+        start_engine(variants=["production-lifetimes"], extra_args=ttls) as engine,
+        new_http_client(engine.base_url) as http,
+    ):
+        jira = jira_session(http)
+        task = IDS.task()
+        started = time.time()
+        key = http.post("/v1/jira/request-key", headers=bearer(forge_token()), json={}).json()
+        assert abs(key["expiresAt"] - (started + 300)) < 60
+        for days in (2, 30):
+            code = launch_code(jira, task, expirationDays=days)
+            assert abs(code["expiresAt"] - (started + min(days, 14) * 86400)) < 60
+        permit = mint_permit(jira, task)
+        assert permit.expires_at is not None
+        assert abs(permit.expires_at - (started + 86400)) < 60

@@ -18,8 +18,8 @@ from seecodes_conformance.http import new_http_client
 
 CONFIGURATIONS: dict[str, tuple[str, ...]] = {
     "default": (),
-    "reject-401": ("reject-401", "error-ok-false", "opaque-permits"),
-    "reject-403": ("reject-403", "alt-token-formats", "extra-fields"),
+    "reject-401": ("reject-401", "error-ok-false", "opaque-permits", "burn-key-on-reject"),
+    "reject-403": ("reject-403", "alt-token-formats", "extra-fields", "production-lifetimes"),
     "reject-404": ("reject-404", "lowercase-headers", "burn-code-on-mismatch"),
     "reject-409": ("reject-409", "context-not-found-200", "short-key-lifetime"),
     "reject-410": ("reject-410", "http2", "opaque-permits", "alt-token-formats"),
