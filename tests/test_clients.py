@@ -22,13 +22,16 @@ from seecodes_conformance.redaction import SecretRegistry
 class ScriptedKeys:
     """Issues keys, accepts each once, answers the next one; records what it saw."""
 
-    def __init__(self, lifetime: float = 300.0, refuse_bootstrap: bool = False) -> None:
+    def __init__(
+        self, lifetime: float = 300.0, refuse_bootstrap: bool = False, burn_on_reject: bool = False
+    ) -> None:
         self.counter = itertools.count(1)
         self.valid: set[str] = set()
         self.seen: list[str | None] = []
         self.bootstraps = 0
         self.lifetime = lifetime
         self.refuse_bootstrap = refuse_bootstrap
+        self.burn_on_reject = burn_on_reject  # a rejection for the body uses up the key too
 
     def _new(self) -> str:
         key = f"key-number-{next(self.counter):04d}"
@@ -55,6 +58,10 @@ class ScriptedKeys:
         self.seen.append(key)
         if key not in self.valid:
             return httpx.Response(401, json={"detail": "bad key"})
+        if request.method == "POST" and not json.loads(request.content or b"{}"):
+            if self.burn_on_reject:
+                self.valid.discard(key)
+            return httpx.Response(422, json={"detail": "empty body"})
         self.valid.discard(key)
         return httpx.Response(200, json={"ok": True}, headers={NEXT_KEY_HEADER: self._new()})
 
@@ -83,6 +90,21 @@ def test_rejection_forgets_the_key_and_the_next_call_bootstraps() -> None:
     assert session.current_key is None
     assert session.get("/v1/instances/me").status_code == 200
     assert server.bootstraps == 2
+
+
+@pytest.mark.parametrize("burns", [False, True], ids=["key-survives", "key-used-up"])
+def test_after_any_rejection_the_session_bootstraps_instead_of_reusing_the_key(
+    burns: bool,
+) -> None:
+    """Whether a rejection uses up its key is the target's choice; the session works either way
+    because it never sends a key twice."""
+    server = ScriptedKeys(burn_on_reject=burns)
+    session, _ = _session(server)
+    assert session.post("/v1/jira/instance-metrics", json={}).status_code == 422
+    assert session.current_key is None
+    assert session.get("/v1/instances/me").status_code == 200
+    assert server.bootstraps == 2
+    assert len(set(server.seen)) == len(server.seen) == 2
 
 
 def test_key_close_to_expiry_is_replaced_before_use() -> None:
