@@ -28,8 +28,8 @@ from seecodes_conformance.settings import Settings
 from seecodes_conformance.target import Target
 
 DAY = 86400.0
-MAX_LINK_LIFETIME = 14 * DAY  # "configurable from 1 to 14 days"
-CLOCK_TOLERANCE = 300.0  # seconds of slack between "minted" and the target's expiresAt
+MAX_LINK_DAYS = 14  # "configurable from 1 to 14 days"
+CLOCK_SKEW = 60.0  # seconds of slack between "minted" and the target's expiresAt
 EXPIRY_MARGIN = 2.0  # seconds past expiresAt before an expired code is tried
 
 
@@ -97,7 +97,7 @@ def test_vscode_link_returns_code_urls_and_expiry(protocol: ProtocolSteps) -> No
     expires_at = link.body.get("expiresAt")
     if not isinstance(expires_at, int | float) or isinstance(expires_at, bool):
         fail("LC-MINT", "expiresAt is not a number (epoch seconds)", [link.response])
-    if expires_at <= ProtocolSteps.server_time(link.response) - CLOCK_TOLERANCE:
+    if expires_at <= ProtocolSteps.server_time(link.response) - CLOCK_SKEW:
         fail("LC-MINT", "a fresh launch code is already past its expiresAt", [link.response])
 
 
@@ -143,24 +143,28 @@ def test_link_carries_only_the_launch_code(protocol: ProtocolSteps) -> None:
 
 
 @pytest.mark.invariant("LC-LIFETIME-MAX")
-def test_link_lifetime_never_exceeds_14_days(protocol: ProtocolSteps) -> None:
-    """expiresAt is at most 14 days after minting whatever expirationDays asks; an out-of-range
-    request may be clamped or rejected (4xx), both legal; 1..14 must be served."""
+def test_link_lifetime_never_exceeds_expiration_days(protocol: ProtocolSteps) -> None:
+    """Protocol: "The browser-facing launch link lifetime is currently configurable from 1 to 14
+    days". So expiresAt is at most expirationDays days after minting for 1..14, and at most 14
+    days whatever else is asked. An out-of-range request may be clamped or rejected (4xx), both
+    legal; 1..14 must be served. Shorter lifetimes are the target's choice."""
     for days in (1, 14, 15, 30, 365, 0, -1):
         response = protocol.launch_link_response(protocol.new_task(), expirationDays=days)
 
-        if not 1 <= days <= 14 and 400 <= response.status_code < 500:
+        in_range = 1 <= days <= MAX_LINK_DAYS
+        if not in_range and 400 <= response.status_code < 500:
             continue  # rejecting expirationDays outside 1..14 is as good as clamping it
         what = f"vscode-link with expirationDays {days}"
         body = assert_success(response, "LC-LIFETIME-MAX", what=what)
         expires_at = body.get("expiresAt") if isinstance(body, dict) else None
-        if not isinstance(expires_at, int | float):
+        if not ProtocolSteps.is_number(expires_at):
             fail("LC-LIFETIME-MAX", f"{what} answered without a numeric expiresAt", [response])
         lifetime = expires_at - ProtocolSteps.server_time(response)
-        if lifetime > MAX_LINK_LIFETIME + CLOCK_TOLERANCE:
+        bound = days if in_range else MAX_LINK_DAYS
+        if lifetime > bound * DAY + CLOCK_SKEW:
             fail(
                 "LC-LIFETIME-MAX",
-                f"{what} gave a code that lives {lifetime / DAY:.2f} days (max 14)",
+                f"{what} gave a code that lives {lifetime / DAY:.2f} days (at most {bound})",
                 [response],
             )
 
@@ -310,13 +314,14 @@ def test_expired_code_is_rejected(protocol: ProtocolSteps, seecodes_settings: Se
     twin = protocol.mint_launch_code(task)
     link = protocol.mint_launch_code(task)
     expires_at = link.body.get("expiresAt")
-    if not isinstance(expires_at, int | float):
+    if not ProtocolSteps.is_number(expires_at):
         fail("LC-MINT", "vscode-link answered without a numeric expiresAt", [link.response])
     lifetime = expires_at - ProtocolSteps.server_time(link.response)
-    if lifetime > seecodes_settings.max_wait:
+    max_wait = seecodes_settings.max_wait
+    if lifetime + EXPIRY_MARGIN > max_wait:
         pytest.skip(
-            f"launch codes live {lifetime:.0f} s here, longer than --max-wait "
-            f"{seecodes_settings.max_wait:.0f} s"
+            f"LC-EXPIRY not verified: launch codes live {lifetime:.0f} s here; waiting past "
+            f"one's expiresAt exceeds --max-wait {max_wait:.0f} s"
         )
     _permit(protocol, protocol.exchange(twin.code, task), task, "LC-EXCHANGE")
 

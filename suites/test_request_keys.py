@@ -277,8 +277,11 @@ class _ExpiredKeys:
         self.max_wait = max_wait
         self.batch = batch
         self.ready: dict[str, _Expired] = {}
+        self.unverified: str | None = None  # why expiry cannot be verified within --max-wait
 
     def get(self, route: str) -> _Expired:
+        if self.unverified is not None:
+            pytest.skip(self.unverified)
         if route not in self.ready:
             routes = JIRA_APP_ROUTES if self.batch else (route,)
             deadline = max(self._prepare(r) for r in routes)
@@ -299,14 +302,16 @@ class _ExpiredKeys:
                 "the bootstrap returned no requestKey with a numeric expiresAt",
                 [response],
             )
-        expires = expires_at / (1000 if expires_at > 1e11 else 1)  # seconds (or ms)
-        lifetime = expires - ProtocolSteps.server_time(response)
+        # The key's lifetime is the target's choice ("keeps it short-lived"): expiry is verified
+        # when it fits in --max-wait, and otherwise reported unverified with the lifetime seen.
+        lifetime = expires_at - ProtocolSteps.server_time(response)  # epoch seconds
         wait = lifetime + EXPIRY_MARGIN_S
         if wait > self.max_wait:
-            pytest.skip(
-                f"request keys live {lifetime:.0f} s here; waiting for one to expire "
-                f"exceeds --max-wait {self.max_wait:.0f} s"
+            self.unverified = (
+                f"RK-EXPIRY not verified: request keys live {lifetime:.0f} s here; waiting "
+                f"past one's expiresAt exceeds --max-wait {self.max_wait:.0f} s"
             )
+            pytest.skip(self.unverified)
         self.ready[route] = _Expired(jira, call, key)
         return time.monotonic() + max(wait, 0.0)
 
