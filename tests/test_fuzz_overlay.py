@@ -397,6 +397,45 @@ def test_responses_are_held_to_our_shapes(role: str) -> None:
     assert not validator.is_valid({**good, "ok": False})
 
 
+def _fastapi_style() -> dict[str, Any]:
+    """The published document as FastAPI would document it: only 200 and 422 everywhere."""
+    from seecodes_reference_engine.fastapi_doc import fastapi_document
+
+    return fastapi_document(contract.load_openapi())
+
+
+@pytest.mark.parametrize("role", ["positive", "negative"])
+def test_a_fastapi_style_document_gets_our_success_shapes(role: str) -> None:
+    doc = overlay(_fastapi_style(), role, BINDINGS, {})  # type: ignore[arg-type]
+    responses = doc["paths"]["/v1/instances/me"]["get"]["responses"]
+    validator = Draft202012Validator(responses["200"]["content"]["application/json"]["schema"])
+    good = json.loads((EXAMPLES / "installation.json").read_text())
+    assert validator.is_valid(good)
+    assert not validator.is_valid({**good, "credits": "42"})
+    own = _fastapi_style()["paths"]["/v1/instances/me"]["get"]["responses"]["422"]
+    assert responses["422"] == own  # the target's own validation error, untouched
+
+
+def test_bad_input_to_the_disabled_route_may_get_another_rejection() -> None:
+    """Only first-party requests are owed the deprecation error; a FastAPI target may refuse
+    bad input with its own 422 validation error, held to its own schema."""
+    target = _fastapi_style()
+    telemetry = ("/v1/jira/telemetry/events", "post")
+    positive = overlay(target, "positive", BINDINGS, {})
+    negative = overlay(target, "negative", BINDINGS, {})
+    own = target["paths"][telemetry[0]][telemetry[1]]["responses"]["422"]
+    assert negative["paths"][telemetry[0]][telemetry[1]]["responses"]["422"] == own
+    assert positive["paths"][telemetry[0]][telemetry[1]]["responses"]["422"] != own
+
+
+def test_a_status_the_document_does_not_list_is_no_finding() -> None:
+    """Which 4xx is the target's choice: a FastAPI-style document lists only 200 and 422."""
+    from seecodes_conformance.fuzz.checks import CHECKS
+
+    assert "status_code_conformance" not in {check.__name__ for check in CHECKS}
+    assert "response_schema_conformance" in {check.__name__ for check in CHECKS}
+
+
 def test_the_rejection_schema_is_left_alone() -> None:
     doc = overlay(contract.load_openapi(), "positive", BINDINGS, {})
     rejected = doc["paths"]["/v1/healthz".replace("/v1", "")]["get"]["responses"]["4XX"]

@@ -22,6 +22,7 @@ CONFIGURATIONS: dict[str, tuple[str, ...]] = {
     "reject-403": ("reject-403", "alt-token-formats", "extra-fields", "production-lifetimes"),
     "reject-404": ("reject-404", "lowercase-headers", "burn-code-on-mismatch"),
     "reject-409": ("reject-409", "context-not-found-200", "short-key-lifetime"),
+    "own-statuses": ("omit-optional-fields", "fastapi-openapi", "per-user-board"),
     "reject-410": ("reject-410", "http2", "opaque-permits", "alt-token-formats"),
 }
 

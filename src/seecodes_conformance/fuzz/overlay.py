@@ -7,7 +7,8 @@ combination, the overlay
 - puts the first-party request schema (contract/schemas, mapped by contract/payloads.yaml) on the
   request body, so *positive* cases look like what the Jira App and the IDE send;
 - puts the first-party response schema on the documented success (or, for the disabled telemetry
-  route, rejection) response, so every answer is validated against the stable shape;
+  route, rejection) response, so every answer is validated against the stable shape (a rejection
+  shape only in the positive document: bad input may be refused with another 4xx);
 - pins the ids a credential is bound to (the permit's task, the runs the suite created, the
   model catalog) so positive cases reach the handlers' logic instead of a binding rejection.
 
@@ -18,7 +19,7 @@ Two documents come out of one target document. The *positive* one carries everyt
 is only ever used to generate valid requests. The *negative* one keeps the target's request
 schemas (so "schema-violating" means violating what the target publishes, never our stricter
 client shapes) and pins only ids the protocol itself binds to the credential; both carry the
-response overlay. Nothing here sends a request: the module is pure and unit-tested offline.
+success-response overlay. Nothing here sends a request: the module is pure and unit-tested offline.
 """
 
 from __future__ import annotations
@@ -412,7 +413,7 @@ def overlay(
         _overlay_parameters(out, path, method, combo, role, shapes, resolver)
         if role == "positive":
             _overlay_request(operation, combo, patches.get(combo, {}), resolver)
-        _overlay_responses(operation, combo, resolver)
+        _overlay_responses(operation, combo, role, resolver)
     out[MARKER] = {**marker, "role": role}
     return out
 
@@ -512,9 +513,16 @@ def _overlay_request(
     operation["requestBody"] = body
 
 
-def _overlay_responses(operation: JsonObject, combo: str, resolver: Resolver[Any]) -> None:
+def _overlay_responses(
+    operation: JsonObject, combo: str, role: Role, resolver: Resolver[Any]
+) -> None:
     spec = payload_spec(*combo.split(" ", 1))
     if spec.response is None:
+        return
+    if role == "negative" and spec.response_status[0] == "4":
+        # Our shape of a documented rejection (the disabled telemetry route's deprecation error)
+        # is what a first-party request gets; bad input may be refused otherwise (any 4xx, e.g. a
+        # FastAPI 422 validation error), so it is held to the target's own schema only.
         return
     ours = inline_schema(spec.response)
     responses = operation.get("responses")
