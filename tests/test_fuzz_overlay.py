@@ -26,7 +26,13 @@ from schemathesis.core.parameters import ParameterLocation
 import seecodes_conformance.fuzz.overlay as overlay_module
 from seecodes_conformance import contract
 from seecodes_conformance.fuzz.auth import tamper
-from seecodes_conformance.fuzz.coverage import Row, coverage_problems, record, table
+from seecodes_conformance.fuzz.coverage import (
+    Row,
+    coverage_problems,
+    disabled_answer,
+    record,
+    table,
+)
 from seecodes_conformance.fuzz.overlay import (
     COMBINATIONS,
     MARKER,
@@ -465,6 +471,23 @@ def test_counting_is_never_stricter_than_the_protocol() -> None:
     record(bad, "POST /v1/tasks/init", "negative", 200)
     record(bad, "POST /v1/tasks/init", "negative", 500)
     assert (bad.bad_accepted, bad.server_errors, bad.rejected) == (1, 1, 0)
+
+
+def test_telemetry_may_answer_501_and_only_telemetry() -> None:
+    """The disabled route's deprecation error may be 501 Not Implemented; a 501 anywhere else,
+    and any other 5xx on the telemetry route, stays a server error."""
+    telemetry = Row()
+    record(telemetry, "POST /v1/jira/telemetry/events", "positive", 501)
+    record(telemetry, "POST /v1/jira/telemetry/events", "negative", 501)
+    assert (telemetry.succeeded, telemetry.rejected, telemetry.server_errors) == (1, 1, 0)
+    assert coverage_problems(telemetry) == []
+    broken = Row()
+    record(broken, "POST /v1/jira/telemetry/events", "positive", 500)
+    record(broken, "POST /v1/jira/telemetry/events", "positive", 503)
+    record(broken, "POST /v1/tasks/init", "positive", 501)
+    assert (broken.succeeded, broken.server_errors) == (0, 3)
+    assert disabled_answer("POST /v1/jira/telemetry/events", 410)
+    assert not disabled_answer("POST /v1/jira/instance-metrics", 501)
 
 
 def test_table_lists_every_combination_and_flags_gaps() -> None:

@@ -19,9 +19,20 @@ from seecodes_conformance.http import new_http_client
 CONFIGURATIONS: dict[str, tuple[str, ...]] = {
     "default": (),
     "reject-401": ("reject-401", "error-ok-false", "opaque-permits", "burn-key-on-reject"),
-    "reject-403": ("reject-403", "alt-token-formats", "extra-fields", "production-lifetimes"),
-    "reject-404": ("reject-404", "lowercase-headers", "burn-code-on-mismatch"),
-    "reject-409": ("reject-409", "context-not-found-200", "short-key-lifetime"),
+    "reject-403": (
+        "reject-403",
+        "alt-token-formats",
+        "extra-fields",
+        "production-lifetimes",
+        "problem-json-errors",
+    ),
+    "reject-404": ("reject-404", "lowercase-headers", "burn-code-on-mismatch", "telemetry-501"),
+    "reject-409": (
+        "reject-409",
+        "context-not-found-200",
+        "short-key-lifetime",
+        "fractional-numbers",
+    ),
     "own-statuses": ("omit-optional-fields", "fastapi-openapi", "per-user-board"),
     "reject-410": ("reject-410", "http2", "opaque-permits", "alt-token-formats"),
 }
@@ -67,3 +78,21 @@ def test_header_casing(engine_default_url: str) -> None:
 def engine_default_url() -> Iterator[str]:
     with start_engine() as engine:
         yield engine.base_url
+
+
+def test_error_and_number_variants_change_only_the_presentation() -> None:
+    """problem-json-errors, telemetry-501 and fractional-numbers do what the harness must
+    accept: problem documents, a 501 from the disabled route only, whole numbers as floats."""
+    variants = ("problem-json-errors", "telemetry-501", "fractional-numbers")
+    with start_engine(variants=variants) as engine, new_http_client(engine.base_url) as http:
+        refused = http.get("/v1/instances/me")
+        assert refused.status_code == 401
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        problem = refused.json()
+        assert problem["status"] == 401 and problem["title"] == "Unauthorized"
+        assert problem["type"] and problem["detail"]
+        telemetry = http.post("/v1/jira/telemetry/events", json={"events": []})
+        assert telemetry.status_code == 501 and telemetry.json()["detail"]
+        assert http.post("/v1/jira/instance-metrics", json={}).status_code == 401
+        models = http.get("/v1/models")
+        assert '"maxContext":100000.0' in models.text

@@ -11,14 +11,20 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi import checks as builtin
 
-from seecodes_conformance.contract import payload_spec
+from seecodes_conformance.contract import load_schema, payload_spec, validate_payload
 from seecodes_conformance.fuzz.auth import (
     ACCESS,
     Access,
     header,
     label_of_case,
 )
-from seecodes_conformance.fuzz.coverage import TELEMETRY, coverage_problems, record, tolerated
+from seecodes_conformance.fuzz.coverage import (
+    TELEMETRY,
+    coverage_problems,
+    disabled_answer,
+    record,
+    tolerated,
+)
 from seecodes_conformance.fuzz.world import (
     CONTEXT,
     Finding,
@@ -102,6 +108,10 @@ class WrongCredentialsAccepted(FuzzFailure):
     pass
 
 
+class DisabledAnswerDrift(FuzzFailure):
+    pass
+
+
 def _tag(failure: Failure, world: FuzzWorld, invariant: str) -> None:
     """Name the invariant in the failure's title and print the seed under it."""
     if not _INVARIANT_PREFIX.match(failure.title):
@@ -119,7 +129,7 @@ def tagged(check: CheckFunction, invariant_of: Callable[[str, Failure], str]) ->
 
     def run(ctx: Any, response: Any, case: Any) -> Any:
         found = world_of(case)
-        if found is not None and response.status_code >= 500 and check is not not_a_server_error:
+        if found is not None and response.status_code >= 500 and check is not no_server_error:
             return None
         try:
             return check(ctx, response, case)
@@ -172,6 +182,44 @@ def _media_type(response: Any) -> str:
 
 def _is_json(media: str) -> bool:
     return media == "application/json" or media.endswith("+json")
+
+
+def _error_answer(case: Any, response: Any) -> bool:
+    """A 4xx (or the telemetry route's 501) the target's document does not describe by its exact
+    status: its body and media type are the target's choice (the telemetry route's documented
+    answer is ``disabled_answer_shape``'s). An error the document does describe exactly (a
+    FastAPI-style 422) must match what it documents, like any other documented answer."""
+    status = response.status_code
+    if not (400 <= status < 500 or disabled_answer(label_of_case(case), status)):
+        return False
+    responses = getattr(getattr(case.operation, "definition", None), "raw", {}).get("responses")
+    return not (isinstance(responses, dict) and str(status) in responses)
+
+
+def no_server_error(ctx: Any, response: Any, case: Any) -> Any:
+    """No 5xx, except the disabled telemetry route's 501 Not Implemented."""
+    if world_of(case) is not None and disabled_answer(label_of_case(case), response.status_code):
+        return None
+    return not_a_server_error(ctx, response, case)
+
+
+no_server_error.__name__ = not_a_server_error.__name__
+
+
+def content_type_conformance(ctx: Any, response: Any, case: Any) -> Any:
+    """The documented media type, for answers whose media type the protocol fixes: not for an
+    error (which 4xx, what body and what Content-Type are the target's choice)."""
+    if world_of(case) is not None and _error_answer(case, response):
+        return None
+    return builtin.content_type_conformance(ctx, response, case)
+
+
+def response_schema_conformance(ctx: Any, response: Any, case: Any) -> Any:
+    """The documented shape, for answers whose shape the protocol fixes: not for an error (its
+    body is the target's choice; the telemetry route's is ``disabled_answer_shape``'s)."""
+    if world_of(case) is not None and _error_answer(case, response):
+        return None
+    return builtin.response_schema_conformance(ctx, response, case)
 
 
 def negative_data_rejection(ctx: Any, response: Any, case: Any) -> Any:
@@ -243,10 +291,11 @@ def media_type(ctx: Any, response: Any, case: Any) -> None:
         return
     label = label_of_case(case)
     spec = payload_spec(*label.split(" ", 1))
-    if response.status_code // 100 != int(spec.response_status[0]):
+    if label == TELEMETRY:
+        if kind_of(case) != "positive" or not disabled_answer(label, response.status_code):
+            return  # its documented answer is a refusal; refusals of bad input may differ
+    elif response.status_code // 100 != int(spec.response_status[0]):
         return
-    if label == TELEMETRY and kind_of(case) != "positive":
-        return  # its documented answer is a 4xx; other 4xx (bad input) may look different
     want, got = spec.response_media_type, _media_type(response)
     if got == want or (want == "application/json" and _is_json(got)):
         return
@@ -255,6 +304,30 @@ def media_type(ctx: Any, response: Any, case: Any) -> None:
         f"{label} answered {response.status_code} as {got or '(no Content-Type)'}; "
         f"the protocol serves it as {want}",
     )  # fmt: skip
+
+
+def disabled_answer_shape(ctx: Any, response: Any, case: Any) -> None:
+    """The telemetry route's documented answer (a 4xx or 501 to a first-party post) is a JSON
+    object with a ``detail`` message, under any JSON media type (application/problem+json
+    too); the message's wording is free."""
+    found = world_of(case)
+    label = label_of_case(case)
+    if found is None or label != TELEMETRY or kind_of(case) != "positive":
+        return
+    if case.method.upper() != case.operation.method.upper():
+        return
+    if not disabled_answer(label, response.status_code) or not _is_json(_media_type(response)):
+        return  # not the documented answer at all, or not JSON: other checks say so
+    spec = payload_spec(*label.split(" ", 1))
+    assert spec.response is not None
+    problems = validate_payload(load_schema(spec.response), _body(response))
+    if problems:
+        _raise(
+            DisabledAnswerDrift, found[0], case, "SHAPE-CONFORMANCE",
+            f"{label} refused without the documented detail",
+            f"{label} answered {response.status_code} with a body that is not the documented "
+            "{detail} shape:\n  " + "\n  ".join(problems),
+        )  # fmt: skip
 
 
 def _complete_credentials(world: FuzzWorld, case: Any, response: Any) -> tuple[bool, str]:
@@ -329,12 +402,13 @@ def credentials_probed(ctx: Any, response: Any, case: Any) -> None:
 # is owed, a 2xx to a request that must be refused, and a documented answer that contradicts its
 # documented schema or media type: the checks below.
 CHECKS: list[CheckFunction] = [
-    tagged(not_a_server_error, lambda c, f: "NO-SERVER-ERROR"),
+    tagged(no_server_error, lambda c, f: "NO-SERVER-ERROR"),
     tagged(negative_data_rejection, lambda c, f: "NO-SERVER-ERROR"),
-    tagged(builtin.content_type_conformance, lambda c, f: _media_invariant(c)),
+    tagged(content_type_conformance, lambda c, f: _media_invariant(c)),
     tagged(builtin.response_headers_conformance, _header_invariant),
-    tagged(builtin.response_schema_conformance, lambda c, f: "SHAPE-CONFORMANCE"),
+    tagged(response_schema_conformance, lambda c, f: "SHAPE-CONFORMANCE"),
     media_type,
+    disabled_answer_shape,
     envelope_ok,
     next_key_rotated,
     credentials_required,

@@ -22,6 +22,7 @@ from seecodes_conformance.redaction import REGISTRY
 
 COMBINATIONS = ROUTE_KEYS
 TELEMETRY = "POST /v1/jira/telemetry/events"
+NOT_IMPLEMENTED = 501
 USER_PROPERTY = "seecodes_fuzz"
 PLUGIN_NAME = "seecodes-fuzz-coverage"
 REDACT_PLUGIN_NAME = "seecodes-fuzz-redact"
@@ -32,8 +33,9 @@ class Row:
     """What one combination saw.
 
     A success is a positive case answered as documented (2xx; the disabled telemetry route's
-    documented answer is a 4xx). A rejection is a 4xx answer to a case that had to be refused:
-    schema-violating data, missing or wrong credentials, a wrong method.
+    documented answer is a 4xx, or 501: see ``disabled_answer``). A rejection is a 4xx answer to
+    a case that had to be refused: schema-violating data, missing or wrong credentials, a wrong
+    method (on the telemetry route a 501 refuses too).
     """
 
     sent: int = 0
@@ -49,6 +51,16 @@ class Row:
             setattr(self, name, getattr(self, name) + value)
 
 
+def disabled_answer(combination: str, status: int) -> bool:
+    """Whether ``status`` is how the disabled telemetry route says it takes nothing.
+
+    The protocol documents an "authenticated-ingestion deprecation error", not a status: any 4xx
+    is one, and so is 501 Not Implemented. This is the one route where a 5xx is an answer; a
+    501 anywhere else, and any other 5xx here, is still a server error.
+    """
+    return combination == TELEMETRY and (400 <= status < 500 or status == NOT_IMPLEMENTED)
+
+
 def record(row: Row, combination: str, kind: str, status: int) -> None:
     """Count one answer.
 
@@ -61,7 +73,8 @@ def record(row: Row, combination: str, kind: str, status: int) -> None:
       Content-Type on a GET): a 4xx still counts as a rejection, a 2xx is not held against it.
     """
     row.sent += 1
-    if status >= 500:
+    disabled = disabled_answer(combination, status)
+    if status >= 500 and not disabled:
         row.server_errors += 1
     elif 200 <= status < 300:
         if kind in ("positive", "junk"):
@@ -70,8 +83,8 @@ def record(row: Row, combination: str, kind: str, status: int) -> None:
             row.other += 1
         else:
             row.bad_accepted += 1
-    elif 400 <= status < 500:
-        if kind in ("positive", "junk") and combination == TELEMETRY:
+    elif 400 <= status < 500 or disabled:
+        if kind in ("positive", "junk") and disabled:
             row.succeeded += 1  # the disabled route's documented answer
         elif kind == "positive":
             row.positive_refused += 1
