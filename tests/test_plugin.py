@@ -150,6 +150,25 @@ def test_unknown_invariant_mark_is_a_usage_error_naming_the_id(
     result.assert_outcomes()
 
 
+def test_list_invariants_prints_the_catalog_and_runs_nothing(pytester: pytest.Pytester) -> None:
+    """``--list-invariants`` shows what the harness checks (id, level, area, routes, quote)
+    without a target: no test runs, no engine starts, no report is written."""
+    pytester.makepyfile(_marked_tests_source())
+
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--list-invariants")
+
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            f"{KNOWN_ID}  [[]contract, system[]]  GET /healthz",
+            '    "Minimal liveness probe*"',
+            f"{OTHER_ID}  *GET /openapi.json",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*passed*")
+    assert not (pytester.path / "reports").exists()
+
+
 def test_invariant_option_keeps_only_tests_marked_with_it(pytester: pytest.Pytester) -> None:
     """``--invariant`` reruns exactly the tests that check one invariant, e.g. after a fix."""
     pytester.makepyfile(_marked_tests_source())

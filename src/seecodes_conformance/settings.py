@@ -78,8 +78,18 @@ OPTIONS = (
 )  # fmt: skip
 
 
+LIST_INVARIANTS_DEST = "seecodes_list_invariants"
+
+
 def add_options(parser: pytest.Parser, *, register_base_url: bool) -> None:
     group = parser.getgroup("seecodes", "SeeCodes conformance")
+    group.addoption(
+        "--list-invariants",
+        dest=LIST_INVARIANTS_DEST,
+        action="store_true",
+        default=False,
+        help="print the invariant catalog (id, level, area, routes, quote) and exit",
+    )
     if register_base_url:
         group.addoption(
             "--base-url",
@@ -97,6 +107,11 @@ def add_options(parser: pytest.Parser, *, register_base_url: bool) -> None:
             kwargs["choices"] = opt.choices
         group.addoption("--" + opt.name, **kwargs)
         parser.addini(opt.dest, f"{opt.help} (like --{opt.name})", default=None)
+
+
+def wants_invariant_list(config: pytest.Config) -> bool:
+    """``--list-invariants``: an action, not a setting (no environment variable or ini key)."""
+    return bool(config.getoption(LIST_INVARIANTS_DEST, default=False))
 
 
 def _value(config: pytest.Config, opt: Option) -> Any:

@@ -28,6 +28,7 @@ from seecodes_conformance.plugin.fixtures import (
 )
 from seecodes_conformance.plugin.hooks import (
     pytest_addoption,
+    pytest_cmdline_main,
     pytest_collection_finish,
     pytest_collection_modifyitems,
     pytest_configure,
@@ -45,6 +46,7 @@ __all__ = [
     "module_protocol",
     "protocol",
     "pytest_addoption",
+    "pytest_cmdline_main",
     "pytest_collection_finish",
     "pytest_collection_modifyitems",
     "pytest_configure",

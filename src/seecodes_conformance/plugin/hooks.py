@@ -19,7 +19,7 @@ from seecodes_conformance.plugin._stash import RUN_PREFIX, settings_of
 from seecodes_conformance.plugin.xdist import XdistController
 from seecodes_conformance.redaction import REGISTRY
 from seecodes_conformance.report.collector import ReportCollector
-from seecodes_conformance.settings import Settings, add_options
+from seecodes_conformance.settings import Settings, add_options, wants_invariant_list
 from seecodes_conformance.target import (
     EXIT_TARGET_UNAVAILABLE,
     TargetUnavailable,
@@ -64,6 +64,20 @@ def traffic_policy(settings: Settings) -> Policy:
         rate=TRAFFIC.share(rate, parts) if rate > 0 else None,
         max_body=settings.max_response_bytes,
     )
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--list-invariants`` prints the catalog and ends the run before anything is collected,
+    so a user can see what the harness checks without a target."""
+    if not wants_invariant_list(config):
+        return None
+    from seecodes_conformance.contract import load_catalog
+
+    for invariant in load_catalog().values():
+        routes = ", ".join(invariant.routes) or "(no route)"
+        print(f"{invariant.id}  [{invariant.level}, {invariant.area}]  {routes}")
+        print(f'    "{" ".join(invariant.quote.split())}"')
+    return 0
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
