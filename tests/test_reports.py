@@ -43,6 +43,7 @@ from seecodes_conformance.http.traffic import (
     ResponseTooSlow,
     Traffic,
 )
+from seecodes_conformance.outcomes import Tally, Unverified
 from seecodes_conformance.report import manifest
 from seecodes_conformance.report.aggregate import invariant_results
 from seecodes_conformance.report.baseline import change
@@ -92,10 +93,14 @@ def _by_id(results: list[InvariantResult]) -> dict[str, InvariantResult]:
     return {r.id: r for r in results}
 
 
-def test_status_follows_the_tests_that_carry_the_marker() -> None:
+def _passed(*invariants: str) -> dict[str, Tally]:
+    return {iid: Tally(passes=1) for iid in invariants}
+
+
+def test_status_follows_the_checks_that_ran_not_the_markers() -> None:
     results = _by_id(
         _results(
-            TestRecord("t::ok", ["HEALTH-OK"]),
+            TestRecord("t::ok", ["HEALTH-OK"], checks=_passed("HEALTH-OK")),
             TestRecord("t::ok2", ["HEALTH-OK"], outcome="skipped", message="why not"),
             TestRecord("t::skip", ["LC-EXPIRY"], outcome="skipped", message="lifetime 3600 s"),
             TestRecord(
@@ -108,15 +113,54 @@ def test_status_follows_the_tests_that_carry_the_marker() -> None:
             ),
         )
     )
-    assert results["HEALTH-OK"].status == "passed"
-    assert results["LC-EXPIRY"].status == "skipped"
-    assert results["LC-EXPIRY"].reasons == ["lifetime 3600 s"]
+    assert results["HEALTH-OK"].status == "passed" and results["HEALTH-OK"].checks == 1
+    assert results["LC-EXPIRY"].status == "not_verified"
+    assert "lifetime 3600 s" in results["LC-EXPIRY"].reasons[0]
     assert results["RK-REPLAY"].status == "failed"
     failure = results["RK-REPLAY"].failures[0]
     assert failure.evidence[0].curl == "curl ..." and failure.reproduce == "pytest t::replay"
     # The oracle named RK-REPLAY: the test stopped there, so RK-ROTATION is not concluded.
-    assert results["RK-ROTATION"].status == "not_run"
-    assert "stopped earlier, at a failure of RK-REPLAY" in results["RK-ROTATION"].reasons[0]
+    assert results["RK-ROTATION"].status == "not_verified"
+    assert "stopped at a failure of RK-REPLAY" in results["RK-ROTATION"].reasons[0]
+
+
+def test_a_marker_on_a_passing_test_is_not_a_pass() -> None:
+    """[verdicts] A test that passed without recording a check of its invariant proves nothing."""
+    results = _by_id(_results(TestRecord("t::test_status_is_silent", ["HEALTH-OK"])))
+    assert results["HEALTH-OK"].status == "not_verified"
+    assert results["HEALTH-OK"].reasons == [
+        "no-check: test_status_is_silent ran without reaching a check of it"
+    ]
+
+
+def test_a_rejection_without_its_positive_control_is_not_verified() -> None:
+    """[verdicts] An engine that refuses everyone also refuses the intruder: a rejection counts
+    only beside the rightful caller's success in the same test."""
+    lone = TestRecord("t::lone", ["PERMIT-BINDING-RUN"],
+                      checks={"PERMIT-BINDING-RUN": Tally(rejections=3)})  # fmt: skip
+    results = _by_id(_results(lone))
+    assert results["PERMIT-BINDING-RUN"].status == "not_verified"
+    assert results["PERMIT-BINDING-RUN"].reasons[0].startswith("no-control:")
+    checked = {"PERMIT-BINDING-RUN": Tally(rejections=3, controls=1)}
+    controlled = TestRecord("t::ok", ["PERMIT-BINDING-RUN"], checks=checked)
+    results = _by_id(_results(lone, controlled))
+    assert results["PERMIT-BINDING-RUN"].status == "passed"
+    assert results["PERMIT-BINDING-RUN"].checks == 3
+    # A control alone checks nothing of an invariant that rejections check.
+    only_control = TestRecord("t::c", ["PERMIT-BINDING-RUN"],
+                              checks={"PERMIT-BINDING-RUN": Tally(controls=2)})  # fmt: skip
+    results = _by_id(_results(lone, only_control))
+    assert results["PERMIT-BINDING-RUN"].status == "not_verified"
+
+
+def test_not_verified_reasons_say_what_to_configure() -> None:
+    reason = Unverified("lifetime", "launch codes live 3 days", "--state-file, a later run")
+    record = TestRecord("t::exp", ["LC-EXPIRY"], outcome="skipped", message="x",
+                        checks={"LC-EXPIRY": Tally(unverified=[reason])})  # fmt: skip
+    results = _by_id(_results(record))
+    assert results["LC-EXPIRY"].reasons == [
+        "lifetime: launch codes live 3 days (to verify: --state-file, a later run)"
+    ]
 
 
 def test_a_failure_without_a_verdict_counts_against_every_marked_invariant() -> None:
@@ -124,7 +168,7 @@ def test_a_failure_without_a_verdict_counts_against_every_marked_invariant() -> 
         _results(TestRecord("t::x", ["RK-REPLAY", "RK-ROTATION"], outcome="error", phase="setup"))
     )
     assert results["RK-REPLAY"].status == results["RK-ROTATION"].status == "failed"
-    assert results["HEALTH-OK"].status == "not_run"
+    assert results["HEALTH-OK"].status == "not_verified"
 
 
 def _gate(
@@ -138,7 +182,7 @@ def _gate(
 
 
 FAIL_REPLAY = TestRecord("t::r", ["RK-REPLAY"], outcome="failed", violated="RK-REPLAY")
-PASS_HEALTH = TestRecord("t::h", ["HEALTH-OK"])
+PASS_HEALTH = TestRecord("t::h", ["HEALTH-OK"], checks={"HEALTH-OK": Tally(passes=1)})
 
 
 def _waiver(iid: str, expires: dt.date) -> dict[str, Waiver]:
@@ -170,14 +214,14 @@ def test_a_waiver_whose_invariant_passes_fails_the_gate_like_a_strict_xfail() ->
 
 
 def test_only_a_complete_passing_certify_run_is_certified() -> None:
-    records = [TestRecord(f"t::{iid}", [iid]) for iid in CATALOG]
+    records = [TestRecord(f"t::{iid}", [iid], checks=_passed(iid)) for iid in CATALOG]
     results = _results(*records)
     ci = verdict(results, [], profile="ci")
     assert ci.conformant and not ci.certified and ci.label == "ALL INVARIANTS PASSED"
     certify = verdict(results, [], profile="certify")
     assert certify.certified and certify.label == "CERTIFIED" and certify.reasons == []
     partial = verdict(_results(*records[1:]), [], profile="certify")
-    assert not partial.certified and partial.reasons == ["1 invariant(s) not run"]
+    assert not partial.certified and partial.reasons == ["1 invariant(s) not verified"]
 
 
 def test_waiver_file_format_is_checked() -> None:
@@ -235,7 +279,7 @@ def test_waiver_file_errors_name_the_entry_and_what_is_wrong(data: Any, message:
 
 def test_baseline_fails_only_on_regressions_and_lists_progress() -> None:
     fail_health = TestRecord("t::h", ["HEALTH-OK"], outcome="failed", violated="HEALTH-OK")
-    pass_replay = TestRecord("t::r", ["RK-REPLAY"])
+    pass_replay = TestRecord("t::r", ["RK-REPLAY"], checks=_passed("RK-REPLAY"))
     before = {"HEALTH-OK": "passed", "RK-REPLAY": "failed", "LC-EXPIRY": "failed"}
     gate, _ = _gate([fail_health, pass_replay], baseline=before)
     assert not gate.passed
@@ -245,7 +289,7 @@ def test_baseline_fails_only_on_regressions_and_lists_progress() -> None:
     assert gate.known_failures == ["RK-REPLAY"]
     assert results["RK-REPLAY"].change == "known-failure"
     assert change(None, "failed") == "new-failure"
-    assert change("passed", "skipped") == "lost"
+    assert change("passed", "not_verified") == "lost"
 
 
 def _result(records: list[TestRecord], gate: Gate | None = None) -> Result:
@@ -612,9 +656,9 @@ def test_fake_run_writes_three_reports_with_evidence(fake_suite: Path, fake_targ
     statuses = run.statuses()
     assert statuses["HEALTH-OK"] == "passed"
     assert statuses["RK-REPLAY"] == "failed"
-    assert statuses["RK-ROTATION"] == "not_run"  # the test stopped at RK-REPLAY
-    assert statuses["LC-EXPIRY"] == "skipped"
-    assert statuses["RUN-STATUS"] == "not_run"
+    assert statuses["RK-ROTATION"] == "not_verified"  # the test stopped at RK-REPLAY
+    assert statuses["LC-EXPIRY"] == "not_verified"
+    assert statuses["RUN-STATUS"] == "not_verified"
     data = run.json()
     assert data["verdict"]["certified"] is False and data["exit_status"] == 1
     assert data["run"]["openapi"]["sha256"] and data["run"]["requests_sent"] >= 4

@@ -15,6 +15,7 @@ import httpx
 
 from seecodes_conformance.http import json_or_none
 from seecodes_conformance.http.evidence import exchange_of
+from seecodes_conformance.outcomes import LOG
 from seecodes_conformance.redaction import CREDENTIAL_FIELDS, REGISTRY, SecretRegistry
 
 
@@ -46,6 +47,21 @@ def fail(
     for response in responses:
         parts.append("  evidence:\n" + _indent(exchange_of(response).render(secrets), "    "))
     raise InvariantViolation(invariant, secrets.redact("\n".join(parts)))
+
+
+def checked(*invariants: str) -> None:
+    """Record that a check of each invariant ran to its end and held.
+
+    Call it after the check's last comparison: a test that returns or skips earlier records no
+    check, and its invariant is not verified by it.
+    """
+    LOG.passed(*invariants)
+
+
+def controlled(*invariants: str) -> None:
+    """Record a positive control: the rightful caller succeeded on the very resource that the
+    invariants' intruders are refused (the owner's read, the settled run, the listed item)."""
+    LOG.control(*invariants)
 
 
 def _indent(text: str, prefix: str) -> str:
@@ -86,6 +102,7 @@ def assert_rejected(
                 f"    after:  {secrets.redact(_short(after))}",
                 [response],
             )
+    LOG.rejected(invariant)
 
 
 def leaked_values(
@@ -102,7 +119,10 @@ def leaked_values(
 
 
 def assert_success(response: httpx.Response, invariant: str, *, what: str = "the request") -> Any:
-    """Assert a 2xx; a JSON body must carry ``ok: true``. Returns the parsed body (or None)."""
+    """Assert a 2xx; a JSON body must carry ``ok: true``. Returns the parsed body (or None).
+
+    A success is the positive control of ``invariant``: the rightful caller got through.
+    """
     if not response.is_success:
         fail(invariant, f"expected {what} to succeed (2xx), got {response.status_code}", [response])
     body = json_or_none(response)
@@ -112,6 +132,7 @@ def assert_success(response: httpx.Response, invariant: str, *, what: str = "the
         and "json" in response.headers.get("content-type", "")
     ):
         fail(invariant, f"{what} answered 2xx without ok: true", [response])
+    LOG.control(invariant)
     return body
 
 

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from seecodes_conformance.http import NEXT_KEY_HEADER, json_or_none
 from seecodes_conformance.oracle import fail
+from seecodes_conformance.outcomes import LOG
 from seecodes_conformance.race import BurstResponse, BurstResult
 from seecodes_conformance.redaction import (
     CREDENTIAL_FIELDS,
@@ -110,6 +111,7 @@ def assert_single_winner(
             leaked = [name for name in CREDENTIAL_FIELDS if body.get(name)]
             if leaked:
                 violation(f"loser #{index} was handed {', '.join(leaked)}")
+    LOG.passed(invariant)  # the one winner is the race's own positive control
     return winner
 
 

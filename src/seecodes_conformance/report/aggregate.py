@@ -1,7 +1,11 @@
-"""Each catalog invariant's status, from the tests that carry its marker.
+"""Each catalog invariant's status, from the checks the tests actually ran.
 
-failed: a test counted a failure against it; passed: at least one test passed and none failed;
-skipped: every test that would check it skipped (reasons kept); not run: no test concluded it.
+failed: a check of it failed. passed: at least one check of it ran to a pass and none failed.
+not verified: nothing ran to a verdict; the reasons say why and what would verify it.
+
+Markers only say which tests are meant to check an invariant (listed under ``tests``); a test
+that passed without recording a check of its invariant adds a reason, never a pass. What counts
+as a check is ``outcomes.Tally.executed``: a rejection counts only beside its positive control.
 """
 
 from __future__ import annotations
@@ -9,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from seecodes_conformance.outcomes import Tally, Unverified
 from seecodes_conformance.report.model import (
     FAILED,
-    NOT_RUN,
+    NOT_VERIFIED,
     PASSED,
-    SKIPPED,
     Failure,
     InvariantResult,
     TestRecord,
@@ -41,10 +45,12 @@ def invariant_results(
     reproduce: Callable[[TestRecord], str],
 ) -> list[InvariantResult]:
     """One result per catalog invariant (catalog order), plus any id only the tests named."""
+    records = list(records)
     results = {iid: _result_for(iid, entry) for iid, entry in catalog.items()}
-    passed: dict[str, int] = {}
-    skipped: dict[str, list[str]] = {}
-    stopped: dict[str, list[str]] = {}
+    # An invariant some test checked by a rejection is one whose checks are rejections: a
+    # rightful caller's success alone checks nothing of it.
+    by_rejection = {iid for r in records for iid, t in r.checks.items() if t.rejections}
+    reasons: dict[str, list[str]] = {}
     for record in records:
         counted = record.failed_invariants()
         for iid in {*record.invariants, *counted}:
@@ -54,33 +60,36 @@ def invariant_results(
                 result.failures.append(
                     Failure(record.nodeid, record.message, record.evidence, reproduce(record))
                 )
-            elif record.failed:
-                stopped.setdefault(iid, []).append(str(record.violated))
-            elif record.outcome in ("passed", "xpassed"):
-                passed[iid] = passed.get(iid, 0) + 1
-            else:
-                skipped.setdefault(iid, []).append(record.message or "skipped without a reason")
+                continue
+            tally = record.checks.get(iid, Tally())
+            needs_rejection = iid in by_rejection
+            result.checks += tally.executed(needs_rejection=needs_rejection)
+            why = [str(u) for u in tally.reasons(needs_rejection=needs_rejection)]
+            if not why and not tally.executed(needs_rejection=needs_rejection):
+                why = [str(_silent(record))]
+            reasons.setdefault(iid, []).extend(why)
     for iid, result in results.items():
         if result.failures:
             result.status = FAILED
-        elif passed.get(iid):
+        elif result.checks:
             result.status = PASSED
-        elif skipped.get(iid):
-            result.status = SKIPPED
-            result.reasons = _unique(skipped[iid])
         else:
-            result.status = NOT_RUN
-            result.reasons = [_not_run_reason(stopped.get(iid, []))]
+            result.status = NOT_VERIFIED
+            result.reasons = _unique(reasons.get(iid) or [str(Unverified("no-check", _NO_TEST))])
     return list(results.values())
 
 
-def _not_run_reason(stopped_at: list[str]) -> str:
-    if not stopped_at:
-        return "no test checking it ran"
-    return (
-        f"not concluded: {len(stopped_at)} test(s) checking it stopped earlier, at a failure of "
-        + ", ".join(_unique(stopped_at))
-    )
+_NO_TEST = "no test checking it ran (deselected, or the run stopped before it)"
+
+
+def _silent(record: TestRecord) -> Unverified:
+    """Why a test meant to check an invariant recorded no check of it."""
+    name = record.nodeid.rsplit("::", 1)[-1]
+    if record.failed:
+        return Unverified("stopped", f"{name} stopped at a failure of {record.violated}")
+    if record.outcome in ("skipped", "xfailed"):
+        return Unverified("capability", f"{name}: {record.message or 'skipped without a reason'}")
+    return Unverified("no-check", f"{name} ran without reaching a check of it")
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -22,6 +22,7 @@ from seecodes_conformance.http.traffic import (
 )
 from seecodes_conformance.markers import invariants_of
 from seecodes_conformance.oracle import InvariantViolation
+from seecodes_conformance.outcomes import LOG
 from seecodes_conformance.report.records import ATTRIBUTE, MESSAGE_LIMIT
 from seecodes_conformance.settings import Settings
 
@@ -67,6 +68,7 @@ class Capture:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Iterator[None]:
         item.stash[_START] = TRANSCRIPT.count
+        LOG.reset()
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -74,7 +76,11 @@ class Capture:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Iterator[None]:
         report: Any = yield
-        data: dict[str, Any] = {"invariants": invariants_of(item), "item": item.nodeid}
+        data: dict[str, Any] = {
+            "invariants": invariants_of(item),
+            "item": item.nodeid,
+            "checks": LOG.snapshot(),
+        }
         if report.failed and call.excinfo is not None:
             data.update(self._failure(item, call.excinfo.value))
         funcargs: dict[str, Any] = getattr(item, "funcargs", {})

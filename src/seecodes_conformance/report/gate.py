@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from seecodes_conformance.report.baseline import change
 from seecodes_conformance.report.model import (
     FAILED,
+    NOT_VERIFIED,
     PASSED,
     WAIVED,
     Gate,
@@ -124,8 +125,7 @@ def verdict(
     for status, words in (
         (FAILED, "failed"),
         (WAIVED, "failed under a waiver"),
-        ("skipped", "skipped"),
-        ("not_run", "not run"),
+        (NOT_VERIFIED, "not verified"),
     ):
         if counts.get(status):
             reasons.append(f"{counts[status]} invariant(s) {words}")

@@ -21,15 +21,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from seecodes_conformance.report.coverage import coverage_by_route, route_order
 from seecodes_conformance.report.model import (
     FAILED,
-    NOT_RUN,
+    NOT_VERIFIED,
     STATUSES,
     WAIVED,
     InvariantResult,
     Result,
 )
 
-LABELS = {"passed": "passed", "failed": "FAILED", "waived": "waived", "skipped": "skipped",
-          "not_run": "not run"}  # fmt: skip
+LABELS = {"passed": "passed", "failed": "FAILED", "waived": "waived",
+          "not_verified": "not verified"}  # fmt: skip
 _NOTE_LIMIT = 220
 _FUZZ_COLUMNS = 8
 
@@ -127,7 +127,11 @@ def _areas(result: Result) -> list[_Area]:
     for inv in result.invariants:
         grouped.setdefault(inv.area, []).append(inv)
     return [
-        _Area(area, next((s for s in STATUSES if any(i.status == s for i in invs)), NOT_RUN), invs)
+        _Area(
+            area,
+            next((s for s in STATUSES if any(i.status == s for i in invs)), NOT_VERIFIED),
+            invs,
+        )
         for area, invs in grouped.items()
     ]
 

@@ -27,6 +27,7 @@ def _invariant(inv: InvariantResult) -> dict[str, Any]:
         "rationale": inv.rationale,
         "routes": inv.routes,
         "tests": inv.tests,
+        "checks": inv.checks,
     }
     if inv.reasons:
         entry["reasons"] = inv.reasons

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from seecodes_conformance.outcomes import Tally
+
 PASSED = "passed"
 FAILED = "failed"
 WAIVED = "waived"
-SKIPPED = "skipped"
-NOT_RUN = "not_run"
-STATUSES = (FAILED, WAIVED, PASSED, SKIPPED, NOT_RUN)
+NOT_VERIFIED = "not_verified"  # nothing ran to a verdict; the reasons say why
+STATUSES = (FAILED, WAIVED, PASSED, NOT_VERIFIED)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class TestRecord:
     evidence: list[Evidence] = field(default_factory=list)
     duration: float = 0.0
     tolerated: str | None = None  # set by the gate: why a failure does not fail it
+    checks: dict[str, Tally] = field(default_factory=dict)  # what the test actually checked
 
     @property
     def failed(self) -> bool:
@@ -72,9 +74,10 @@ class InvariantResult:
     quote: str
     routes: list[str]
     rationale: str | None = None  # for a derived invariant: why it follows from the quote
-    status: str = NOT_RUN
-    tests: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)  # skip reasons, or why it was not run
+    status: str = NOT_VERIFIED
+    tests: list[str] = field(default_factory=list)  # the tests meant to check it (markers)
+    checks: int = 0  # checks of it that actually ran to a pass
+    reasons: list[str] = field(default_factory=list)  # why it was not verified, and how to
     failures: list[Failure] = field(default_factory=list)
     waiver: dict[str, str] | None = None
     baseline: str | None = None  # status in the baseline report

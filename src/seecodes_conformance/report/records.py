@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from seecodes_conformance.outcomes import Tally
 from seecodes_conformance.redaction import redact
 from seecodes_conformance.report.model import Evidence, TestRecord
 
@@ -53,6 +54,13 @@ class RecordBook:
             self.records[nodeid] = record
         if data.get("invariants"):
             record.invariants = [str(i) for i in data["invariants"]]
+        if isinstance(data.get("checks"), dict) and not subtest:
+            # Cumulative over the test's phases: the latest report holds all of them.
+            record.checks = {
+                str(iid): Tally.from_json(tally)
+                for iid, tally in data["checks"].items()
+                if isinstance(tally, dict)
+            }
         if not subtest:
             record.duration += float(getattr(report, "duration", 0.0) or 0.0)
         if report.failed:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from seecodes_conformance.report.model import FAILED, WAIVED, Result
+from seecodes_conformance.report.model import FAILED, NOT_VERIFIED, WAIVED, Result
 
 Line = tuple[str, dict[str, Any]]
 WIDTH = 160
@@ -42,6 +42,10 @@ def summary_lines(result: Result, written: Sequence[Path], cwd: Path) -> list[Li
         head += ": " + "; ".join(reasons)
     lines.append((_short(head, 400), {"green" if v.conformant else "red": True, "bold": True}))
     for inv in result.invariants:
+        if inv.status == NOT_VERIFIED:
+            why = "; ".join(inv.reasons[:2]) + (" …" if len(inv.reasons) > 2 else "")
+            lines.append((_short(f"NOT VERIFIED {inv.id:24} {why}"), {"yellow": True}))
+            continue
         if inv.status not in (FAILED, WAIVED):
             continue
         failure = inv.failures[0] if inv.failures else None
