@@ -15,7 +15,8 @@ import httpx
 
 from seecodes_conformance.http import json_or_none
 from seecodes_conformance.http.evidence import exchange_of
-from seecodes_conformance.outcomes import LOG
+from seecodes_conformance.http.throttling import is_throttled
+from seecodes_conformance.outcomes import LOG, not_verified
 from seecodes_conformance.redaction import CREDENTIAL_FIELDS, REGISTRY, SecretRegistry
 
 
@@ -47,6 +48,26 @@ def fail(
     for response in responses:
         parts.append("  evidence:\n" + _indent(exchange_of(response).render(secrets), "    "))
     raise InvariantViolation(invariant, secrets.redact("\n".join(parts)))
+
+
+def throttled(response: httpx.Response, invariant: str, what: str = "the request") -> NoReturn:
+    """The target said "not now" (429, or 503 with Retry-After): the check cannot conclude.
+
+    Never a rejection and never a violation. Requests that consume nothing were already sent
+    again by the transport; this one was still throttled, or carried a single-use credential
+    that the throttled attempt may have used up.
+    """
+    not_verified(
+        invariant,
+        "throttled",
+        f"{what} was answered {response.status_code}"
+        + (
+            f" (Retry-After: {response.headers['retry-after']})"
+            if "retry-after" in response.headers
+            else ""
+        ),
+        "a lower --rate-limit, or an allowance for the harness in the target's rate limiter",
+    )
 
 
 def checked(*invariants: str) -> None:
@@ -85,6 +106,8 @@ def assert_rejected(
     the state read after the rejection must equal it.
     """
     status = response.status_code
+    if is_throttled(status, response.headers):
+        throttled(response, invariant, what)
     if status >= 500:
         fail(invariant, f"server error instead of rejection of {what}: got {status}", [response])
     if not 400 <= status < 500:
@@ -123,6 +146,8 @@ def assert_success(response: httpx.Response, invariant: str, *, what: str = "the
 
     A success is the positive control of ``invariant``: the rightful caller got through.
     """
+    if is_throttled(response.status_code, response.headers):
+        throttled(response, invariant, what)
     if not response.is_success:
         fail(invariant, f"expected {what} to succeed (2xx), got {response.status_code}", [response])
     body = json_or_none(response)

@@ -7,11 +7,13 @@
 - ``PermitSession``: the task permit as bearer, for /v1/tasks/* and /v1/projects/*/indexes/*.
 - ``evidence``: the transcript of exchanges and their redacted rendering.
 - ``traffic``: request budget, rate ceiling, response size and time caps.
+- ``throttling``: 429 / 503 + Retry-After are "not now", sent again when that consumes nothing.
 """
 
 from seecodes_conformance.http._client import json_or_none, new_http_client
 from seecodes_conformance.http._headers import BOOTSTRAP_PATH, NEXT_KEY_HEADER, REQUEST_KEY_HEADER
 from seecodes_conformance.http._sessions import HandshakeError, JiraAppSession, PermitSession
+from seecodes_conformance.http.throttling import is_throttled
 
 __all__ = [
     "BOOTSTRAP_PATH",
@@ -20,6 +22,7 @@ __all__ = [
     "HandshakeError",
     "JiraAppSession",
     "PermitSession",
+    "is_throttled",
     "json_or_none",
     "new_http_client",
 ]

@@ -16,9 +16,11 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
+
+from seecodes_conformance.http.throttling import Patience, PoliteTransport
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
@@ -40,6 +42,9 @@ class Policy:
     budget: int | None = None  # requests this process may send; None: no limit
     rate: float | None = None  # requests per second; None: no limit
     max_body: int = DEFAULT_MAX_RESPONSE_BYTES
+    patience: Patience = field(
+        default_factory=Patience
+    )  # how long a throttled request is sent again
 
 
 class Traffic:
@@ -93,8 +98,14 @@ class Traffic:
     def transport(
         self, *, verify: bool = True, deadline: float | None = None
     ) -> httpx.BaseTransport:
-        """A transport whose responses must arrive whole within ``deadline`` seconds."""
-        return BoundedTransport(httpx.HTTPTransport(verify=verify), self, deadline)
+        """A transport whose responses must arrive whole within ``deadline`` seconds, and which
+        sends again, politely, what a throttling target asked to send later."""
+        bounded = BoundedTransport(httpx.HTTPTransport(verify=verify), self, deadline)
+        return PoliteTransport(
+            bounded,
+            count=lambda request: self.reserve(1, f"{request.method} {request.url.path} again"),
+            patience=lambda: self.policy.patience,
+        )
 
 
 class BoundedTransport(httpx.BaseTransport):

@@ -55,6 +55,8 @@ def _test(record: TestRecord) -> dict[str, Any]:
         "invariants": record.invariants,
         "duration_s": round(record.duration, 3),
     }
+    if record.checks:  # what the test actually checked, per invariant
+        entry["checks"] = {iid: tally.to_json() for iid, tally in record.checks.items()}
     if record.outcome != "passed" and record.message:
         entry["message"] = record.message.splitlines()[0][:500]
     if record.tolerated:
