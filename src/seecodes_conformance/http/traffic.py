@@ -42,9 +42,8 @@ class Policy:
     budget: int | None = None  # requests this process may send; None: no limit
     rate: float | None = None  # requests per second; None: no limit
     max_body: int = DEFAULT_MAX_RESPONSE_BYTES
-    patience: Patience = field(
-        default_factory=Patience
-    )  # how long a throttled request is sent again
+    # How long a throttled request that consumes nothing is sent again.
+    patience: Patience = field(default_factory=Patience)
 
 
 class Traffic:
