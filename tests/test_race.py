@@ -22,16 +22,19 @@ import h2.events
 import pytest
 
 import racy_server
+from seecodes_conformance.outcomes import NotVerified
 from seecodes_conformance.race import (
     H1_LAST_BYTE,
     H1_LAST_HEADER_BYTE,
     H2_SINGLE_PACKET,
     BurstError,
     BurstResponse,
+    BurstResult,
     PreparedRequest,
     send_burst,
     speaks_h2,
 )
+from seecodes_conformance.race.verdict import RaceCampaign, inconclusive
 
 SECRET = "s3cr3t-Header-Value-7f1c"
 BODY_SECRET = b"s3cr3t-body-9a2e"
@@ -346,3 +349,54 @@ def test_tls_alpn_h2_and_h1(tmp_path: Path) -> None:
         _check_echo(result.responses, 4, "1.1")
         with pytest.raises(BurstError, match="TLS handshake"):
             send_burst(url, _echo_burst(1), technique="h1", verify_tls=True)
+
+
+# -- conclusive bursts -----------------------------------------------------------------------
+
+
+def _burst(*statuses: int, early: int = 0, retry_after: bool = False) -> BurstResult:
+    headers = [("retry-after", "1")] if retry_after else []
+    responses = [
+        BurstResponse(
+            s, headers if s in (429, 503) else [], b"{}", 0.0, 0.001, None if s else "reset"
+        )
+        for s in statuses
+    ]
+    return BurstResult("h1-last-byte", responses, 20e-6, 1, "test burst", early)
+
+
+@pytest.mark.parametrize(
+    ("burst", "why"),
+    [
+        (_burst(200, 409, 409, early=1), "began before the release"),
+        (_burst(200, 429, 409), "throttled (429)"),
+        (_burst(200, 409, 503, retry_after=True), "throttled (503)"),
+        (_burst(200, 409, 503), "throttled (503)"),
+        (_burst(200, 0, 409), "refused at the transport"),
+    ],
+)
+def test_a_throttled_refused_or_early_burst_is_inconclusive(burst: BurstResult, why: str) -> None:
+    """[race] "not now" from the target or its gateway is never a rejection of a loser."""
+    reason = inconclusive(burst)
+    assert reason is not None and why in reason
+
+
+def test_a_clean_burst_is_conclusive() -> None:
+    assert inconclusive(_burst(200, 409, 401, 404)) is None
+
+
+def test_campaign_sends_more_bursts_until_enough_are_conclusive() -> None:
+    answers = iter([_burst(200, 429), _burst(200, 409), _burst(200, 0), _burst(200, 409)])
+    campaign = RaceCampaign("RK-RACE", wanted=2, budget=6)
+    judged = [n for n in campaign if campaign.conclusive(next(answers))]
+    campaign.finish()  # enough were conclusive: no exception
+    assert judged == [2, 4] and campaign.sent == 4
+    assert campaign.figures().startswith("2/4 bursts conclusive; release spread median 20 µs")
+
+
+def test_campaign_with_too_few_conclusive_bursts_is_not_verified() -> None:
+    campaign = RaceCampaign("LC-RACE", wanted=2, budget=3)
+    for _ in campaign:
+        assert not campaign.conclusive(_burst(200, 429, 429))
+    with pytest.raises(NotVerified, match=r"unsynchronized: 0/3 bursts conclusive"):
+        campaign.finish()

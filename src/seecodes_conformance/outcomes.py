@@ -70,6 +70,7 @@ class Tally:
     rejections: int = 0  # rejections that held; they count only next to a control
     controls: int = 0  # the rightful caller succeeded
     unverified: list[Unverified] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # figures worth reporting (race bursts)
 
     def executed(self, *, needs_rejection: bool) -> int:
         """How many checks of the invariant this test ran to a pass.
@@ -110,6 +111,7 @@ class Tally:
                 for u in data.get("unverified", [])
                 if isinstance(u, Mapping)
             ],
+            notes=[str(n) for n in data.get("notes", [])],
         )
 
 
@@ -147,6 +149,10 @@ class CheckLog:
             tally = self._tally(invariant)
             if reason not in tally.unverified:
                 tally.unverified.append(reason)
+
+    def note(self, invariant: str, text: str) -> None:
+        """A figure the report shows with the invariant (how many bursts were conclusive)."""
+        self._tally(invariant).notes.append(text)
 
     def tallies(self) -> dict[str, Tally]:
         return dict(self._tallies)

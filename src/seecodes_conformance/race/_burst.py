@@ -82,5 +82,6 @@ def send_burst(
             result.release_spread_s,
             result.groups,
             f"auto: the target {why}; {result.note}",
+            result.early,
         )
     return result

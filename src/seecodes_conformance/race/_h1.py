@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import h11
 
+from seecodes_conformance.http.traffic import TRAFFIC
 from seecodes_conformance.race._sockets import (
     Origin,
     close_socket,
@@ -158,6 +159,7 @@ def burst_h1(
         if warmup_path is not None:
             # A cold connection's first request pays for lazy setup in client and server alike.
             warm = PreparedRequest("GET", warmup_path)
+            TRAFFIC.reserve(len(conns), f"{len(conns)} race warm-up requests")
             for c in conns:
                 c.sock.sendall(b"".join(c.serialize(-1, target, warm)))
             pump(conns, time.perf_counter() + timeout)
@@ -234,4 +236,4 @@ def burst_h1(
             f"{early} responses began before the release: those handlers did not wait "
             "for the complete request, so they were not synchronized"
         )
-    return BurstResult(technique, responses, spread, 1, "; ".join([summary, *notes]))
+    return BurstResult(technique, responses, spread, 1, "; ".join([summary, *notes]), early)

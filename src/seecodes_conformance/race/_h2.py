@@ -15,6 +15,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from seecodes_conformance.http.traffic import TRAFFIC
 from seecodes_conformance.race._sockets import (
     Origin,
     close_socket,
@@ -293,6 +294,7 @@ def burst_h2(
         if warmup_path is not None:
             # One full exchange per connection warms both ends' HTTP/2 and routing paths.
             warm_headers = _h2_headers(target, -1, PreparedRequest("GET", warmup_path))
+            TRAFFIC.reserve(len(conns), f"{len(conns)} race warm-up requests")
             warm = [c.open_stream(-1, warm_headers, end_stream=True) for c in conns]
             pump(conns, time.perf_counter() + timeout)
             for st in warm:
@@ -401,4 +403,4 @@ def burst_h2(
         notes.append(
             f"{skipped} streams were already answered or closed, so their final frame was not sent"
         )
-    return BurstResult(H2_SINGLE_PACKET, responses, spread, n_groups, "; ".join(notes))
+    return BurstResult(H2_SINGLE_PACKET, responses, spread, n_groups, "; ".join(notes), early)

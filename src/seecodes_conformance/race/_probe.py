@@ -12,6 +12,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from seecodes_conformance.http.traffic import TRAFFIC
 from seecodes_conformance.race._sockets import Origin, close_socket, connect, parse_target
 from seecodes_conformance.race._types import RECV_BYTES
 
@@ -45,6 +46,8 @@ def _probe_h2(target: Origin, timeout: float, verify_tls: bool | str) -> bool:
             return isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() == "h2"
         finally:
             close_socket(sock)
+    # An HTTP/1.1 server reads the preface as a (bad) request: it counts as one.
+    TRAFFIC.reserve(1, "an HTTP/2 (h2c) probe")
     sock = connect(target, timeout, verify_tls, ())
     proto = h2.connection.H2Connection(
         h2.config.H2Configuration(client_side=True, header_encoding=None)

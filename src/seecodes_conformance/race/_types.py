@@ -122,6 +122,7 @@ class BurstResult:
     release_spread_s: float  # start of the first final write to the end of the last
     groups: int  # > 1 when split into gated groups (explained in ``note``)
     note: str
+    early: int = 0  # responses that began before the release: those requests did not race
 
     @property
     def statuses(self) -> list[int]:
@@ -136,6 +137,7 @@ class BurstResult:
             f"BurstResult(technique={self.technique!r}, n={len(self.responses)}, "
             f"statuses={dict(sorted(counts.items()))}, errors={errors}, "
             f"release_spread_us={self.release_spread_s * 1e6:.0f}, groups={self.groups}, "
+            f"early={self.early}, "
             f"note={self.note!r})"
         )
 

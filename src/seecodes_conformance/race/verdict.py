@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable
+import statistics
+from collections.abc import Callable, Iterable, Iterator
 from typing import NoReturn
 
-from seecodes_conformance.http import NEXT_KEY_HEADER, json_or_none
+from seecodes_conformance.http import NEXT_KEY_HEADER, is_throttled, json_or_none
 from seecodes_conformance.oracle import fail
-from seecodes_conformance.outcomes import LOG
+from seecodes_conformance.outcomes import LOG, not_verified
 from seecodes_conformance.race import BurstResponse, BurstResult
 from seecodes_conformance.redaction import (
     CREDENTIAL_FIELDS,
@@ -123,3 +124,77 @@ def loser_headers(result: BurstResult, winner: int, name: str) -> list[tuple[int
         if index != winner and value:
             found.append((index, value))
     return found
+
+
+def inconclusive(result: BurstResult) -> str | None:
+    """Why this burst proves nothing about the race, or None when it is conclusive.
+
+    A burst is conclusive only if every request raced (no response began before the release)
+    and every request got an answer from the protocol: a throttled answer (429, 503 with
+    Retry-After), a bare 503, or a request refused at the transport (a reset connection, a
+    REFUSED_STREAM) is the target or its gateway saying "not now", never a rejection.
+    """
+    if result.early:
+        return f"{result.early} response(s) began before the release"
+    for index, response in enumerate(result.responses):
+        if response.error:
+            return f"request #{index} was refused at the transport: {response.error}"
+        headers = dict(response.headers)
+        if is_throttled(response.status, headers) or response.status == 503:
+            return f"request #{index} was throttled ({response.status})"
+    return None
+
+
+class RaceCampaign:
+    """Bursts for one race invariant until enough were conclusive or the burst budget is spent.
+
+    ``for burst in campaign:`` yields burst numbers; the body sends a burst and asks
+    ``campaign.conclusive(result)`` before judging it. ``finish()`` records the figures
+    (conclusive / sent bursts, release spread achieved) and makes the invariant not verified
+    when too few bursts were conclusive. A burst with two winners fails at once: one is enough.
+    """
+
+    def __init__(self, invariant: str, wanted: int, *, budget: int | None = None) -> None:
+        self.invariant = invariant
+        self.wanted = max(1, wanted)
+        self.budget = budget if budget is not None else 3 * self.wanted
+        self.sent = 0
+        self.conclusive_bursts = 0
+        self.spreads: list[float] = []
+        self.reasons: list[str] = []
+
+    def __iter__(self) -> Iterator[int]:
+        while self.conclusive_bursts < self.wanted and self.sent < self.budget:
+            self.sent += 1
+            yield self.sent
+
+    def conclusive(self, result: BurstResult) -> bool:
+        self.spreads.append(result.release_spread_s)
+        reason = inconclusive(result)
+        if reason is not None:
+            self.reasons.append(f"burst {self.sent}: {reason}")
+            return False
+        self.conclusive_bursts += 1
+        return True
+
+    def figures(self) -> str:
+        spread = (
+            f"; release spread median {statistics.median(self.spreads) * 1e6:.0f} µs, "
+            f"max {max(self.spreads) * 1e6:.0f} µs"
+            if self.spreads
+            else ""
+        )
+        return f"{self.conclusive_bursts}/{self.sent} bursts conclusive{spread}"
+
+    def finish(self) -> None:
+        LOG.note(self.invariant, self.figures())
+        if self.conclusive_bursts >= self.wanted:
+            return
+        why = "; ".join(self.reasons[:3]) + (" …" if len(self.reasons) > 3 else "")
+        not_verified(
+            self.invariant,
+            "unsynchronized",
+            f"{self.figures()}, {self.wanted} wanted ({why})",
+            "a lower --rate-limit or a rate-limit allowance for the harness, another "
+            "--race-technique, a smaller --race-size",
+        )

@@ -62,6 +62,7 @@ def invariant_results(
                 )
                 continue
             tally = record.checks.get(iid, Tally())
+            result.notes.extend(f"{_name(record)}: {note}" for note in tally.notes)
             needs_rejection = iid in by_rejection
             result.checks += tally.executed(needs_rejection=needs_rejection)
             why = [str(u) for u in tally.reasons(needs_rejection=needs_rejection)]
@@ -84,12 +85,16 @@ _NO_TEST = "no test checking it ran (deselected, or the run stopped before it)"
 
 def _silent(record: TestRecord) -> Unverified:
     """Why a test meant to check an invariant recorded no check of it."""
-    name = record.nodeid.rsplit("::", 1)[-1]
+    name = _name(record)
     if record.failed:
         return Unverified("stopped", f"{name} stopped at a failure of {record.violated}")
     if record.outcome in ("skipped", "xfailed"):
         return Unverified("capability", f"{name}: {record.message or 'skipped without a reason'}")
     return Unverified("no-check", f"{name} ran without reaching a check of it")
+
+
+def _name(record: TestRecord) -> str:
+    return record.nodeid.rsplit("::", 1)[-1]
 
 
 def _unique(items: Iterable[str]) -> list[str]:

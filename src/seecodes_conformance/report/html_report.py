@@ -111,10 +111,8 @@ def _note(inv: InvariantResult) -> str:
     """The one line the invariant table shows next to a status."""
     if inv.status in (FAILED, WAIVED) and inv.failures:
         note = inv.failures[0].message.splitlines()[0]
-    elif inv.reasons:
-        note = "; ".join(inv.reasons)
     else:
-        note = ""
+        note = "; ".join([*inv.reasons, *inv.notes])
     if inv.waiver:
         note = f"waiver {inv.waiver.get('state')} (until {inv.waiver.get('expires')}). {note}"
     if inv.change:

@@ -31,6 +31,8 @@ def _invariant(inv: InvariantResult) -> dict[str, Any]:
     }
     if inv.reasons:
         entry["reasons"] = inv.reasons
+    if inv.notes:
+        entry["notes"] = inv.notes
     if inv.failures:
         entry["failures"] = [
             {

@@ -78,6 +78,7 @@ class InvariantResult:
     tests: list[str] = field(default_factory=list)  # the tests meant to check it (markers)
     checks: int = 0  # checks of it that actually ran to a pass
     reasons: list[str] = field(default_factory=list)  # why it was not verified, and how to
+    notes: list[str] = field(default_factory=list)  # figures its checks reported
     failures: list[Failure] = field(default_factory=list)
     waiver: dict[str, str] | None = None
     baseline: str | None = None  # status in the baseline report
