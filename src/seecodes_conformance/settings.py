@@ -47,6 +47,8 @@ OPTIONS = (
     Option("profile", "ci, nightly, certify (or smoke: smallest budgets)", "ci",
            choices=tuple(PROFILES)),
     Option("max-wait", "longest wait, in seconds, for a credential to expire", 15.0, float),
+    Option("run-wait", "longest wait, in seconds, for a run to settle (default: from the "
+           "profile: 60 smoke, 180 ci, 900 nightly and certify)", None, float),
     Option("request-timeout", "per-request timeout in seconds", 10.0, float),
     Option("race-technique", "burst technique", "auto",
            choices=("auto", "h1-last-byte", "h2-single-packet")),
@@ -139,6 +141,7 @@ class Settings:
     run_prefix: str | None
     profile: Profile
     max_wait: float
+    run_wait: float  # how long a run may take to settle before its checks are not verified
     request_timeout: float
     race_technique: str
     race_bursts: int
@@ -213,6 +216,7 @@ def read_settings(config: pytest.Config) -> Settings:
         run_prefix=values["seecodes_run_prefix"],
         profile=profile,
         max_wait=values["seecodes_max_wait"],
+        run_wait=values["seecodes_run_wait"] or profile.run_wait,
         request_timeout=values["seecodes_request_timeout"],
         race_technique=values["seecodes_race_technique"],
         race_bursts=values["seecodes_race_bursts"] or profile.race_bursts,
