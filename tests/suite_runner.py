@@ -6,6 +6,7 @@ is flagged (restraint). Each run is a real pytest session against a real server.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +32,14 @@ class SuiteRun:
     elapsed: float
     output: str
     cases: list[CaseResult] = field(default_factory=list)
+    certification: dict[str, Any] = field(default_factory=dict)  # with reports=True
+
+    def statuses(self) -> dict[str, str]:
+        """Invariant id -> status, from certification.json."""
+        return {i["id"]: i["status"] for i in self.certification.get("invariants", [])}
+
+    def invariant(self, invariant_id: str) -> dict[str, Any]:
+        return next(i for i in self.certification["invariants"] if i["id"] == invariant_id)
 
     def with_outcome(self, *outcomes: str) -> list[CaseResult]:
         return [c for c in self.cases if c.outcome in outcomes]
@@ -52,8 +62,11 @@ def run_suites(
     invariants: Sequence[str] = (),
     args: Sequence[str] = (),
     timeout: float = 900,
+    reports: bool = False,
 ) -> SuiteRun:
+    """``reports``: also write the certification report and read it into ``certification``."""
     junit = workdir / "junit.xml"
+    report_dir = workdir / "reports"
     cmd = [
         sys.executable,
         "-m",
@@ -67,7 +80,7 @@ def run_suites(
         f"--base-url={base_url}",
         f"--junitxml={junit}",
         "--stateful-shrink=0",  # the matrix needs the verdict, not the shortest sequence
-        "--report-dir=none",
+        f"--report-dir={report_dir if reports else 'none'}",
         *args,
     ]
     cmd += [f"--invariant={i}" for i in invariants]
@@ -78,6 +91,9 @@ def run_suites(
     run = SuiteRun(done.returncode, time.monotonic() - started, done.stdout + done.stderr)
     if junit.exists():
         run.cases = _parse_junit(junit)
+    certificates = sorted(report_dir.glob("*/certification.json")) if reports else []
+    if certificates:
+        run.certification = json.loads(certificates[-1].read_text(encoding="utf-8"))
     return run
 
 

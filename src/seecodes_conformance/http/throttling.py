@@ -84,7 +84,6 @@ def _header(headers: Mapping[str, str] | httpx.Headers, name: str) -> str | None
 class PoliteTransport(httpx.BaseTransport):
     """Sends again what a throttling target refused, when sending again consumes nothing.
 
-    Connection refusals (nothing was sent) are retried the same way for every request.
     ``count`` is called before each extra attempt, so the budget and rate see every request.
     """
 
@@ -100,33 +99,25 @@ class PoliteTransport(httpx.BaseTransport):
         self.patience = patience
         self.sleep = sleep
         self.throttled = 0  # throttled answers seen (retried or handed back)
-        self.refused = 0  # connections refused
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         patience = self.patience()
         deadline = time.monotonic() + patience.total_s
         backoff = FIRST_BACKOFF_S
         while True:
-            try:
-                response = self.inner.handle_request(request)
-            except httpx.ConnectError:
-                self.refused += 1
-                wait = backoff
-                if time.monotonic() + wait > deadline:
-                    raise
-            else:
-                if not is_throttled(response.status_code, response.headers):
-                    return response
-                self.throttled += 1
-                asked = retry_after_s(response.headers)
-                wait = backoff if asked is None else asked
-                if (
-                    consumes_credential(request)
-                    or wait > patience.max_retry_after_s
-                    or time.monotonic() + wait > deadline
-                ):
-                    return response
-                response.close()
+            response = self.inner.handle_request(request)
+            if not is_throttled(response.status_code, response.headers):
+                return response
+            self.throttled += 1
+            asked = retry_after_s(response.headers)
+            wait = backoff if asked is None else asked
+            if (
+                consumes_credential(request)
+                or wait > patience.max_retry_after_s
+                or time.monotonic() + wait > deadline
+            ):
+                return response
+            response.close()
             self.sleep(wait)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
             self.count(request)

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from seecodes_conformance import PROTOCOL_VERSION, __version__
@@ -15,6 +16,7 @@ from seecodes_conformance.fuzz import coverage as fuzz_coverage_table
 from seecodes_conformance.http.traffic import TRAFFIC, Policy
 from seecodes_conformance.ids import new_run_prefix
 from seecodes_conformance.markers import MARKERS, invariants_of
+from seecodes_conformance.outcomes import LOG, NotVerified, Unverified
 from seecodes_conformance.plugin._stash import RUN_PREFIX, settings_of
 from seecodes_conformance.plugin.xdist import XdistController
 from seecodes_conformance.redaction import REGISTRY
@@ -145,3 +147,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.longrepr = redacted
     report.sections = [(title, REGISTRY.redact(body)) for title, body in report.sections]
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A connection the target refused mid-test is "not now", not a protocol verdict.
+
+    The run's first probe already proved the target reachable; a refusal later (a gateway
+    shedding load, a restarting replica) leaves the test's checks not verified, with the origin
+    named. A connection broken after the request was sent stays a failure: the target may have
+    acted on it.
+    """
+    try:
+        return (yield)
+    except httpx.ConnectError as exc:
+        origin = _origin_of(exc)
+        reason = Unverified(
+            "refused",
+            f"{origin} refused a connection mid-test ({exc})",
+            "rerun when the target is healthy; a lower --rate-limit if it sheds load",
+        )
+        LOG.unverified(invariants_of(item), reason)
+        raise NotVerified(f"not verified: {reason}") from exc
+
+
+def _origin_of(exc: httpx.ConnectError) -> str:
+    try:
+        url = exc.request.url
+    except RuntimeError:  # httpx raises it when the error carries no request
+        return "the target"
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
