@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 
 from seecodes_conformance.flows._base import StepsBase
-from seecodes_conformance.http import PermitSession, json_or_none
-from seecodes_conformance.oracle import assert_success, fail
+from seecodes_conformance.http import PermitSession, is_throttled, json_or_none, new_http_client
+from seecodes_conformance.oracle import assert_success, fail, throttled
 from seecodes_conformance.redaction import register_credentials
 
 SETTLED = frozenset({"succeeded", "failed"})
@@ -43,15 +43,31 @@ class RunSteps(StepsBase):
         return Run(run_id, {str(k): str(v) for k, v in uploads.items()}, permit)
 
     def upload(self, url: str, content: bytes) -> httpx.Response:
-        """PUT to a presigned target, as object stores take uploads; no harness credentials."""
-        with httpx.Client(
-            timeout=self.settings.request_timeout, verify=self.settings.tls_verify
-        ) as c:
-            return c.put(url, content=content)
+        """PUT to a presigned target, as object stores take uploads; no harness credentials.
+
+        Through the harness's own client, so the upload counts against the budget and rate,
+        is sent again if throttled, and shows as evidence. A link whose origin cannot be reached
+        (DNS, refused, TLS) is the target's fault: it handed the link out; one line says so.
+        """
+        parsed = httpx.URL(url)
+        origin = f"{parsed.scheme}://{parsed.netloc.decode('ascii', 'replace')}"
+        with new_http_client(
+            origin, timeout=self.settings.request_timeout, verify=self.settings.tls_verify
+        ) as client:
+            try:
+                return client.put(url, content=content)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                fail(
+                    "RUN-INIT",
+                    f"the upload link the target handed out cannot be reached at {origin}: "
+                    f"{type(exc).__name__}: {exc}",
+                )
 
     def upload_all(self, run: Run, content: bytes = SAMPLE_LIST_MD) -> None:
         for name, url in run.uploads.items():
             response = self.upload(url, content)
+            if is_throttled(response.status_code, response.headers):
+                throttled(response, "RUN-INIT", f"the presigned upload of {name}")
             if not response.is_success:
                 fail(
                     "RUN-INIT",
