@@ -97,10 +97,24 @@ def test_register_credentials_takes_body_fields_uploads_and_the_next_key() -> No
         "launch-code-5678",
         "sc_jira_req_CCCCCCCCCCCC",
         "sc_jira_req_DDDDDDDDDDDD",
-        "https://store.invalid/put?sig=abcdef123456",
+        "abcdef123456",
     ):
         assert value in registry
     assert "PROJ-not-a-secret" not in registry
+
+
+def test_a_presigned_url_keeps_its_origin_and_path_and_loses_its_credentials() -> None:
+    """Redaction removes credentials, never origins: the target's own origin stays readable
+    everywhere, including in reproduction commands."""
+    registry = SecretRegistry()
+    url = "https://staging.example.com:8443/_uploads/run-1/list.md?expires=1796205600&sig=9f8e7d6c5b4a"
+    register_credentials({"uploads": {"list.md": url}}, None, registry)
+    text = registry.redact(
+        f"PUT {url}\ncurl -X POST https://staging.example.com:8443/v1/tasks/init"
+    )
+    assert "https://staging.example.com:8443/_uploads/run-1/list.md?expires=1796205600" in text
+    assert "9f8e7d6c5b4a" not in text
+    assert "curl -X POST https://staging.example.com:8443/v1/tasks/init" in text
 
 
 def test_register_credentials_ignores_bodies_that_are_not_objects() -> None:

@@ -12,7 +12,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 # Values shorter than this are too generic to redact safely (they would shred ordinary text).
 MIN_SECRET_LENGTH = 8
@@ -168,4 +168,18 @@ def register_credentials(
     uploads = body.get("uploads")
     if isinstance(uploads, dict):
         for url in uploads.values():
-            secrets.add(str(url), "presigned-url")
+            register_presigned_url(str(url), secrets)
+
+
+def register_presigned_url(url: str, secrets: SecretRegistry = REGISTRY) -> None:
+    """Register what makes a presigned URL a credential: its query values, not its origin/path.
+
+    The scheme, host, port and path stay readable (an origin is not a secret, and a report that
+    hides where the harness sent a request is useless); the signature and every other query
+    value are redacted. Registering the whole URL would also make its first characters, i.e.
+    the target's own origin, a "truncated secret" and redact it everywhere.
+    """
+    for value in parse_qs(urlsplit(url).query, keep_blank_values=False).values():
+        for item in value:
+            if not item.isdigit():  # expiry stamps and sizes are not credentials
+                secrets.add(item, "presigned-url-query")
