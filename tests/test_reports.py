@@ -647,6 +647,18 @@ def _fake_run(
     )  # fmt: skip
 
 
+def test_a_run_that_verified_nothing_exits_7_and_says_why(
+    fake_suite: Path, fake_target: str
+) -> None:
+    """[verdicts] A gate that "passes" on no evidence would be a lie: when every invariant is
+    not verified the run ends with exit 7 and names the reasons."""
+    run = _fake_run(fake_suite, fake_target, fake_suite / "reports", "-k", "test_expiry")
+    assert run.returncode == 7, run.output
+    assert "nothing could be verified: " in run.output and "capability (1)" in run.output
+    assert "NOT VERIFIED LC-EXPIRY" in run.output
+    assert set(run.statuses().values()) == {"not_verified"}
+
+
 def test_fake_run_writes_three_reports_with_evidence(fake_suite: Path, fake_target: str) -> None:
     run = _fake_run(fake_suite, fake_target, fake_suite / "reports", fail="RK-REPLAY")
     assert run.returncode == 1, run.output

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import shlex
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,13 @@ from seecodes_conformance.report.baseline import BaselineError, load_baseline
 from seecodes_conformance.report.capture import Capture
 from seecodes_conformance.report.gate import decide, verdict
 from seecodes_conformance.report.manifest import SigningKeyError, check_key
-from seecodes_conformance.report.model import Result, RunInfo, TestRecord
+from seecodes_conformance.report.model import (
+    NOT_VERIFIED,
+    InvariantResult,
+    Result,
+    RunInfo,
+    TestRecord,
+)
 from seecodes_conformance.report.records import RecordBook, report_data
 from seecodes_conformance.report.terminal import summary_lines
 from seecodes_conformance.report.waivers import Waiver, WaiverError, load_waivers
@@ -220,6 +227,10 @@ class ReportCollector:
             exit_status = EXIT_TARGET_UNAVAILABLE
         elif pytest_status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             exit_status = 0 if gate.passed else 1
+            if records and results and all(r.status == NOT_VERIFIED for r in results):
+                # Nothing concluded: a gate that "passes" on no evidence would be a lie.
+                exit_status = EXIT_TARGET_UNAVAILABLE
+                gate.fail("nothing could be verified: " + _reason_kinds(results))
         else:
             exit_status = pytest_status
             gate.fail(
@@ -296,6 +307,12 @@ class ReportCollector:
             suffix = self.settings.worker_id or "main"
             with open(f"{audit}.{suffix}", "w", encoding="utf-8") as handle:
                 json.dump(REGISTRY.values() + list(self.settings.forge_tokens.values()), handle)
+
+
+def _reason_kinds(results: list[InvariantResult]) -> str:
+    """The kinds of reasons why nothing was verified, most frequent first."""
+    kinds = Counter(reason.split(":", 1)[0] for r in results for reason in r.reasons)
+    return ", ".join(f"{kind} ({count})" for kind, count in kinds.most_common(4)) or "no check ran"
 
 
 def _exit_name(status: int) -> str:

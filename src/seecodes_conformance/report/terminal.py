@@ -29,6 +29,24 @@ def _where(path: Path, cwd: Path) -> str:
         return str(path)
 
 
+def _not_verified_lines(result: Result) -> list[Line]:
+    """One line per invariant not verified, with its reason; invariants that share one reason
+    (nothing selected checks them, say) share one line."""
+    by_reason: dict[str, list[str]] = {}
+    for inv in result.invariants:
+        if inv.status == NOT_VERIFIED:
+            why = "; ".join(inv.reasons[:2]) + (" …" if len(inv.reasons) > 2 else "")
+            by_reason.setdefault(why, []).append(inv.id)
+    lines: list[Line] = []
+    for why, ids in by_reason.items():
+        if len(ids) > 3:
+            text = f"NOT VERIFIED {len(ids)} invariants: {why}: {', '.join(ids)}"
+            lines.append((_short(text, 600), {"yellow": True}))
+        else:
+            lines += [(_short(f"NOT VERIFIED {iid:24} {why}"), {"yellow": True}) for iid in ids]
+    return lines
+
+
 def summary_lines(result: Result, written: Sequence[Path], cwd: Path) -> list[Line]:
     v, gate, run = result.verdict, result.gate, result.run
     lines: list[Line] = []
@@ -41,11 +59,8 @@ def summary_lines(result: Result, written: Sequence[Path], cwd: Path) -> list[Li
     if reasons:
         head += ": " + "; ".join(reasons)
     lines.append((_short(head, 400), {"green" if v.conformant else "red": True, "bold": True}))
+    lines += _not_verified_lines(result)
     for inv in result.invariants:
-        if inv.status == NOT_VERIFIED:
-            why = "; ".join(inv.reasons[:2]) + (" …" if len(inv.reasons) > 2 else "")
-            lines.append((_short(f"NOT VERIFIED {inv.id:24} {why}"), {"yellow": True}))
-            continue
         if inv.status not in (FAILED, WAIVED):
             continue
         failure = inv.failures[0] if inv.failures else None
