@@ -498,7 +498,7 @@ def _first_invariant(**changes: Any) -> Any:
         (_first_invariant(area="moon"), "invariant HEALTH-OK: area: 'moon' is not one of ["),
         (
             _first_invariant(level="derived", rationale=None),
-            "a derived invariant needs a rationale",
+            "a derived or advisory invariant needs a rationale",
         ),
         (_first_invariant(observable="yes"), "HEALTH-OK: observable must be a boolean, got 'yes'"),
         (_first_invariant(routes=["GET /healthz", 5]), "routes must be a list of strings, got 5"),

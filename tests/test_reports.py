@@ -897,3 +897,21 @@ def test_clean_run_writes_all_three_reports(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=120, check=False,
         ).stdout  # fmt: skip
         assert "NOT CERTIFIED" in dom and 'class="areas"' in dom, dom[:2000]
+
+
+def test_an_advisory_finding_is_reported_but_gates_only_when_strict() -> None:
+    """[robustness] A 5xx on extreme input the protocol says nothing about is an advisory
+    finding: shown with its evidence, never failing the gate unless --strict-robustness."""
+    finding = InvariantResult("ROBUST-X", "system", "advisory", "q", [], status="failed")
+    passing = InvariantResult("HEALTH-OK", "system", "contract", "q", [], status="passed")
+    passing.checks = 1
+    records: list[TestRecord] = []
+    relaxed = decide([finding, passing], records, [], waivers={}, baseline=None, today=TODAY)
+    assert relaxed.passed and relaxed.advisories == ["ROBUST-X"]
+    loose = verdict([finding, passing], [], profile="ci")
+    assert loose.conformant and "1 advisory robustness finding(s)" in " ".join(loose.reasons)
+    finding.status = "failed"
+    strict = decide([finding, passing], records, [], waivers={}, baseline=None, today=TODAY,
+                    strict_robustness=True)  # fmt: skip
+    assert not strict.passed
+    assert not verdict([finding, passing], [], profile="ci", strict_robustness=True).conformant

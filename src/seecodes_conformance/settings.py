@@ -25,6 +25,7 @@ class Option:
     type: type = str
     multiple: bool = False
     choices: tuple[str, ...] | None = None
+    flag: bool = False  # "--name" alone means 1; "--name=0" turns it off
 
     @property
     def dest(self) -> str:
@@ -54,6 +55,8 @@ OPTIONS = (
            choices=("auto", "h1-last-byte", "h2-single-packet")),
     Option("race-bursts", "bursts per race test (default: from the profile)", None, int),
     Option("race-size", "requests per burst", 20, int),
+    Option("strict-robustness", "advisory robustness findings (5xx on extreme inputs the "
+           "protocol says nothing about) fail the gate too, not only reported", 0, int, flag=True),
     Option("stateful-shrink", "shrink failing state-machine runs (0: report unshrunk, faster)",
            1, int),
     Option("fuzz-seed", "seed of the schema fuzzing (default: the profile's fixed one; under "
@@ -105,6 +108,8 @@ def add_options(parser: pytest.Parser, *, register_base_url: bool) -> None:
             kwargs.update(action="append", default=None)
         else:
             kwargs.update(default=None, type=opt.type)
+        if opt.flag:
+            kwargs.update(nargs="?", const=1)
         if opt.choices:
             kwargs["choices"] = opt.choices
         group.addoption("--" + opt.name, **kwargs)
@@ -141,6 +146,7 @@ class Settings:
     run_prefix: str | None
     profile: Profile
     max_wait: float
+    strict_robustness: bool  # advisory findings fail the gate
     run_wait: float  # how long a run may take to settle before its checks are not verified
     request_timeout: float
     race_technique: str
@@ -217,6 +223,7 @@ def read_settings(config: pytest.Config) -> Settings:
         profile=profile,
         max_wait=values["seecodes_max_wait"],
         run_wait=values["seecodes_run_wait"] or profile.run_wait,
+        strict_robustness=bool(values["seecodes_strict_robustness"]),
         request_timeout=values["seecodes_request_timeout"],
         race_technique=values["seecodes_race_technique"],
         race_bursts=values["seecodes_race_bursts"] or profile.race_bursts,

@@ -220,6 +220,7 @@ class ReportCollector:
         gate = decide(
             results, records, unattributed, waivers=self.waivers, baseline=self.baseline,
             today=dt.datetime.now(dt.UTC).date(), stop_reason=stop,
+            strict_robustness=self.settings.strict_robustness,
         )  # fmt: skip
         gate.baseline = self.settings.baseline
         gate.waivers_file = self.settings.waivers
@@ -243,7 +244,8 @@ class ReportCollector:
             unattributed=unattributed,
             gate=gate,
             verdict=verdict(results, unattributed, profile=self.settings.profile.name,
-                            stop_reason=stop),
+                            stop_reason=stop,
+                            strict_robustness=self.settings.strict_robustness),
             exit_status=exit_status,
             notes=notes,
         )  # fmt: skip

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from seecodes_conformance.report.baseline import change
 from seecodes_conformance.report.model import (
+    ADVISORY,
     FAILED,
     NOT_VERIFIED,
     PASSED,
@@ -80,8 +81,13 @@ def decide(
     baseline: Mapping[str, str] | None,
     today: dt.date,
     stop_reason: str | None = None,
+    strict_robustness: bool = False,
 ) -> Gate:
-    """Apply waivers and the baseline to ``results`` (in place) and decide the gate."""
+    """Apply waivers and the baseline to ``results`` (in place) and decide the gate.
+
+    A failed advisory invariant (robustness the protocol does not state) is a finding: reported
+    with its evidence, never failing the gate unless the user asks (``strict_robustness``).
+    """
     gate = Gate()
     if stop_reason:
         gate.fail(stop_reason)
@@ -94,6 +100,9 @@ def decide(
             tolerated[result.id] = (
                 f"waived until {result.waiver['expires']}: {result.waiver['reason']}"
             )
+        elif result.status == FAILED and result.level == ADVISORY and not strict_robustness:
+            tolerated[result.id] = "advisory finding (--strict-robustness makes it fail the gate)"
+            gate.advisories.append(result.id)
         elif result.status == FAILED:
             if baseline is not None and result.change != "regression":
                 tolerated[result.id] = f"{result.change} (baseline: {result.baseline or 'absent'})"
@@ -115,12 +124,17 @@ def verdict(
     *,
     profile: str,
     stop_reason: str | None = None,
+    strict_robustness: bool = False,
 ) -> Verdict:
     reasons: list[str] = []
     if stop_reason:
         reasons.append(stop_reason.splitlines()[0])
     counts: dict[str, int] = {}
+    advisories = 0
     for result in results:
+        if result.status == FAILED and result.level == ADVISORY and not strict_robustness:
+            advisories += 1  # a finding, listed below; it does not decide the verdict
+            continue
         counts[result.status] = counts.get(result.status, 0) + 1
     for status, words in (
         (FAILED, "failed"),
@@ -145,4 +159,6 @@ def verdict(
         )
     else:
         label = "NOT CERTIFIED"
+    if advisories:
+        reasons.append(f"{advisories} advisory robustness finding(s), reported, not gating")
     return Verdict(certified=certified, label=label, reasons=reasons, conformant=conformant)

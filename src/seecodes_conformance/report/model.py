@@ -10,6 +10,7 @@ from seecodes_conformance.outcomes import Tally
 PASSED = "passed"
 FAILED = "failed"
 WAIVED = "waived"
+ADVISORY = "advisory"  # the catalog level of robustness findings that do not gate by default
 NOT_VERIFIED = "not_verified"  # nothing ran to a verdict; the reasons say why
 STATUSES = (FAILED, WAIVED, PASSED, NOT_VERIFIED)
 
@@ -123,6 +124,7 @@ class Gate:
     known_failures: list[str] = field(default_factory=list)
     new_failures: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    advisories: list[str] = field(default_factory=list)  # advisory findings, not gating
     baseline: str | None = None
     waivers_file: str | None = None
 
