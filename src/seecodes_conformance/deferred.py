@@ -1,0 +1,141 @@
+"""Expiry checks deferred across runs: credentials minted now, presented after they expire.
+
+A production target's lifetimes (launch codes of days, 24-hour permits) are longer than any run
+can wait. A nightly job keeps a state file between runs (in its CI cache, say): each run stores
+credentials it minted on ids made up for the run, with their ``expiresAt``; a later run, after
+expiry plus the clock skew, presents each and expects a rejection. The file holds secrets: it is
+created 0600, never printed, never copied into reports. A missing, corrupt or foreign file (one
+written for another target) gives one clear message and a fresh file, never a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CLOCK_SKEW_S", "SCHEMA", "Deferred", "StateFile"]
+
+SCHEMA = "seecodes-deferred-expiry/1"
+CLOCK_SKEW_S = 60.0
+KINDS = ("request-key", "launch-code", "permit")
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """One credential whose expiry a later run checks."""
+
+    kind: str  # request-key | launch-code | permit
+    invariant: str  # the expiry invariant it checks (RK-EXPIRY, LC-EXPIRY, ...)
+    credential: str = field(repr=False)  # the secret itself: never in a repr
+    expires_at: float = 0.0  # epoch seconds, as the target answered
+    minted_at: float = 0.0
+    run_prefix: str = ""
+    context: dict[str, str] = field(default_factory=dict)  # tenant, projectId, taskId, route
+
+    def due(self, now: float) -> bool:
+        return now >= self.expires_at + CLOCK_SKEW_S
+
+    @property
+    def due_at(self) -> float:
+        return self.expires_at + CLOCK_SKEW_S
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Deferred:
+        kind = str(data["kind"])
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        return cls(
+            kind=kind,
+            invariant=str(data["invariant"]),
+            credential=str(data["credential"]),
+            expires_at=float(data["expires_at"]),
+            minted_at=float(data["minted_at"]),
+            run_prefix=str(data["run_prefix"]),
+            context={str(k): str(v) for k, v in dict(data.get("context", {})).items()},
+        )
+
+
+class StateFile:
+    """The deferred checks of one target, read at start and written back as they change."""
+
+    def __init__(self, path: Path, target: str) -> None:
+        self.path = path
+        self.target = target
+        self.entries: list[Deferred] = []
+        self.message: str | None = None  # set when the file could not be used as it was
+        self._load()
+
+    # -- reading -------------------------------------------------------------------------------
+    def _load(self) -> None:
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            self.message = f"state file {self.path} does not exist yet; starting a fresh one"
+            return
+        except OSError as exc:
+            self.message = f"state file {self.path} cannot be read ({exc.strerror}); starting fresh"
+            return
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+                raise ValueError(f"not a {SCHEMA} file")
+            if data.get("target") != self.target:
+                self.message = (
+                    f"state file {self.path} belongs to another target ({data.get('target')}); "
+                    "starting a fresh one for this target"
+                )
+                return
+            self.entries = [Deferred.from_json(e) for e in data.get("entries", [])]
+        except (ValueError, KeyError, TypeError) as exc:
+            self.message = f"state file {self.path} is corrupt ({exc}); starting a fresh one"
+            self.entries = []
+
+    # -- what is due ---------------------------------------------------------------------------
+    def due(self, kind: str, now: float | None = None) -> list[Deferred]:
+        moment = time.time() if now is None else now
+        return [e for e in self.entries if e.kind == kind and e.due(moment)]
+
+    def pending(self, kind: str, now: float | None = None) -> list[Deferred]:
+        moment = time.time() if now is None else now
+        return [e for e in self.entries if e.kind == kind and not e.due(moment)]
+
+    # -- writing -------------------------------------------------------------------------------
+    def add(self, entry: Deferred) -> None:
+        self.entries.append(entry)
+        self.save()
+
+    def settle(self, done: Iterable[Deferred]) -> None:
+        """Forget entries whose check ran (passed or failed: the report has the verdict)."""
+        finished = list(done)
+        self.entries = [e for e in self.entries if e not in finished]
+        self.save()
+
+    def save(self) -> None:
+        """Write atomically, readable by the owner only (the file holds credentials)."""
+        data = {
+            "schema": SCHEMA,
+            "target": self.target,
+            "entries": [asdict(e) for e in self.entries],
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".seecodes-state-", dir=self.path.parent)
+        try:
+            os.fchmod(handle, 0o600)
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=1, sort_keys=True)
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        os.chmod(self.path, 0o600)
+
+    def __repr__(self) -> str:  # never the credentials
+        return f"StateFile({str(self.path)!r}, entries={len(self.entries)})"
