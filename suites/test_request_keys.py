@@ -6,9 +6,10 @@ response rotates X-SeeCodes-Next-Request-Key, invalidates the previous key, and 
 concurrent races so only one request can consume a given key."
 
 Each test sends one valid minimal request (``ProtocolSteps.jira_call``) with exactly the key and
-Forge token it is about, so the key or the token is the only thing wrong. After a rejection no
-test assumes the key it carried is still usable or burnt: the target chooses; tests take fresh
-keys instead.
+Forge token it is about, so the key or the token is the only thing wrong, and shows the rightful
+call succeeding on that same route (the principal's own current key and valid token): a target
+that refuses everyone proves nothing. After a rejection no test assumes the key it carried is
+still usable or burnt: the target chooses; tests take fresh keys instead.
 """
 
 from __future__ import annotations
@@ -19,20 +20,24 @@ import secrets as pysecrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 
 import httpx
 import pytest
 
 from seecodes_conformance.credentials import CredentialSource, CredentialUnavailable
 from seecodes_conformance.flows import JIRA_APP_ROUTES, JiraCall, ProtocolSteps, route_id
+from seecodes_conformance.flows.jira import assert_accepted
 from seecodes_conformance.http import (
     NEXT_KEY_HEADER,
     REQUEST_KEY_HEADER,
     JiraAppSession,
+    is_throttled,
     json_or_none,
 )
 from seecodes_conformance.ids import IdFactory
-from seecodes_conformance.oracle import assert_rejected, fail
+from seecodes_conformance.oracle import assert_rejected, checked, controlled, fail, throttled
+from seecodes_conformance.outcomes import not_verified
 from seecodes_conformance.race import PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import assert_single_winner, loser_headers
 from seecodes_conformance.settings import Settings
@@ -55,16 +60,6 @@ def _made_up_key() -> str:
     return pysecrets.token_urlsafe(24)
 
 
-def _assert_accepted(response: httpx.Response, invariant: str, what: str) -> None:
-    """The key was accepted: a 2xx (the envelope is ENVELOPE-OK's business, not ours)."""
-    if not response.is_success:
-        fail(
-            invariant,
-            f"expected {what} to be accepted (2xx), got {response.status_code}",
-            [response],
-        )
-
-
 def _next_key(response: httpx.Response, invariant: str, what: str) -> str:
     """The rotation header a successful key-consuming call owes."""
     next_key = response.headers.get(NEXT_KEY_HEADER)
@@ -74,13 +69,19 @@ def _next_key(response: httpx.Response, invariant: str, what: str) -> str:
 
 
 def _other_principal(
-    jira_factory: Callable[..., JiraAppSession], forge: CredentialSource
+    jira_factory: Callable[..., JiraAppSession], forge: CredentialSource, invariant: str
 ) -> JiraAppSession:
-    """A second principal in tenant ``a``, or a skip naming the missing capability."""
+    """A second principal in tenant ``a``; not verified where the source has only one."""
     try:
         forge.require_principals(2)
     except CredentialUnavailable as exc:
-        pytest.skip(str(exc))
+        not_verified(
+            invariant,
+            "credentials",
+            str(exc),
+            "--forge-source=test-issuer (the default), or a token source with two principals "
+            "in one tenant",
+        )
     return jira_factory("a")
 
 
@@ -96,12 +97,8 @@ def test_bootstrapped_key_works_on_the_next_call(
 
     response = protocol.bootstrap_response(jira.forge_token())
 
-    if not response.is_success:
-        fail(
-            "RK-BOOTSTRAP",
-            f"bootstrap with a valid Forge token answered {response.status_code}",
-            [response],
-        )
+    what = "POST /v1/jira/request-key with a valid Forge token"
+    assert_accepted(response, "RK-BOOTSTRAP", what=what, control=False)
     body = json_or_none(response)
     key = body.get("requestKey") if isinstance(body, dict) else None
     if not isinstance(key, str) or not key:
@@ -109,10 +106,25 @@ def test_bootstrapped_key_works_on_the_next_call(
     if not ProtocolSteps.is_number(body.get("expiresAt")):
         fail("RK-BOOTSTRAP", "the bootstrap's expiresAt is not a number", [response])
     used = call.send(jira, key)
-    _assert_accepted(used, "RK-BOOTSTRAP", f"{route} with the key the bootstrap returned")
+    what = f"{route} with the key the bootstrap returned"
+    assert_accepted(used, "RK-BOOTSTRAP", what=what, control=False)
+    checked("RK-BOOTSTRAP")
 
 
 # -- FORGE-REQUIRED, PERMIT-NOT-FORGE ------------------------------------------------------------
+# A missing, made-up or wrong kind of bearer fails on the bootstrap and on the route, where the
+# same principal's valid Forge token then succeeds.
+
+
+def _rightful_calls(
+    protocol: ProtocolSteps, jira: JiraAppSession, call: JiraCall, invariant: str
+) -> None:
+    """The positive control: with the principal's valid Forge token, the bootstrap and the very
+    request the test sent with a bad bearer both succeed."""
+    boot = protocol.bootstrap_response(jira.forge_token())
+    assert_accepted(boot, invariant, what="POST /v1/jira/request-key with a valid Forge token")
+    response = call.send(jira, protocol.own_key(jira))
+    assert_accepted(response, invariant, what=f"{call.route} with a valid key and Forge token")
 
 
 @pytest.mark.invariant("FORGE-REQUIRED")
@@ -120,6 +132,7 @@ def test_bootstrapped_key_works_on_the_next_call(
 def test_forge_token_required(route: str, protocol: ProtocolSteps, jira: JiraAppSession) -> None:
     """Without a Forge bearer (or with garbage) neither the bootstrap nor a keyed call works."""
     call = protocol.jira_call(route, jira)
+
     for label, token in (("no Authorization", None), ("a garbage bearer", _garbage_token())):
         boot = protocol.bootstrap_response(token)
         assert_rejected(boot, "FORGE-REQUIRED", what=f"POST /v1/jira/request-key with {label}")
@@ -130,6 +143,8 @@ def test_forge_token_required(route: str, protocol: ProtocolSteps, jira: JiraApp
         what = f"{route} with a valid request key and {label}"
         assert_rejected(response, "FORGE-REQUIRED", what=what)
         protocol.assert_no_usable_next_key(jira, response, what=what)
+
+    _rightful_calls(protocol, jira, call, "FORGE-REQUIRED")
 
 
 @pytest.mark.invariant("PERMIT-NOT-FORGE")
@@ -150,6 +165,7 @@ def test_task_permit_is_not_a_forge_token(
     what = f"{route} with a valid request key and a task permit as bearer"
     assert_rejected(response, "PERMIT-NOT-FORGE", what=what)
     protocol.assert_no_usable_next_key(jira, response, what=what)
+    _rightful_calls(protocol, jira, call, "PERMIT-NOT-FORGE")
 
 
 # -- RK-REQUIRED ---------------------------------------------------------------------------------
@@ -170,8 +186,12 @@ def test_missing_or_made_up_key_rejected(
         assert_rejected(response, "RK-REQUIRED", what=what)
         protocol.assert_no_usable_next_key(jira, response, what=what)
 
+    rightful = call.send(jira, protocol.own_key(jira))
+    assert_accepted(rightful, "RK-REQUIRED", what=f"{route} with a fresh key of the principal")
+
 
 # -- RK-ROTATION, RK-REPLAY, RK-NO-NEXT-ON-REJECT ------------------------------------------------
+# A key's first use succeeds on the route (the control) and its later uses there fail.
 
 
 @pytest.mark.invariant("RK-ROTATION", "RK-REPLAY")
@@ -183,17 +203,21 @@ def test_success_rotates_to_a_next_key_that_works_once(
     first = protocol.own_key(jira)
 
     accepted = call.send(jira, first)
-    _assert_accepted(accepted, "RK-BOOTSTRAP", f"{route} with a freshly bootstrapped key")
+    what = f"{route} with a freshly bootstrapped key"
+    assert_accepted(accepted, "RK-BOOTSTRAP", what=what, control=False)
     following = _next_key(accepted, "RK-ROTATION", f"{route} with a fresh key")
 
     again = call.send(jira, following)
-    _assert_accepted(again, "RK-ROTATION", f"{route} with the {NEXT_KEY_HEADER} just received")
+    what = f"{route} with the {NEXT_KEY_HEADER} just received"
+    assert_accepted(again, "RK-ROTATION", what=what, control=False)
     _next_key(again, "RK-ROTATION", f"{route} with a rotated key")
 
     replay = call.send(jira, following)
     assert_rejected(replay, "RK-ROTATION", what=f"a second use of a rotated key on {route}")
     stale = call.send(jira, first)
     assert_rejected(stale, "RK-REPLAY", what=f"the key consumed two rotations ago, on {route}")
+    # Each refused key had succeeded once on this very route: the next key, and the first one.
+    controlled("RK-ROTATION", "RK-REPLAY")
 
 
 @pytest.mark.invariant("RK-REPLAY", "RK-NO-NEXT-ON-REJECT")
@@ -203,16 +227,19 @@ def test_consumed_key_rejected_without_a_usable_next_key(
 ) -> None:
     call = protocol.jira_call(route, jira)
     key = protocol.own_key(jira)
-    _assert_accepted(call.send(jira, key), "RK-BOOTSTRAP", f"{route} with a fresh key")
+    first_use = call.send(jira, key)
+    assert_accepted(first_use, "RK-BOOTSTRAP", what=f"{route} with a fresh key", control=False)
 
     replay = call.send(jira, key)
 
     what = f"a replay of a consumed key on {route}"
     assert_rejected(replay, "RK-REPLAY", what=what)
+    controlled("RK-REPLAY")  # the key's first use succeeded on this very route
     protocol.assert_no_usable_next_key(jira, replay, "RK-NO-NEXT-ON-REJECT", what=what)
 
 
 # -- RK-TENANT-BINDING, RK-SESSION-BINDING -------------------------------------------------------
+# A current key of someone else is refused on the route; the principal's own key succeeds there.
 
 
 @pytest.mark.invariant("RK-TENANT-BINDING")
@@ -232,6 +259,8 @@ def test_key_of_another_tenant_rejected(
     what = f"{route} with a tenant-a Forge token and a tenant-b request key"
     assert_rejected(response, "RK-TENANT-BINDING", what=what)
     protocol.assert_no_usable_next_key(jira, response, what=what)
+    rightful = call.send(jira, protocol.own_key(jira))
+    assert_accepted(rightful, "RK-TENANT-BINDING", what=f"{route} with tenant a's own key")
 
 
 @pytest.mark.invariant("RK-SESSION-BINDING")
@@ -243,7 +272,7 @@ def test_key_of_another_principal_rejected(
     jira_factory: Callable[..., JiraAppSession],
     forge: CredentialSource,
 ) -> None:
-    other = _other_principal(jira_factory, forge)
+    other = _other_principal(jira_factory, forge, "RK-SESSION-BINDING")
     call = protocol.jira_call(route, jira)
     foreign = protocol.own_key(other)
 
@@ -252,6 +281,8 @@ def test_key_of_another_principal_rejected(
     what = f"{route} with one principal's Forge token and another principal's request key"
     assert_rejected(response, "RK-SESSION-BINDING", what=what)
     protocol.assert_no_usable_next_key(jira, response, what=what)
+    rightful = call.send(jira, protocol.own_key(jira))
+    assert_accepted(rightful, "RK-SESSION-BINDING", what=f"{route} with the principal's own key")
 
 
 # -- RK-EXPIRY -----------------------------------------------------------------------------------
@@ -277,13 +308,13 @@ class _ExpiredKeys:
         self.max_wait = max_wait
         self.batch = batch
         self.ready: dict[str, _Expired] = {}
-        self.unverified: str | None = None  # why expiry cannot be verified within --max-wait
+        self.lifetime: float | None = None  # set once a key outlives --max-wait
 
     def get(self, route: str) -> _Expired:
-        if self.unverified is not None:
-            pytest.skip(self.unverified)
+        if self.lifetime is not None:
+            self._too_long(self.lifetime)
         if route not in self.ready:
-            routes = JIRA_APP_ROUTES if self.batch else (route,)
+            routes = [r for r in JIRA_APP_ROUTES if r not in self.ready] if self.batch else [route]
             deadline = max(self._prepare(r) for r in routes)
             time.sleep(max(0.0, deadline - time.monotonic()))
         return self.ready.pop(route)
@@ -293,6 +324,8 @@ class _ExpiredKeys:
         jira = self.protocol.jira("a")
         call = self.protocol.jira_call(route, jira)
         response = jira.bootstrap()
+        if is_throttled(response.status_code, response.headers):
+            throttled(response, "RK-EXPIRY", "bootstrapping a key to let it expire")
         key = jira.take_key() if jira.current_key else None
         body = json_or_none(response)
         expires_at = body.get("expiresAt") if isinstance(body, dict) else None
@@ -307,13 +340,20 @@ class _ExpiredKeys:
         lifetime = expires_at - ProtocolSteps.server_time(response)  # epoch seconds
         wait = lifetime + EXPIRY_MARGIN_S
         if wait > self.max_wait:
-            self.unverified = (
-                f"RK-EXPIRY not verified: request keys live {lifetime:.0f} s here; waiting "
-                f"past one's expiresAt exceeds --max-wait {self.max_wait:.0f} s"
-            )
-            pytest.skip(self.unverified)
+            self.lifetime = lifetime
+            self._too_long(lifetime)
         self.ready[route] = _Expired(jira, call, key)
         return time.monotonic() + max(wait, 0.0)
+
+    def _too_long(self, lifetime: float) -> NoReturn:
+        not_verified(
+            "RK-EXPIRY",
+            "lifetime",
+            f"request keys live {lifetime:.0f} s here; waiting past one's expiresAt exceeds "
+            f"--max-wait {self.max_wait:.0f} s",
+            f"--max-wait {lifetime + EXPIRY_MARGIN_S + 1:.0f}, or shorter request-key lifetimes "
+            "in the target's configuration",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -347,6 +387,9 @@ def test_expired_key_rejected(
 
     what = f"{route} with a request key past its expiresAt"
     assert_rejected(response, "RK-EXPIRY", what=what)
+    # Only now a fresh key: bootstrapping earlier would have made the expired key not current.
+    rightful = expired.call.send(expired.jira, protocol.own_key(expired.jira))
+    assert_accepted(rightful, "RK-EXPIRY", what=f"{route} with the principal's fresh key")
     protocol.assert_no_usable_next_key(expired.jira, response, what=what)
 
 
@@ -389,7 +432,7 @@ def test_concurrent_uses_of_one_key_have_exactly_one_winner(
         if not following:
             fail("RK-ROTATION", f"{what}: the winning request carried no {NEXT_KEY_HEADER}")
         first_use = protocol.key_probe(jira, following)
-        _assert_accepted(first_use, "RK-RACE", f"{what}: the winner's next key")
+        assert_accepted(first_use, "RK-RACE", what=f"{what}: the winner's next key")
         second_use = protocol.key_probe(jira, following)
         assert_rejected(
             second_use, "RK-RACE", what=f"{what}: a second use of the winner's next key"
@@ -397,6 +440,8 @@ def test_concurrent_uses_of_one_key_have_exactly_one_winner(
         # Losers got nothing usable.
         for index, loser_key in loser_headers(result, winner, NEXT_KEY_HEADER):
             probe = protocol.key_probe(jira, loser_key)
+            if is_throttled(probe.status_code, probe.headers):
+                throttled(probe, "RK-RACE", f"{what}: probing loser #{index}'s next key")
             if probe.is_success:
                 fail(
                     "RK-RACE",

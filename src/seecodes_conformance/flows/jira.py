@@ -10,9 +10,16 @@ import httpx
 from seecodes_conformance.contract import JIRA_APP_ROUTES
 from seecodes_conformance.flows.data import DataSteps
 from seecodes_conformance.flows.launch import LaunchSteps
-from seecodes_conformance.http import NEXT_KEY_HEADER, JiraAppSession, json_or_none
+from seecodes_conformance.http import NEXT_KEY_HEADER, JiraAppSession, is_throttled, json_or_none
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import assert_success, fail
+from seecodes_conformance.oracle import (
+    assert_rejected,
+    assert_success,
+    checked,
+    controlled,
+    fail,
+    throttled,
+)
 from seecodes_conformance.redaction import register_credentials
 
 
@@ -20,6 +27,28 @@ def route_id(route: str) -> str:
     """A short test id for a route: "GET /v1/jira/usage" -> "jira-usage"."""
     path = route.partition(" ")[2]
     return "-".join(part for part in path.split("/")[2:] if part and not part.startswith("{"))
+
+
+def assert_accepted(
+    response: httpx.Response, invariant: str, *, what: str, control: bool = True
+) -> None:
+    """The rightful Jira-App call got through: a 2xx, the positive control of ``invariant``.
+
+    Only the status is judged (the envelope is ENVELOPE-OK's business); a throttled answer makes
+    the check not verified, since a call that carried a request key is never sent again.
+    ``control=False``: judge only, for a positive check that records itself (``checked``) once
+    its last comparison held.
+    """
+    if is_throttled(response.status_code, response.headers):
+        throttled(response, invariant, what)
+    if not response.is_success:
+        fail(
+            invariant,
+            f"expected {what} to be accepted (2xx), got {response.status_code}",
+            [response],
+        )
+    if control:
+        controlled(invariant)
 
 
 @dataclass(frozen=True)
@@ -100,9 +129,15 @@ class JiraSteps(LaunchSteps, DataSteps):
         *,
         what: str = "the request",
     ) -> None:
-        """A rejection may carry a next-key header, but that key must not work for ``jira``."""
+        """A rejection may carry a next-key header, but that key must not work for ``jira``.
+
+        No header at all passes outright. A header's key is probed on ``GET /v1/instances/me``
+        with ``jira``'s valid Forge token and must be refused; then a freshly bootstrapped key of
+        ``jira`` must work on that same probe (the control: the probe itself can succeed).
+        """
         next_key = rejection.headers.get(NEXT_KEY_HEADER)
         if not next_key:
+            checked(invariant)  # the rejection handed out no next key
             return
         register_credentials(json_or_none(rejection), next_key)
         probe = self.key_probe(jira, next_key)
@@ -112,3 +147,8 @@ class JiraSteps(LaunchSteps, DataSteps):
                 f"{what} was rejected, yet the {NEXT_KEY_HEADER} it carried works as a request key",
                 [rejection, probe],
             )
+        assert_rejected(
+            probe, invariant, what=f"GET /v1/instances/me with the {NEXT_KEY_HEADER} of {what}"
+        )
+        rightful = self.key_probe(jira, self.own_key(jira))
+        assert_accepted(rightful, invariant, what="GET /v1/instances/me with a fresh key")
