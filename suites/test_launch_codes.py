@@ -414,7 +414,7 @@ def test_launch_code_is_not_a_permit(protocol: ProtocolSteps) -> None:
     """An unused launch code as bearer is rejected on every permit route of its own pair,
     where the pair's permit succeeds."""
     task = protocol.new_task()
-    routes = protocol.permit_routes(task)
+    routes = protocol.permit_routes(task, "LC-NOT-PERMIT")
     link = protocol.mint_launch_code(task)
 
     protocol.assert_not_a_permit({"an unused launch code": link.code}, "LC-NOT-PERMIT", on=routes)

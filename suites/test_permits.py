@@ -154,7 +154,7 @@ def test_permit_routes_reject_a_missing_or_bad_permit(protocol: ProtocolSteps) -
     """Without a permit, with a made-up one, or with a tampered or truncated copy of a real
     one, every permit route of the real permit's own pair answers a 4xx and stores nothing;
     the real permit succeeds on each of them."""
-    routes = protocol.permit_routes(protocol.new_task())
+    routes = protocol.permit_routes(protocol.new_task(), "PERMIT-REQUIRED")
     bad_permits = {
         f"a {kind} permit": _bad_permit(kind, routes.permit.permit) for kind in BAD_PERMITS
     }
@@ -168,7 +168,7 @@ def test_permit_routes_reject_a_missing_or_bad_permit(protocol: ProtocolSteps) -
 def test_forge_token_or_request_key_is_not_a_permit(protocol: ProtocolSteps) -> None:
     """The Jira App's credentials open no permit route, not even for a pair it may mint; the
     pair's permit succeeds on each of them."""
-    routes = protocol.permit_routes(protocol.new_task())
+    routes = protocol.permit_routes(protocol.new_task(), "FORGE-NOT-PERMIT")
     other = protocol.jira("a")  # its key is spent here, never again
     credentials = {"a Forge token": other.forge_token(), "a request key": other.fresh_key()}
     for kind, credential in credentials.items():
@@ -302,7 +302,7 @@ def test_run_routes_only_for_runs_of_the_permit_pair(protocol: ProtocolSteps) ->
     permit = protocol.mint_permit(own)
 
     for t in (sibling, other):
-        routes = protocol.permit_routes(t)
+        routes = protocol.permit_routes(t, "PERMIT-BINDING-RUN")
         owner, settled, idle = routes.permit, routes.settled_run, routes.idle_run
         what = f"a permit for {own.task_id} on a run of {t.task_id}"
         # Output is "the final text artifact produced by a successful AI run" only.

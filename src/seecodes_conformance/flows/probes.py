@@ -101,12 +101,13 @@ class PermitProbes(LaunchSteps, RunSteps, DataSteps):
             write, invariant, what=f"writing progress with {what}", readback=readback, before=before
         )
 
-    def permit_routes(self, task: TaskRef) -> PermitRoutes:
+    def permit_routes(self, task: TaskRef, invariant: str) -> PermitRoutes:
         """A permit for ``task`` with something behind every permit route: a run started and
-        polled until it settled, and a run initialised and uploaded but never started."""
+        polled until it settled, and a run initialised and uploaded but never started.
+        ``invariant``: the check that needs them (not verified if the run never settles)."""
         permit = self.mint_permit(task)
         settled = self.started_run(permit)
-        statuses = self.poll_statuses(permit, settled.run_id)
+        statuses = self.poll_statuses(permit, settled.run_id, invariant=invariant)
         idle = self.init_run(permit)
         self.upload_all(idle)
         return PermitRoutes(permit, settled.run_id, statuses[-1], idle.run_id)
