@@ -20,7 +20,8 @@ import pytest
 from seecodes_conformance.flows import LaunchLink, ProtocolSteps
 from seecodes_conformance.http import PermitSession, json_or_none
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import assert_rejected, assert_success, fail
+from seecodes_conformance.oracle import assert_rejected, assert_success, checked, controlled, fail
+from seecodes_conformance.outcomes import not_verified
 from seecodes_conformance.race import BurstResponse, PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import assert_single_winner
 from seecodes_conformance.redaction import REGISTRY
@@ -99,6 +100,7 @@ def test_vscode_link_returns_code_urls_and_expiry(protocol: ProtocolSteps) -> No
         fail("LC-MINT", "expiresAt is not a number (epoch seconds)", [link.response])
     if expires_at <= ProtocolSteps.server_time(link.response) - CLOCK_SKEW:
         fail("LC-MINT", "a fresh launch code is already past its expiresAt", [link.response])
+    checked("LC-MINT")
 
 
 @pytest.mark.invariant("LC-URL-BINDING")
@@ -119,6 +121,7 @@ def test_both_urls_carry_the_requested_pair_and_the_code(protocol: ProtocolSteps
                 f"(asked for {task.project_id}/{task.task_id}; got {got[0]!r}/{got[1]!r})",
                 [link.response],
             )
+    checked("LC-URL-BINDING")
 
 
 @pytest.mark.invariant("LC-NO-PERMIT-IN-LINK")
@@ -140,6 +143,7 @@ def test_link_carries_only_the_launch_code(protocol: ProtocolSteps) -> None:
     for name in ("vscodeUrl", "httpsUrl"):
         if "k" in _query(_url(link, name)):
             fail("LC-NO-PERMIT-IN-LINK", f"{name} has the retired `k` parameter", [link.response])
+    checked("LC-NO-PERMIT-IN-LINK")
 
 
 @pytest.mark.invariant("LC-LIFETIME-MAX")
@@ -152,9 +156,11 @@ def test_link_lifetime_never_exceeds_expiration_days(protocol: ProtocolSteps) ->
         response = protocol.launch_link_response(protocol.new_task(), expirationDays=days)
 
         in_range = 1 <= days <= MAX_LINK_DAYS
-        if not in_range and 400 <= response.status_code < 500:
-            continue  # rejecting expirationDays outside 1..14 is as good as clamping it
         what = f"vscode-link with expirationDays {days}"
+        if not in_range and not response.is_success:
+            # Rejecting expirationDays outside 1..14 is as good as clamping it.
+            assert_rejected(response, "LC-LIFETIME-MAX", what=what)
+            continue
         body = assert_success(response, "LC-LIFETIME-MAX", what=what)
         expires_at = body.get("expiresAt") if isinstance(body, dict) else None
         if not ProtocolSteps.is_number(expires_at):
@@ -167,6 +173,7 @@ def test_link_lifetime_never_exceeds_expiration_days(protocol: ProtocolSteps) ->
                 f"{what} gave a code that lives {lifetime / DAY:.2f} days (at most {bound})",
                 [response],
             )
+    checked("LC-LIFETIME-MAX")
 
 
 # -- LC-EXCHANGE, LC-REPLAY --------------------------------------------------------------------
@@ -175,14 +182,16 @@ def test_link_lifetime_never_exceeds_expiration_days(protocol: ProtocolSteps) ->
 def _permit(
     protocol: ProtocolSteps, response: httpx.Response, task: TaskRef, invariant: str
 ) -> PermitSession:
-    """The permit of a successful exchange, which must name the pair it was asked for."""
+    """The permit of a successful exchange, which must name the pair it was asked for: the
+    documented answer carries projectId and taskId, and the protocol marks neither optional."""
     permit = protocol.exchanged_permit(response, task, invariant)
     body = json_or_none(response)
     for field, wanted in (("projectId", task.project_id), ("taskId", task.task_id)):
-        if field in body and body[field] != wanted:
+        if body.get(field) != wanted:
             fail(
                 invariant,
-                f"the exchange for {task.task_id} answered {field} {body[field]!r}",
+                f"the exchange for {task.project_id}/{task.task_id} answered {field} "
+                f"{body.get(field, '(none)')!r}",
                 [response],
             )
     return permit
@@ -207,14 +216,17 @@ def test_exchange_returns_a_permit_for_exactly_that_pair(protocol: ProtocolSteps
     sibling_permit = protocol.mint_permit(sibling)
     protocol.assert_permit_confined(permit, sibling, "LC-EXCHANGE", other_permit=sibling_permit)
     protocol.assert_permit_confined(permit, earlier, "LC-EXCHANGE", other_permit=earlier_permit)
+    checked("LC-EXCHANGE")
 
 
 @pytest.mark.invariant("LC-REPLAY")
 def test_used_code_is_rejected(protocol: ProtocolSteps) -> None:
-    """A code works once; the replay gets a 4xx and no permit."""
+    """A code works once: its first exchange gets the permit, the replay gets a 4xx and no
+    permit."""
     task = protocol.new_task()
     link = protocol.mint_launch_code(task)
     first = _permit(protocol, protocol.exchange(link.code, task), task, "LC-EXCHANGE")
+    controlled("LC-REPLAY")  # the rightful first exchange of this very code succeeded
 
     replay = protocol.exchange(link.code, task)
 
@@ -270,17 +282,20 @@ MISMATCHES: dict[str, dict[str, Mismatch]] = {
 def test_exchange_with_a_mismatched_pair_is_rejected(protocol: ProtocolSteps, kind: str) -> None:
     """The exchange matches projectId and taskId exactly: no case folding, trimming or
     look-alikes, and never the project alone. A fresh code per attempt, since whether a
-    mismatch burns the code is the target's choice."""
+    mismatch burns the code is the target's choice; a twin code minted for the same pair and
+    exchanged with the exact pair gets its permit (the rejection is about the pair)."""
     for variant, mismatch in MISMATCHES[kind].items():
         task = protocol.new_task()
-        link = protocol.mint_launch_code(task)
+        link, twin = protocol.mint_launch_code(task), protocol.mint_launch_code(task)
         project_id, task_id = mismatch(task, protocol)
 
         response = protocol.exchange(link.code, task, projectId=project_id, taskId=task_id)
+        exact = protocol.exchange(twin.code, task)
 
         assert_rejected(
             response, "LC-MATCH", what=f"an exchange for {project_id!r}/{task_id!r} ({variant})"
         )
+        _permit(protocol, exact, task, "LC-MATCH")  # the exact pair: the positive control
 
 
 @pytest.mark.invariant("LC-MATCH", "LC-EXCHANGE")
@@ -295,12 +310,19 @@ def test_code_after_a_mismatch_is_burnt_or_still_exact(protocol: ProtocolSteps) 
     retry = protocol.exchange(link.code, task)
 
     if retry.is_success:
+        # Still exact: the same code with the exact pair is the positive control of LC-MATCH.
         permit = _permit(protocol, retry, task, "LC-EXCHANGE")
+        controlled("LC-MATCH")
         protocol.assert_permit_opens(permit, "LC-EXCHANGE", what="the permit after a mismatch")
         sibling = protocol.new_task(task.project_id, number=2)
         protocol.assert_permit_confined(permit, sibling, "LC-EXCHANGE")
+        checked("LC-EXCHANGE")
     else:
+        # Burnt: legal. A twin code exchanged with the exact pair is the positive control; what
+        # LC-EXCHANGE says of a code still usable after a mismatch does not apply to this one.
         assert_rejected(retry, "LC-MATCH", what="the exact exchange after a mismatch")
+        twin = protocol.mint_launch_code(task)
+        _permit(protocol, protocol.exchange(twin.code, task), task, "LC-MATCH")
 
 
 # -- LC-EXPIRY -----------------------------------------------------------------------------------
@@ -319,11 +341,16 @@ def test_expired_code_is_rejected(protocol: ProtocolSteps, seecodes_settings: Se
     lifetime = expires_at - ProtocolSteps.server_time(link.response)
     max_wait = seecodes_settings.max_wait
     if lifetime + EXPIRY_MARGIN > max_wait:
-        pytest.skip(
-            f"LC-EXPIRY not verified: launch codes live {lifetime:.0f} s here; waiting past "
-            f"one's expiresAt exceeds --max-wait {max_wait:.0f} s"
+        not_verified(
+            "LC-EXPIRY",
+            "lifetime",
+            f"launch codes live {lifetime:.0f} s here; waiting past one's expiresAt exceeds "
+            f"--max-wait {max_wait:.0f} s",
+            f"--max-wait {lifetime + EXPIRY_MARGIN:.0f} or more, or a target configured with "
+            "short launch-code lifetimes",
         )
     _permit(protocol, protocol.exchange(twin.code, task), task, "LC-EXCHANGE")
+    controlled("LC-EXPIRY")  # the twin, exchanged in time, got its permit
 
     time.sleep(max(lifetime, 0.0) + EXPIRY_MARGIN)
     response = protocol.exchange(link.code, task)
@@ -384,12 +411,10 @@ def test_concurrent_exchanges_of_one_code_yield_one_permit(
 
 @pytest.mark.invariant("LC-NOT-PERMIT")
 def test_launch_code_is_not_a_permit(protocol: ProtocolSteps) -> None:
-    """An unused launch code as bearer is rejected on every permit route of its own pair."""
+    """An unused launch code as bearer is rejected on every permit route of its own pair,
+    where the pair's permit succeeds."""
     task = protocol.new_task()
-    real = protocol.mint_permit(task)
-    run = protocol.init_run(real)
+    routes = protocol.permit_routes(task, "LC-NOT-PERMIT")
     link = protocol.mint_launch_code(task)
 
-    protocol.assert_not_a_permit(
-        link.code, "LC-NOT-PERMIT", what="an unused launch code", readback=real, run_id=run.run_id
-    )
+    protocol.assert_not_a_permit({"an unused launch code": link.code}, "LC-NOT-PERMIT", on=routes)

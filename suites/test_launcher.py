@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from seecodes_conformance.flows import ProtocolSteps
-from seecodes_conformance.oracle import assert_rejected, fail
+from seecodes_conformance.http import is_throttled
+from seecodes_conformance.oracle import assert_rejected, checked, controlled, fail, throttled
 from seecodes_conformance.redaction import REGISTRY
 
 LAUNCH = "/v1/launch"
@@ -35,6 +36,14 @@ REFLECTED = ("p", "t", "c", "baseUrl", "statusLanguage")
 def _page_text(response: httpx.Response) -> str:
     """The page as a browser would read its URLs: entities and JS slash escapes undone."""
     return html.unescape(response.text).replace("\\/", "/")
+
+
+def _assert_served(response: httpx.Response, invariant: str, what: str) -> None:
+    """The launcher served ``what``: a page (2xx) or a redirect (3xx), its choice."""
+    if is_throttled(response.status_code, response.headers):
+        throttled(response, invariant, what)
+    if not (response.is_success or 300 <= response.status_code < 400):
+        fail(invariant, f"the launcher answered {response.status_code} to {what}", [response])
 
 
 def _vscode_target(response: httpx.Response) -> tuple[str, list[str]]:
@@ -57,9 +66,7 @@ def test_launcher_page_opens_vscode_with_the_code_and_no_permit(
 
     response = http.get(LAUNCH, params={"p": task.project_id, "t": task.task_id, "c": link.code})
 
-    redirect = 300 <= response.status_code < 400
-    if not (response.is_success or redirect):
-        fail("LAUNCHER-PAGE", f"the launcher answered {response.status_code}", [response])
+    _assert_served(response, "LAUNCHER-PAGE", "p, t and c of a fresh launch link")
     if response.is_success and "text/html" not in response.headers.get("content-type", ""):
         fail("LAUNCHER-PAGE", "the launcher page is not text/html", [response])
     text, urls = _vscode_target(response)
@@ -78,6 +85,7 @@ def test_launcher_page_opens_vscode_with_the_code_and_no_permit(
     for url in urls:
         if "k" in parse_qs(urlsplit(url).query):
             fail("LAUNCHER-PAGE", "the vscode:// URL has the retired `k` parameter", [response])
+    checked("LAUNCHER-PAGE")
 
 
 @pytest.mark.invariant("LAUNCHER-ESCAPE")
@@ -86,20 +94,27 @@ def test_launcher_escapes_every_reflected_value(
     protocol: ProtocolSteps, http: httpx.Client, payload: str
 ) -> None:
     """A hostile p, t, c, baseUrl or statusLanguage never comes back as live markup; refusing
-    it with a 4xx is as good as escaping it."""
+    it with a 4xx is as good as escaping it. The same link without the hostile value is served
+    (so refusing is about the value, not the launcher refusing everything)."""
     task = protocol.new_task()
     link = protocol.mint_launch_code(task)
     value, fragments = HOSTILE[payload]
     base = {"p": task.project_id, "t": task.task_id, "c": link.code}
+    _assert_served(http.get(LAUNCH, params=base), "LAUNCHER-ESCAPE", "the benign link")
+    controlled("LAUNCHER-ESCAPE")
 
     for name in REFLECTED:
         response = http.get(LAUNCH, params={**base, name: value})
 
+        if is_throttled(response.status_code, response.headers):
+            throttled(response, "LAUNCHER-ESCAPE", f"a launcher request with a hostile {name}")
         if response.status_code >= 500:
             fail("LAUNCHER-ESCAPE", f"a hostile {name} crashed the launcher", [response])
         is_html = "html" in response.headers.get("content-type", "")
-        if response.status_code >= 400 and not is_html:
-            continue  # rejected, and nothing a browser would render
+        if response.is_client_error and not is_html:
+            # Refused, and nothing a browser would render.
+            assert_rejected(response, "LAUNCHER-ESCAPE", what=f"a hostile {name}")
+            continue
         live = [f for f in (value, *fragments) if f in response.text]
         if live:
             fail(
@@ -107,6 +122,7 @@ def test_launcher_escapes_every_reflected_value(
                 f"the launcher reflects {name} unescaped: {live[-1]!r} is live markup",
                 [response],
             )
+    checked("LAUNCHER-ESCAPE")
 
 
 @pytest.mark.invariant("LAUNCHER-PARAMS")
@@ -114,12 +130,16 @@ def test_launcher_escapes_every_reflected_value(
 def test_launcher_rejects_a_missing_parameter(
     protocol: ProtocolSteps, http: httpx.Client, missing: str
 ) -> None:
-    """p, t and c are required: without any one of them the launcher answers a 4xx."""
+    """p, t and c are required: without any one of them the launcher answers a 4xx, where the
+    same link with all three is served."""
     task = protocol.new_task()
     link = protocol.mint_launch_code(task)
-    params = {"p": task.project_id, "t": task.task_id, "c": link.code}
-    del params[missing]
+    full = {"p": task.project_id, "t": task.task_id, "c": link.code}
+    partial = {name: value for name, value in full.items() if name != missing}
 
-    response = http.get(LAUNCH, params=params)
+    response = http.get(LAUNCH, params=partial)
+    complete = http.get(LAUNCH, params=full)
 
     assert_rejected(response, "LAUNCHER-PARAMS", what=f"a launcher request without {missing}")
+    _assert_served(complete, "LAUNCHER-PARAMS", "the same link with p, t and c")
+    controlled("LAUNCHER-PARAMS")

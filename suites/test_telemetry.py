@@ -21,7 +21,13 @@ import pytest
 from seecodes_conformance.flows import ProtocolSteps
 from seecodes_conformance.http import JiraAppSession, json_or_none
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import assert_rejected, assert_success, fail, leaked_values
+from seecodes_conformance.oracle import (
+    assert_rejected,
+    assert_success,
+    checked,
+    fail,
+    leaked_values,
+)
 
 INVARIANT = "TELEMETRY-DISABLED"
 EVENTS = "/v1/jira/telemetry/events"
@@ -47,11 +53,12 @@ def _events(task: TaskRef, cloud_id: str) -> dict[str, Any]:
     }
 
 
-def _items_of(response: httpx.Response, what: str, task: TaskRef) -> list[str]:
-    body = assert_success(response, INVARIANT, what=f"reading {what}")
+def _items_of(response: httpx.Response, invariant: str, what: str, task: TaskRef) -> list[str]:
+    """The items naming ``task``; the read is ``invariant``'s route (its failure is that one's)."""
+    body = assert_success(response, invariant, what=f"reading {what}")
     items = body.get("items") if isinstance(body, dict) else None
     if not isinstance(items, list):
-        fail(INVARIANT, f"{what} answered without items", [response])
+        fail(invariant, f"{what} answered without items", [response])
     return sorted(json.dumps(i, sort_keys=True) for i in items if task.task_id in json.dumps(i))
 
 
@@ -68,12 +75,13 @@ def _assert_refused(response: httpx.Response, what: str) -> None:
 
 def _stored_view(protocol: ProtocolSteps, jira: JiraAppSession, task: TaskRef) -> Any:
     """Everything the installation shows about ``task`` where telemetry could surface."""
+    usage = _items_of(jira.get("/v1/jira/usage"), "USAGE-CREDITS", "usage", task)
     board = protocol.team_competition(jira, project_id=task.project_id)
-    summary = json_or_none(board).get("sourceSummary") if board.is_success else None
+    items = _items_of(board, "TEAM-COMPETITION", "team-competition", task)
     return {
-        "usage": _items_of(jira.get("/v1/jira/usage"), "usage", task),
-        "team-competition": _items_of(board, "team-competition", task),
-        "sourceSummary": summary,
+        "usage": usage,
+        "team-competition": items,
+        "sourceSummary": json_or_none(board).get("sourceSummary"),
     }
 
 
@@ -87,8 +95,11 @@ def test_telemetry_events_are_rejected_with_a_detail_and_not_stored(
     jira = protocol.jira("a")
     task = protocol.new_task()
     permit = protocol.mint_permit(task, jira)
-    me = assert_success(jira.get("/v1/instances/me"), "INSTANCE-STATE", what="instances/me")
-    cloud_id = str(me.get("cloudId", "")) if isinstance(me, dict) else ""
+    me_response = jira.get("/v1/instances/me")
+    me = assert_success(me_response, "INSTANCE-STATE", what="instances/me")
+    cloud_id = me.get("cloudId") if isinstance(me, dict) else None
+    if not isinstance(cloud_id, str) or not cloud_id:
+        fail("INSTANCE-STATE", "instances/me answered without a cloudId", [me_response])
     before = _stored_view(protocol, jira, task)
 
     response = jira.post(EVENTS, json=_events(task, cloud_id))
@@ -110,3 +121,4 @@ def test_telemetry_events_are_rejected_with_a_detail_and_not_stored(
             f"rejected telemetry events show up in the installation's analytics:\n"
             f"    before: {before}\n    after:  {after}",
         )
+    checked(INVARIANT)

@@ -6,19 +6,33 @@ import functools
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from seecodes_conformance.flows.data import DataSteps
-from seecodes_conformance.http import PermitSession, json_or_none
+from seecodes_conformance.flows.launch import LaunchSteps
+from seecodes_conformance.flows.runs import RunSteps
+from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import assert_rejected, assert_success, fail
+from seecodes_conformance.oracle import assert_rejected, assert_success, controlled, fail, throttled
 from seecodes_conformance.redaction import register_credentials
 
 
-class PermitProbes(DataSteps):
+@dataclass(frozen=True)
+class PermitRoutes:
+    """A pair's permit and a resource behind each of its run routes: ``settled_run`` settled
+    as ``settled_as`` (status, output, logs), ``idle_run`` uploaded but never started (start)."""
+
+    permit: PermitSession
+    settled_run: str
+    settled_as: str
+    idle_run: str
+
+
+class PermitProbes(LaunchSteps, RunSteps, DataSteps):
     """Checks that a permit opens its own pair, stays confined to it, or is no permit at all."""
 
     def context_opens(self, permit: PermitSession) -> httpx.Response | None:
@@ -31,17 +45,25 @@ class PermitProbes(DataSteps):
             return None
         return response
 
+    def _assert_context_served(self, permit: PermitSession, invariant: str, *, what: str) -> None:
+        """``GET /v1/tasks/context`` with ``permit`` serves its pair: the context, or the
+        documented ``{ ok: false, error: "Context not found" }``."""
+        refused = self.context_opens(permit)
+        if refused is None:
+            return
+        if is_throttled(refused.status_code, refused.headers):
+            throttled(refused, invariant, f"{what}: GET /v1/tasks/context")
+        fail(
+            invariant,
+            f"{what}: GET /v1/tasks/context answered {refused.status_code}, neither context "
+            "nor 'Context not found'",
+            [refused],
+        )
+
     def assert_permit_opens(self, permit: PermitSession, invariant: str, *, what: str) -> None:
         """``permit`` works on its own pair: the context route serves it, and a progress write
         for its task succeeds and reads back (what the IDE does right after receiving it)."""
-        refused = self.context_opens(permit)
-        if refused is not None:
-            fail(
-                invariant,
-                f"{what}: GET /v1/tasks/context with the permit answered "
-                f"{refused.status_code}, neither context nor 'Context not found'",
-                [refused],
-            )
+        self._assert_context_served(permit, invariant, what=what)
         marker = f"opens-{uuid.uuid4().hex[:12]}"
         write = self.write_progress(permit, self.marked_progress(marker))
         assert_success(write, invariant, what=f"{what}: a progress write for the permit's own task")
@@ -79,26 +101,73 @@ class PermitProbes(DataSteps):
             write, invariant, what=f"writing progress with {what}", readback=readback, before=before
         )
 
+    def permit_routes(self, task: TaskRef, invariant: str) -> PermitRoutes:
+        """A permit for ``task`` with something behind every permit route: a run started and
+        polled until it settled, and a run initialised and uploaded but never started.
+        ``invariant``: the check that needs them (not verified if the run never settles)."""
+        permit = self.mint_permit(task)
+        settled = self.started_run(permit)
+        statuses = self.poll_statuses(permit, settled.run_id, invariant=invariant)
+        idle = self.init_run(permit)
+        self.upload_all(idle)
+        return PermitRoutes(permit, settled.run_id, statuses[-1], idle.run_id)
+
     def assert_not_a_permit(
-        self,
-        bearer: str | None,
-        invariant: str,
-        *,
-        what: str,
-        readback: PermitSession,
-        run_id: str | None = None,
+        self, bearers: Mapping[str, str | None], invariant: str, *, on: PermitRoutes
     ) -> None:
-        """Every permit route rejects ``bearer`` (None: no Authorization) for ``readback``'s
-        pair, and that pair's progress and project index read back unchanged."""
-        task = readback.task
-        headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else {}
+        """Every permit route of ``on``'s pair rejects each of ``bearers`` (a description and
+        the bearer; None: no Authorization), and the pair's progress, project index and idle run
+        read back unchanged. Then the pair's own permit succeeds with the same requests on the
+        same resources: the positive control, showing the rejections are about the bearer."""
+        real = on.permit
         path = f"src/probe-{uuid.uuid4().hex[:12]}.ts"
         digest = hashlib.sha256(path.encode()).hexdigest()
-        progress_before = self.progress_of(readback)
-        index_before = self.index_match(readback, path, digest)
+        requests = self._permit_route_requests(on, path, digest)
+
+        def state() -> dict[str, Any]:
+            return {
+                "progress": self.progress_of(real),
+                "project index": self.index_match(real, path, digest),
+                "unstarted run": self.run_view(real, on.idle_run),
+            }
+
+        before = state()
+        for what, bearer in bearers.items():
+            headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else {}
+            for method, route, kwargs in requests:
+                response = self.http.request(method, route, headers=headers, **kwargs)
+                body = json_or_none(response)
+                register_credentials(body)
+                if route == "/v1/tasks/context" and self.is_context_not_found(body):
+                    fail(invariant, f"{what} opened {route}: it looked the pair up", [response])
+                assert_rejected(response, invariant, what=f"{what} as permit on {method} {route}")
+        after = state()
+        for name in before:
+            if after[name] != before[name]:
+                fail(
+                    invariant,
+                    f"requests without a valid permit were rejected but changed the pair's "
+                    f"{name}: {before[name]!r} became {after[name]!r}",
+                )
+
+        for method, route, kwargs in requests:
+            what = f"the pair's own permit on {method} {route}"
+            if route == "/v1/tasks/context":
+                self._assert_context_served(real, invariant, what=what)
+                controlled(invariant)
+            elif route != f"/v1/tasks/{on.settled_run}/output" or on.settled_as == "succeeded":
+                # (output is "the final text artifact produced by a successful AI run" only)
+                assert_success(real.request(method, route, **kwargs), invariant, what=what)
+
+    def _permit_route_requests(
+        self, on: PermitRoutes, path: str, digest: str
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """One valid request per permit route of ``on``'s pair (the index ones about ``path``)."""
+        task = on.permit.task
         project = f"/v1/projects/{task.project_id}/indexes"
         progress = f"/v1/tasks/{task.task_id}/progress"
-        attempts: list[tuple[str, str, dict[str, Any]]] = [
+        settled = f"/v1/tasks/{on.settled_run}"
+        return [
             ("GET", "/v1/tasks/context", {}),
             ("GET", progress, {"params": {"projectId": task.project_id}}),
             ("POST", progress, {"json": self.marked_progress(path)}),
@@ -106,24 +175,14 @@ class PermitProbes(DataSteps):
             ("POST", "/v1/tasks/activity-snapshot", {"json": self.snapshot_now()}),
             ("POST", f"{project}/query", {"json": {"items": [{"path": path, "hash": digest}]}}),
             ("POST", f"{project}/upsert", {"json": {"entries": {path: self.index_entry(digest)}}}),
+            ("GET", settled, {}),
+            ("GET", f"{settled}/output", {}),
+            ("GET", f"{settled}/logs", {}),
+            ("POST", f"/v1/tasks/{on.idle_run}/start", {"json": {"model": "strict light"}}),
         ]
-        if run_id is not None:
-            attempts += [
-                ("GET", f"/v1/tasks/{run_id}", {}),
-                ("GET", f"/v1/tasks/{run_id}/output", {}),
-                ("GET", f"/v1/tasks/{run_id}/logs", {}),
-                ("POST", f"/v1/tasks/{run_id}/start", {"json": {"model": "strict light"}}),
-            ]
-        for method, route, kwargs in attempts:
-            response = self.http.request(method, route, headers=headers, **kwargs)
-            body = json_or_none(response)
-            register_credentials(body)
-            if route == "/v1/tasks/context" and self.is_context_not_found(body):
-                fail(invariant, f"{what} opened {route}: it looked the pair up", [response])
-            assert_rejected(response, invariant, what=f"{what} as permit on {method} {route}")
-        for name, before, after in (
-            ("progress", progress_before, self.progress_of(readback)),
-            ("project index", index_before, self.index_match(readback, path, digest)),
-        ):
-            if after != before:
-                fail(invariant, f"{what} was rejected but changed the pair's {name}")
+
+    @staticmethod
+    def run_view(permit: PermitSession, run_id: str) -> tuple[int, str | None]:
+        """(HTTP status, run status) of ``GET /v1/tasks/{runId}`` with ``permit`` (read-backs)."""
+        response = permit.get(f"/v1/tasks/{run_id}")
+        return response.status_code, RunSteps.run_status(response)
