@@ -17,6 +17,14 @@ curl command, and prints the seed that replays it. Every combination must also h
 success and a rejection; the per-combination table is printed at the end of the run and written
 to the run's report folder as fuzz-coverage.json.
 
+What passes is what ran: each check notes, per combination, the answers it judged and that held,
+and the verdict records them invariant by invariant (``checks.record_checks``). A credential
+invariant (FORGE-REQUIRED, RK-REQUIRED, PERMIT-REQUIRED, FORGE-NOT-PERMIT, PERMIT-NOT-FORGE)
+counts its probes' rejections beside their positive control, the accepted request they repeat;
+the others count the answers their checks judged. An invariant no check concluded on a
+combination is recorded not verified, with the reason. A throttled answer (429, or 503 with
+Retry-After) is judged by no check and counted apart (the table's "throttled" column).
+
 Why ``from_fixture``: the target, and with it the document, exists only once the session has
 started (the bundled engine is started by the ``target`` fixture), so nothing can be loaded at
 import time. One pytest item per combination, each driving two lazily loaded schemathesis runs,

@@ -2,14 +2,17 @@
 shapes, the model catalog, and robustness against bad input.
 
 ENVELOPE-OK and SHAPE-CONFORMANCE judge one module-scoped tour of successful first-party calls
-(one per route family); the tour only records, so a broken step fails its own route's test.
+(one per route family); the tour only records, so a broken step fails its own route's test, and
+a route the tour could not reach because of it is not verified (with the step that stopped it).
+Every test records its check (``oracle.checked``) after its last comparison; a throttled answer
+(429, or 503 with Retry-After) makes it not verified instead.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -25,9 +28,16 @@ from seecodes_conformance.contract import (
     validate_payload,
 )
 from seecodes_conformance.flows import SAMPLE_LIST_MD, SAMPLE_PROGRESS, ProtocolSteps
-from seecodes_conformance.http import JiraAppSession, PermitSession, json_or_none
+from seecodes_conformance.http import (
+    HandshakeError,
+    JiraAppSession,
+    PermitSession,
+    is_throttled,
+    json_or_none,
+)
 from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import fail
+from seecodes_conformance.oracle import checked, fail, throttled
+from seecodes_conformance.outcomes import not_verified
 from seecodes_conformance.redaction import register_credentials
 from seecodes_conformance.target import Target
 
@@ -45,35 +55,44 @@ def _route_id(route: Route) -> str:
     return f"{route[0]} {route[1]}"
 
 
+def _answered(response: httpx.Response, invariant: str, what: str) -> httpx.Response:
+    """``response``, unless the target throttled it: then the check is not verified."""
+    if is_throttled(response.status_code, response.headers):
+        throttled(response, invariant, what)
+    return response
+
+
 # -- HEALTH-OK, DOCS-UI, MODELS-CATALOG --------------------------------------------------------
 
 
 @pytest.mark.invariant("HEALTH-OK")
 def test_healthz_answers_ok(http: httpx.Client) -> None:
-    response = http.get("/healthz")
+    response = _answered(http.get("/healthz"), "HEALTH-OK", "GET /healthz")
 
     if not response.is_success:
         fail("HEALTH-OK", f"GET /healthz answered {response.status_code}", [response])
     body = json_or_none(response)
     if not isinstance(body, dict) or body.get("ok") is not True:
         fail("HEALTH-OK", "GET /healthz must answer { ok: true }", [response])
+    checked("HEALTH-OK")
 
 
 @pytest.mark.invariant("DOCS-UI")
 def test_docs_serves_html(http: httpx.Client) -> None:
     # A redirect to /docs/ (or similar) is HTTP, not a protocol choice: follow it.
-    response = http.get("/docs", follow_redirects=True)
+    response = _answered(http.get("/docs", follow_redirects=True), "DOCS-UI", "GET /docs")
 
     if not response.is_success:
         fail("DOCS-UI", f"GET /docs answered {response.status_code}", [response])
     kind = response.headers.get("content-type", "")
     if "text/html" not in kind.lower():
         fail("DOCS-UI", f"GET /docs must serve HTML, got content-type {kind!r}", [response])
+    checked("DOCS-UI")
 
 
 @pytest.mark.invariant("MODELS-CATALOG")
 def test_models_catalog_lists_described_models(http: httpx.Client) -> None:
-    response = http.get("/v1/models")
+    response = _answered(http.get("/v1/models"), "MODELS-CATALOG", "GET /v1/models")
 
     if not response.is_success:
         fail("MODELS-CATALOG", f"GET /v1/models answered {response.status_code}", [response])
@@ -81,10 +100,12 @@ def test_models_catalog_lists_described_models(http: httpx.Client) -> None:
     models = body.get("models") if isinstance(body, dict) else None
     if not isinstance(models, list) or not models:
         fail("MODELS-CATALOG", "the catalog lists no models", [response])
+    # "model aliases, context limits, descriptions, and pricing metadata": each model says all.
     for model in models:
         missing = [f for f in MODEL_FIELDS if not isinstance(model, dict) or model.get(f) is None]
         if missing:
             fail("MODELS-CATALOG", f"a model lacks {', '.join(missing)}: {model!r}", [response])
+    checked("MODELS-CATALOG")
 
 
 # -- OPENAPI-DOC --------------------------------------------------------------------------------
@@ -114,6 +135,7 @@ def test_openapi_document_is_version_3_1(target: Target) -> None:
 
     if not isinstance(version, str) or not re.match(r"^3\.1(\.\d+)?$", version):
         fail("OPENAPI-DOC", f"/openapi.json declares openapi {version!r}, not 3.1.x")
+    checked("OPENAPI-DOC")
 
 
 @pytest.mark.invariant("OPENAPI-DOC")
@@ -123,6 +145,7 @@ def test_openapi_document_lists_route(target: Target, route: Route) -> None:
 
     if (method, _normalised(template)) not in _documented(target.openapi):
         fail("OPENAPI-DOC", f"the target's /openapi.json does not document {method} {template}")
+    checked("OPENAPI-DOC")
 
 
 # -- the tour: one successful first-party call per route ----------------------------------------
@@ -130,21 +153,48 @@ def test_openapi_document_lists_route(target: Target, route: Route) -> None:
 
 @dataclass
 class Tour:
-    """Every answer the tour saw, by documented route."""
+    """Every answer the tour saw, by documented route, and the routes it could not call."""
 
     seen: dict[Route, list[httpx.Response]] = field(default_factory=dict)
+    unreached: dict[Route, str] = field(default_factory=dict)  # route -> the step that stopped it
 
     def note(self, method: str, template: str, response: httpx.Response) -> httpx.Response:
         self.seen.setdefault((method, template), []).append(response)
         return response
 
+    def call(self, method: str, template: str, send: Callable[[], httpx.Response]) -> None:
+        """A Jira-App call: a failed request-key bootstrap leaves the route unreached."""
+        try:
+            self.note(method, template, send())
+        except HandshakeError as exc:
+            self.skip([(method, template)], str(exc))
 
-def _permit_from(response: httpx.Response, task: TaskRef, http: httpx.Client) -> PermitSession:
+    def skip(self, routes: Iterable[Route], why: str) -> None:
+        for route in routes:
+            self.unreached.setdefault(route, why)
+
+
+PERMIT_ROUTES: list[Route] = [
+    CONTEXT_ROUTE,
+    ("POST", "/v1/tasks/{taskId}/progress"),
+    ("GET", "/v1/tasks/{taskId}/progress"),
+    ("POST", "/v1/tasks/activity-snapshot"),
+    ("POST", "/v1/projects/{projectId}/indexes/upsert"),
+    ("POST", "/v1/projects/{projectId}/indexes/query"),
+    ("POST", "/v1/tasks/init"),
+]
+RUN_ROUTES: list[Route] = [("POST", "/v1/tasks/{runId}/start"), ("GET", "/v1/tasks/{runId}")]
+EXCHANGE_ROUTE: Route = ("POST", "/v1/security/launch-exchange")
+
+
+def _permit_in(response: httpx.Response) -> str | None:
     body = json_or_none(response)
     permit = body.get("permit") if isinstance(body, dict) else None
-    if not response.is_success or not isinstance(permit, str) or not permit:
-        pytest.fail(f"the tour could not obtain a permit: {response.status_code}")
-    return PermitSession(http, permit, task)
+    return permit if response.is_success and isinstance(permit, str) and permit else None
+
+
+def _stopped(route: Route, response: httpx.Response, what: str = "") -> str:
+    return f"{_route_id(route)} answered {response.status_code}{what}"
 
 
 @pytest.fixture(scope="module")
@@ -155,24 +205,72 @@ def tour(module_protocol: ProtocolSteps, http: httpx.Client) -> Tour:
     t.note("GET", "/healthz", http.get("/healthz"))
     t.note("GET", "/v1/models", http.get("/v1/models"))
     t.note("POST", "/v1/jira/request-key", jira.bootstrap())
-    t.note("GET", "/v1/instances/me", jira.get("/v1/instances/me"))
-    t.note("GET", "/v1/jira/usage", jira.get("/v1/jira/usage"))
-    t.note(
+    t.call("GET", "/v1/instances/me", lambda: jira.get("/v1/instances/me"))
+    t.call("GET", "/v1/jira/usage", lambda: jira.get("/v1/jira/usage"))
+    t.call(
         "POST",
         "/v1/jira/instance-metrics",
-        jira.post("/v1/jira/instance-metrics", json=METRICS_BODY),
+        lambda: jira.post("/v1/jira/instance-metrics", json=METRICS_BODY),
     )
 
     task = p.new_task()
-    permit = _permit_from(
-        t.note("POST", "/v1/security/task-permit", p.task_permit_response(task, jira)), task, http
+    minting: Route = ("POST", "/v1/security/task-permit")
+    t.call(*minting, lambda: p.task_permit_response(task, jira))
+    minted = t.seen.get(minting, [])
+    permit_value = _permit_in(minted[-1]) if minted else None
+    if permit_value is None:
+        t.skip(
+            PERMIT_ROUTES + RUN_ROUTES,
+            _stopped(minting, minted[-1], " without a permit")
+            if minted
+            else t.unreached.get(minting, "no permit was minted"),
+        )
+    else:
+        permit = PermitSession(http, permit_value, task)
+        _permit_tour(p, t, jira, permit)
+    # After the permit's activity snapshot, when there is one.
+    t.call("GET", "/v1/jira/team-competition", lambda: p.team_competition(jira, task.project_id))
+
+    # A launch link that carries Jira context, exchanged as the IDE does, then hydrated.
+    linked = p.new_task()
+    linking: Route = ("POST", "/v1/security/vscode-link")
+    context = {
+        "title": "Implement auth flow",
+        "descriptionMd": "...",
+        "attachments": [],
+        "images": [],
+    }
+    t.call(
+        *linking,
+        lambda: p.launch_link_response(
+            linked,
+            jira,
+            jiraContext=context,
+            initialTaiDoc={"version": 1, "task": {"title": "Implement auth flow"}},
+        ),
     )
+    links = t.seen.get(linking, [])
+    link_body = json_or_none(links[-1]) if links else None
+    code = link_body.get("launchCode") if isinstance(link_body, dict) else None
+    if not links or not links[-1].is_success or not isinstance(code, str):
+        why = _stopped(linking, links[-1], " without a launch code") if links else ""
+        t.skip([EXCHANGE_ROUTE], why or t.unreached.get(linking, "no launch code was minted"))
+        return t
+    exchanged = t.note(*EXCHANGE_ROUTE, p.exchange(code, linked))
+    exchanged_permit = _permit_in(exchanged)
+    if exchanged_permit is not None:
+        t.note(*CONTEXT_ROUTE, p.read_context(PermitSession(http, exchanged_permit, linked)))
+    return t
+
+
+def _permit_tour(p: ProtocolSteps, t: Tour, jira: JiraAppSession, permit: PermitSession) -> None:
+    """The permit's routes, and a run from init to its first status."""
+    task = permit.task
     t.note(*CONTEXT_ROUTE, p.read_context(permit))  # no stored context: may be ok:false
     t.note("POST", "/v1/tasks/{taskId}/progress", p.write_progress(permit, SAMPLE_PROGRESS))
     t.note("GET", "/v1/tasks/{taskId}/progress", p.read_progress(permit))
-    t.note("GET", "/v1/tasks/{taskId}/progress", p.read_progress_as_jira(jira, task))
+    t.call("GET", "/v1/tasks/{taskId}/progress", lambda: p.read_progress_as_jira(jira, task))
     t.note("POST", "/v1/tasks/activity-snapshot", p.write_snapshot(permit))
-    t.note("GET", "/v1/jira/team-competition", p.team_competition(jira, task.project_id))
     digest = uuid.uuid4().hex * 2
     upsert = p.index_upsert(permit, {"src/auth.ts": p.index_entry(digest)})
     t.note("POST", "/v1/projects/{projectId}/indexes/upsert", upsert)
@@ -186,37 +284,36 @@ def tour(module_protocol: ProtocolSteps, http: httpx.Client) -> Tour:
     body = json_or_none(init)
     run_id = body.get("runId") if isinstance(body, dict) else None
     uploads = body.get("uploads") if isinstance(body, dict) else None
-    if init.is_success and isinstance(run_id, str) and isinstance(uploads, dict):
-        register_credentials(body)
-        for url in uploads.values():
-            p.upload(str(url), SAMPLE_LIST_MD)
-        t.note("POST", "/v1/tasks/{runId}/start", p.start_run(permit, run_id))
-        t.note("GET", "/v1/tasks/{runId}", permit.get(f"/v1/tasks/{run_id}"))
+    if not init.is_success or not isinstance(run_id, str) or not isinstance(uploads, dict):
+        t.skip(RUN_ROUTES, _stopped(("POST", "/v1/tasks/init"), init, " without runId and uploads"))
+        return
+    register_credentials(body)
+    for name, url in uploads.items():
+        uploaded = p.upload(str(url), SAMPLE_LIST_MD)
+        if not uploaded.is_success:
+            t.skip(RUN_ROUTES, f"the presigned upload of {name} answered {uploaded.status_code}")
+            return
+    t.note("POST", "/v1/tasks/{runId}/start", p.start_run(permit, run_id))
+    t.note("GET", "/v1/tasks/{runId}", permit.get(f"/v1/tasks/{run_id}"))
 
-    # A launch link that carries Jira context, exchanged as the IDE does, then hydrated.
-    linked = p.new_task()
-    link = t.note(
-        "POST",
-        "/v1/security/vscode-link",
-        p.launch_link_response(
-            linked,
-            jira,
-            jiraContext={
-                "title": "Implement auth flow",
-                "descriptionMd": "...",
-                "attachments": [],
-                "images": [],
-            },
-            initialTaiDoc={"version": 1, "task": {"title": "Implement auth flow"}},
-        ),
+
+def _not_reached(route: Route, responses: list[httpx.Response], tour: Tour, invariant: str) -> None:
+    """No successful answer from ``route``: not verified if the tour never called it, or only
+    heard "throttled" from it; otherwise a failure (a first-party call must get its answer)."""
+    if not responses and route in tour.unreached:
+        not_verified(
+            invariant,
+            "setup",
+            f"the tour never called {_route_id(route)}: {tour.unreached[route]} (that route's own "
+            "test says why)",
+        )
+    if responses and all(is_throttled(r.status_code, r.headers) for r in responses):
+        throttled(responses[-1], invariant, f"the tour's call of {_route_id(route)}")
+    fail(
+        invariant,
+        f"precondition: the tour got no successful answer from {_route_id(route)}",
+        responses[-1:],
     )
-    link_body = json_or_none(link)
-    code = link_body.get("launchCode") if isinstance(link_body, dict) else None
-    if link.is_success and isinstance(code, str):
-        exchanged = t.note("POST", "/v1/security/launch-exchange", p.exchange(code, linked))
-        if exchanged.is_success:
-            t.note(*CONTEXT_ROUTE, p.read_context(_permit_from(exchanged, linked, http)))
-    return t
 
 
 # -- ENVELOPE-OK --------------------------------------------------------------------------------
@@ -224,19 +321,24 @@ def tour(module_protocol: ProtocolSteps, http: httpx.Client) -> Tour:
 
 @pytest.mark.invariant("ENVELOPE-OK")
 def test_every_successful_json_body_carries_ok_true(tour: Tour) -> None:
-    checked = 0
+    bodies = 0
     for route, responses in tour.seen.items():
         for response in responses:
             if not response.is_success or not _is_json(response):
-                continue
+                continue  # refusals, and text answers, are judged by their routes' tests
             body = json_or_none(response)
             if route == CONTEXT_ROUTE and ProtocolSteps.is_context_not_found(body):
                 continue  # the one ok:false form the protocol allows
-            checked += 1
+            bodies += 1
             if not isinstance(body, dict) or body.get("ok") is not True:
                 fail("ENVELOPE-OK", f"{_route_id(route)} answered 2xx without ok: true", [response])
-    if checked == 0:
+    if bodies == 0:
+        answers = [r for responses in tour.seen.values() for r in responses]
+        throttled_answers = [r for r in answers if is_throttled(r.status_code, r.headers)]
+        if throttled_answers:
+            throttled(throttled_answers[-1], "ENVELOPE-OK", "the tour's calls")
         fail("ENVELOPE-OK", "the tour saw no successful JSON answer to check")
+    checked("ENVELOPE-OK")
 
 
 # -- SHAPE-CONFORMANCE --------------------------------------------------------------------------
@@ -262,13 +364,11 @@ def test_successful_answer_has_first_party_shape(tour: Tour, route: Route) -> No
     _, schema = payload_schemas(*route)
     assert schema is not None
     responses = tour.seen.get(route, [])
+    # Only answers that succeeded have the first-party shape to check; a refused first-party
+    # call is judged by the route's own tests.
     successes = [r for r in responses if r.is_success]
     if not successes:
-        fail(
-            "SHAPE-CONFORMANCE",
-            f"precondition: the tour got no successful answer from {_route_id(route)}",
-            responses[-1:],
-        )
+        _not_reached(route, responses, tour, "SHAPE-CONFORMANCE")
     for response in successes:
         problems = validate_payload(schema, json_or_none(response))
         if problems:
@@ -278,6 +378,7 @@ def test_successful_answer_has_first_party_shape(tour: Tour, route: Route) -> No
                 + "\n    ".join(problems),
                 [response],
             )
+    checked("SHAPE-CONFORMANCE")
 
 
 # -- NO-SERVER-ERROR ----------------------------------------------------------------------------
@@ -520,13 +621,40 @@ def test_bad_input_gets_no_server_error(bench: Bench, case: str) -> None:
     try:
         response = CASES[case](bench)
     except httpx.TransportError as exc:
-        if case in OVERSIZED and bench.http.get("/healthz").is_success:
-            return  # the upload was refused mid-body; the server is still up
-        fail("NO-SERVER-ERROR", f"{case}: the connection failed instead of a 4xx: {exc!r}")
+        if case not in OVERSIZED:
+            fail("NO-SERVER-ERROR", f"{case}: the connection failed instead of a 4xx: {exc!r}")
+        _still_up(bench, case, exc)
+        not_verified(
+            "NO-SERVER-ERROR",
+            "refused",
+            f"{case}: the target closed the connection while the 2 MiB body was being sent "
+            f"({type(exc).__name__}), so its answer, if it sent one, could not be read; it still "
+            "answers /healthz",
+        )
 
+    _answered(response, "NO-SERVER-ERROR", case)
     if response.status_code >= 500:
         fail(
             "NO-SERVER-ERROR",
             f"{case}: server error {response.status_code} on bad input",
             [response],
+        )
+    checked("NO-SERVER-ERROR")
+
+
+def _still_up(bench: Bench, case: str, exc: httpx.TransportError) -> None:
+    """After a broken upload, the target must still answer: a crash is a server error."""
+    try:
+        health = bench.http.get("/healthz")
+    except httpx.TransportError as down:
+        fail(
+            "NO-SERVER-ERROR",
+            f"{case}: the connection broke ({exc!r}) and /healthz no longer answers: {down!r}",
+        )
+    if not health.is_success and not is_throttled(health.status_code, health.headers):
+        fail(
+            "NO-SERVER-ERROR",
+            f"{case}: the connection broke ({exc!r}) and /healthz then answered "
+            f"{health.status_code}",
+            [health],
         )

@@ -31,7 +31,11 @@ requires successes instead), and the stateful checks.
 
 Failures never surface as schemathesis subtest failures: ``record_failures`` keeps each distinct
 one (its response and the curl command that reproduces it) and ``verdict`` fails the
-combination's test once, naming the route, the invariants and the seed.
+combination's test once, naming the route, the invariants and the seed. Passes are evidence too:
+each check notes the answers it judged and that held (``coverage.Evidence``), and ``verdict``
+records them in the test's check log per invariant; the credential invariants count a probe's
+rejection only beside the accepted request it repeats (its positive control). A throttled
+answer (429, or 503 with Retry-After) is judged by no check and counted apart.
 
 This package imports nothing on its own: the plugin loads ``coverage`` (no schemathesis) in
 every session, and only the fuzz suite pays for schemathesis by importing ``hooks`` (which

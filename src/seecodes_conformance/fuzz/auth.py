@@ -43,6 +43,7 @@ from seecodes_conformance.http import (
     PermitSession,
     json_or_none,
 )
+from seecodes_conformance.http.throttling import is_throttled
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.redaction import register_credentials
 
@@ -73,6 +74,14 @@ def header(response: Any, name: str) -> str | None:
     """One response header of a schemathesis Response (names are lower case, values lists)."""
     values = response.headers.get(name.lower())
     return values[0] if values else None
+
+
+def throttled(response: Any) -> bool:
+    """A schemathesis Response that is 429, or 503 with Retry-After: the target asked to be asked
+    again later. Never a rejection and never a violation; no check judges it."""
+    retry_after = header(response, "retry-after")
+    headers = {} if retry_after is None else {"retry-after": retry_after}
+    return is_throttled(response.status_code, headers)
 
 
 @dataclass(repr=False)

@@ -1,4 +1,5 @@
-"""The fuzzing coverage table: cases sent, succeeded and rejected per route-method combination.
+"""The fuzzing coverage table: cases sent, succeeded, rejected and throttled per route-method
+combination, and what the checks of each combination concluded (``Evidence``).
 
 Each fuzz test item attaches its combination's row to its report (``user_properties``, which
 pytest-xdist carries from the workers to the controller). ``CoverageReport``, registered by the
@@ -11,8 +12,9 @@ session.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pytest
@@ -35,7 +37,9 @@ class Row:
     A success is a positive case answered as documented (2xx; the disabled telemetry route's
     documented answer is a 4xx, or 501: see ``disabled_answer``). A rejection is a 4xx answer to
     a case that had to be refused: schema-violating data, missing or wrong credentials, a wrong
-    method (on the telemetry route a 501 refuses too).
+    method (on the telemetry route a 501 refuses too). A throttled answer (429, or 503 with
+    Retry-After) is none of these: the target asked to be asked again later, so it is counted
+    apart and no check judges it.
     """
 
     sent: int = 0
@@ -45,6 +49,7 @@ class Row:
     bad_accepted: int = 0  # cases that had to be refused but were answered 2xx
     server_errors: int = 0
     other: int = 0  # 1xx/3xx, and 2xx to a lenient case
+    throttled: int = 0  # 429, or 503 with Retry-After: neither a success nor a rejection
 
     def add(self, other: Row) -> None:
         for name, value in asdict(other).items():
@@ -61,8 +66,8 @@ def disabled_answer(combination: str, status: int) -> bool:
     return combination == TELEMETRY and (400 <= status < 500 or status == NOT_IMPLEMENTED)
 
 
-def record(row: Row, combination: str, kind: str, status: int) -> None:
-    """Count one answer.
+def record(row: Row, combination: str, kind: str, status: int, *, throttled: bool = False) -> None:
+    """Count one answer (``throttled``: it was 429, or 503 with Retry-After).
 
     ``kind``:
 
@@ -71,8 +76,13 @@ def record(row: Row, combination: str, kind: str, status: int) -> None:
     - negative, wrong-method, probe (wrong credentials): must be refused;
     - lenient: malformed in a way the protocol does not require a target to refuse (a bogus
       Content-Type on a GET): a 4xx still counts as a rejection, a 2xx is not held against it.
+
+    A throttled answer only counts as throttled, whatever the case was: a 429 is no rejection.
     """
     row.sent += 1
+    if throttled:
+        row.throttled += 1
+        return
     disabled = disabled_answer(combination, status)
     if status >= 500 and not disabled:
         row.server_errors += 1
@@ -103,20 +113,46 @@ def tolerated(row: Row) -> None:
     row.other += 1
 
 
+def no_success_problem(row: Row) -> str:
+    return (
+        f"no positive case succeeded ({row.positive_refused} answered 4xx, "
+        f"{row.server_errors} answered 5xx, {row.throttled} throttled, {row.sent} cases in all)"
+    )
+
+
+def no_rejection_problem(row: Row) -> str:
+    return (
+        f"no case that had to be refused was rejected with a 4xx ({row.bad_accepted} "
+        f"were accepted, {row.throttled} throttled)"
+    )
+
+
 def coverage_problems(row: Row) -> list[str]:
     """Why a combination's coverage is not enough (empty when it saw a success and a rejection)."""
     problems = []
     if row.succeeded == 0:
-        problems.append(
-            f"no positive case succeeded ({row.positive_refused} answered 4xx, "
-            f"{row.server_errors} answered 5xx, {row.sent} cases in all)"
-        )
+        problems.append(no_success_problem(row))
     if row.rejected == 0:
-        problems.append(
-            f"no case that had to be refused was rejected with a 4xx ({row.bad_accepted} "
-            "were accepted)"
-        )
+        problems.append(no_rejection_problem(row))
     return problems
+
+
+@dataclass
+class Evidence:
+    """What the checks of one combination concluded, by invariant id.
+
+    The fuzz verdict turns it into the test's check log (``outcomes.LOG``): ``passes`` are checks
+    that ran on an answer and held (no 5xx, the documented shape, ok: true, a rotated key, the
+    documented media type); ``rejections`` are wrong-credential probes answered 4xx and
+    ``controls`` the accepted request those probes repeated (the rightful caller's success, so
+    a rejection proves something); ``throttled`` counts probes answered 429 or 503 with
+    Retry-After, which prove nothing either way.
+    """
+
+    passes: Counter[str] = field(default_factory=Counter)
+    rejections: Counter[str] = field(default_factory=Counter)
+    controls: Counter[str] = field(default_factory=Counter)
+    throttled: Counter[str] = field(default_factory=Counter)
 
 
 def table(rows: Mapping[str, Row], missing: Iterable[str] = ()) -> list[str]:
@@ -124,7 +160,7 @@ def table(rows: Mapping[str, Row], missing: Iterable[str] = ()) -> list[str]:
     absent = set(missing)
     head = (
         f"{'combination':46} {'sent':>5} {'ok':>4} {'rejected':>8} "
-        f"{'pos-4xx':>7} {'bad-2xx':>7} {'5xx':>4}"
+        f"{'pos-4xx':>7} {'bad-2xx':>7} {'5xx':>4} {'throttled':>9}"
     )
     lines = [head, "-" * len(head)]
     for combination in COMBINATIONS:
@@ -139,9 +175,21 @@ def table(rows: Mapping[str, Row], missing: Iterable[str] = ()) -> list[str]:
             note = "  <- incomplete"
         lines.append(
             f"{combination:46} {row.sent:5} {row.succeeded:4} {row.rejected:8} "
-            f"{row.positive_refused:7} {row.bad_accepted:7} {row.server_errors:4}{note}"
+            f"{row.positive_refused:7} {row.bad_accepted:7} {row.server_errors:4} "
+            f"{row.throttled:9}{note}"
         )
     return lines
+
+
+LEGEND = (
+    "ok: positive cases answered as documented; rejected: cases that had to be refused "
+    "(bad data, missing or wrong credentials, wrong method) answered 4xx",
+    "pos-4xx: first-party cases refused (allowed); bad-2xx: cases that had to be refused but "
+    "were accepted; 5xx: server errors",
+    "throttled: answers 429, or 503 with Retry-After (the target asked to be asked again "
+    "later): neither a success nor a rejection, judged by no check; a check that only "
+    "throttled answers could have made is reported not verified",
+)
 
 
 def report_property(
@@ -193,10 +241,8 @@ class CoverageReport:
         terminalreporter.section("schema fuzzing: cases per route-method combination")
         for line in table(self.rows, self.missing):
             write(line)
-        write(
-            "ok: positive cases answered as documented; rejected: cases that had to be refused "
-            "(bad data, missing or wrong credentials, wrong method) answered 4xx"
-        )
+        for line in LEGEND:
+            write(line)
         if self.extra:
             write(
                 "operations outside the protocol (allowed, not fuzzed): "

@@ -6,9 +6,7 @@ from typing import Any
 
 import schemathesis
 
-from seecodes_conformance.fuzz.auth import (
-    label_of_case,
-)
+from seecodes_conformance.fuzz.auth import label_of_case, throttled
 from seecodes_conformance.fuzz.coverage import record
 from seecodes_conformance.fuzz.world import kind_of, world_of
 from seecodes_conformance.http.traffic import TRAFFIC
@@ -33,7 +31,8 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
 
 @schemathesis.hook
 def after_call(context: Any, case: Any, response: Any) -> None:
-    """Rotate the key ring, register credentials, count the answer for the coverage table."""
+    """Rotate the key ring, register credentials, count the answer for the coverage table (a
+    throttled answer as throttled only: it is neither a success nor a rejection)."""
     found = world_of(case)
     if found is None:
         return
@@ -44,4 +43,4 @@ def after_call(context: Any, case: Any, response: Any) -> None:
     if role == "negative" and kind == "positive":
         kind = "junk"
     if label in world.rows:
-        record(world.rows[label], label, kind, response.status_code)
+        record(world.rows[label], label, kind, response.status_code, throttled=throttled(response))
