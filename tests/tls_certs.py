@@ -1,5 +1,6 @@
 """A throwaway PKI for the TLS self-tests: a CA, a server certificate for 127.0.0.1 and
-localhost, a client certificate, and a second CA that signed nothing here (an untrusted one).
+localhost, a client certificate, and a second CA that signed nothing here (an untrusted one);
+and ``tls_server``, a minimal TLS server on loopback presenting that certificate.
 
 Generated with ``cryptography`` in milliseconds (EC P-256), valid for two days (Caddy warns
 about anything that expires within one).
@@ -7,9 +8,14 @@ about anything that expires within one).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
-from dataclasses import dataclass
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -143,3 +149,62 @@ def make_pki(directory: Path) -> Pki:
     pki.client_key.write_bytes(_key_pem(client_key))
     pki.client_combined.write_bytes(_cert_pem(client) + _key_pem(client_key))
     return pki
+
+
+@dataclass
+class TlsServer:
+    port: int
+    client_subjects: list[str] = field(default_factory=list)
+    alpn: list[str | None] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+def _serve(
+    listener: socket.socket, context: ssl.SSLContext, server: TlsServer, stop: threading.Event
+) -> None:
+    """Answer every connection with one "200 ok", recording the client certificate and ALPN."""
+    listener.settimeout(0.05)
+    while not stop.is_set():
+        try:
+            raw, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        raw.settimeout(5)
+        try:
+            with context.wrap_socket(raw, server_side=True) as conn:
+                peer = conn.getpeercert() or {}
+                subject = dict(item[0] for item in peer.get("subject", ()))  # type: ignore[misc]
+                server.client_subjects.append(str(subject.get("commonName", "")))
+                server.alpn.append(conn.selected_alpn_protocol())
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        except (OSError, ssl.SSLError):
+            continue
+        finally:
+            raw.close()
+
+
+@contextlib.contextmanager
+def tls_server(pki: Pki, *, require_client_cert: bool = False) -> Iterator[TlsServer]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    if require_client_cert:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=pki.ca)
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = TlsServer(listener.getsockname()[1])
+    stop = threading.Event()
+    thread = threading.Thread(target=_serve, args=(listener, context, server, stop), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
