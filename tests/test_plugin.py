@@ -384,6 +384,36 @@ def test_an_untrusted_tls_certificate_is_one_exit_7_naming_the_origin(
     assert elapsed < 10, f"took {elapsed:.1f}s"
 
 
+def test_a_target_requiring_a_client_certificate_gets_the_one_given(
+    pytester: pytest.Pytester,
+) -> None:
+    """Without --client-cert the handshake's refusal is one exit-7 message that says so; with
+    it, TLS succeeds (this server then answers "ok", which is not an OpenAPI document)."""
+    pki = make_pki(pytester.path / "pki")
+    pytester.makepyfile(
+        """
+        def test_needs_target(target):
+            pass
+        """
+    )
+    with tls_server(pki, require_client_cert=True) as server:
+        refused = pytester.runpytest_inprocess(
+            "--base-url", server.url, "--ca-bundle", str(pki.ca), "--report-dir", "none"
+        )
+        accepted = pytester.runpytest_inprocess(
+            "--base-url", server.url, "--ca-bundle", str(pki.ca), "--report-dir", "none",
+            "--client-cert", str(pki.client_cert), "--client-key", str(pki.client_key),
+        )  # fmt: skip
+
+    output = refused.stdout.str() + refused.stderr.str()
+    assert refused.ret == EXIT_TARGET_UNAVAILABLE, output
+    assert f"TLS handshake with {server.url} failed" in output and "--client-cert" in output
+    output = accepted.stdout.str() + accepted.stderr.str()
+    assert accepted.ret == EXIT_TARGET_UNAVAILABLE, output
+    assert "did not return JSON" in output and "TLS" not in output, output
+    assert server.client_subjects[-1] == "seecodes-conformance client"
+
+
 def test_plugin_markers_are_registered_for_strict_markers(pytester: pytest.Pytester) -> None:
     """Suites run with ``--strict-markers``; an unregistered plugin marker would fail them all."""
     pytester.makepyfile(

@@ -91,11 +91,11 @@ def probe(
 
 
 def _origin(url: str) -> str:
-    """scheme://host:port of ``url``, without userinfo, path or query."""
+    """scheme://host[:port] of ``url`` (no default port), without userinfo, path or query."""
     parsed = httpx.URL(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
-    return f"{parsed.scheme}://{host}:{port}"
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    return f"{parsed.scheme}://{host}{port}"
 
 
 def _tls_failure(exc: httpx.HTTPError, url: str, tls: TlsConfig) -> str | None:
@@ -111,8 +111,8 @@ def _tls_failure(exc: httpx.HTTPError, url: str, tls: TlsConfig) -> str | None:
         reason = cause.verify_message or cause.reason or "verification failed"
         return (
             f"TLS certificate of {origin} not trusted: {reason} ({tls.describe()})\n"
-            f"  check: trust the CA that signed it with --ca-bundle FILE (PEM), or, for a "
-            f"staging target only, skip verification with --tls-verify 0"
+            "  check: trust the CA that signed it with --ca-bundle FILE (PEM), or, for a "
+            "staging target only, skip verification with --tls-verify 0"
         )
     return (
         f"TLS handshake with {origin} failed: {cause.reason or cause} ({tls.describe()})\n"
