@@ -8,9 +8,12 @@ and no second import of hypothesis and schemathesis. The plugin keeps two pieces
 process-global state, though. ``http.traffic.TRAFFIC`` is reconfigured by every session's
 ``pytest_configure``; the autouse fixture below puts its policy back. ``redaction.REGISTRY``
 keeps every secret a session registers; a secret registered in-process would stay in the outer
-session's registry, so the redaction test runs in a subprocess. The xdist test runs in a
-subprocess too: it starts worker processes of its own, and keeping its controller out of this
-process (itself perhaps an xdist worker) is what a user's run looks like.
+session's registry, so the redaction test runs in a subprocess. Modules first imported during
+an in-process run are dropped from ``sys.modules`` after it, while httpx keeps the httpcore
+exception classes it mapped then: httpcore is imported here first, so a later test in this
+process still sees ``httpx.ConnectError`` rather than a stray ``httpcore.ConnectError``. The
+xdist test runs in a subprocess too: it starts worker processes of its own, and keeping its
+controller out of this process (itself perhaps an xdist worker) is what a user's run looks like.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpcore  # noqa: F401  (see the module docstring)
 import pytest
 
 from seecodes_conformance.http.traffic import TRAFFIC
 from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
+from tls_certs import make_pki, tls_server
 
 pytest_plugins = ["pytester"]
 
@@ -295,6 +300,118 @@ def test_unreachable_base_url_ends_the_run_fast_with_one_message(
     assert output.count("target unavailable") == 1, output
     assert "cannot reach the target" in output
     assert elapsed < 10, f"took {elapsed:.1f}s"
+
+
+def test_tls_options_resolve_against_the_invocation_dir_and_reach_the_settings(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--ca-bundle, --client-cert, --client-key (relative to where pytest was started) and
+    --tls-verify make one TlsConfig; the environment variables say the same."""
+    where = pytester.path / "pki"
+    make_pki(where)
+    pytester.makepyfile(
+        f"""
+        from pathlib import Path
+        from seecodes_conformance.tls import TlsConfig
+
+        def test_tls(seecodes_settings):
+            where = Path({str(where)!r})
+            assert seecodes_settings.tls == TlsConfig(
+                verify=True,
+                ca_bundle=where / "ca.pem",
+                client_cert=where / "client.pem",
+                client_key=where / "client.key",
+            )
+            assert seecodes_settings.tls_verify == str(where / "ca.pem")
+        """
+    )
+    monkeypatch.setenv("SEECODES_CLIENT_KEY", "pki/client.key")
+    args = ["--ca-bundle", "pki/ca.pem", "--client-cert", "pki/client.pem", "--report-dir", "none"]
+
+    result = pytester.runpytest_inprocess(*args)
+
+    result.assert_outcomes(passed=1)
+
+
+def test_tls_verify_0_is_kept_without_files(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from seecodes_conformance.tls import TlsConfig
+
+        def test_tls(seecodes_settings):
+            assert seecodes_settings.tls == TlsConfig(verify=False)
+            assert seecodes_settings.tls_verify is False
+        """
+    )
+    result = pytester.runpytest_inprocess("--tls-verify", "0", "--report-dir", "none")
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("option", ["--ca-bundle", "--client-cert"])
+def test_an_unusable_tls_file_is_a_usage_error_naming_it(
+    pytester: pytest.Pytester, option: str
+) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+
+    result = pytester.runpytest_inprocess(option, "missing.pem", "--report-dir", "none")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert str(pytester.path / "missing.pem") in result.stderr.str(), result.stderr.str()
+
+
+def test_an_untrusted_tls_certificate_is_one_exit_7_naming_the_origin(
+    pytester: pytest.Pytester,
+) -> None:
+    """A staging target behind a private CA: one message naming the origin and both ways out,
+    within seconds, instead of a connection error per test."""
+    pki = make_pki(pytester.path / "pki")
+    pytester.makepyfile(
+        """
+        def test_needs_target(target):
+            pass
+        """
+    )
+    with tls_server(pki) as server:
+        started = time.monotonic()
+        result = pytester.runpytest_inprocess("--base-url", server.url, "--report-dir", "none")
+        elapsed = time.monotonic() - started
+
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == EXIT_TARGET_UNAVAILABLE, output
+    assert output.count("target unavailable") == 1, output
+    assert f"TLS certificate of {server.url} not trusted" in output, output
+    assert "--ca-bundle FILE" in output and "--tls-verify 0" in output, output
+    assert elapsed < 10, f"took {elapsed:.1f}s"
+
+
+def test_a_target_requiring_a_client_certificate_gets_the_one_given(
+    pytester: pytest.Pytester,
+) -> None:
+    """Without --client-cert the handshake's refusal is one exit-7 message that says so; with
+    it, TLS succeeds (this server then answers "ok", which is not an OpenAPI document)."""
+    pki = make_pki(pytester.path / "pki")
+    pytester.makepyfile(
+        """
+        def test_needs_target(target):
+            pass
+        """
+    )
+    with tls_server(pki, require_client_cert=True) as server:
+        refused = pytester.runpytest_inprocess(
+            "--base-url", server.url, "--ca-bundle", str(pki.ca), "--report-dir", "none"
+        )
+        accepted = pytester.runpytest_inprocess(
+            "--base-url", server.url, "--ca-bundle", str(pki.ca), "--report-dir", "none",
+            "--client-cert", str(pki.client_cert), "--client-key", str(pki.client_key),
+        )  # fmt: skip
+
+    output = refused.stdout.str() + refused.stderr.str()
+    assert refused.ret == EXIT_TARGET_UNAVAILABLE, output
+    assert f"TLS handshake with {server.url} failed" in output and "--client-cert" in output
+    output = accepted.stdout.str() + accepted.stderr.str()
+    assert accepted.ret == EXIT_TARGET_UNAVAILABLE, output
+    assert "did not return JSON" in output and "TLS" not in output, output
+    assert server.client_subjects[-1] == "seecodes-conformance client"
 
 
 def test_plugin_markers_are_registered_for_strict_markers(pytester: pytest.Pytester) -> None:

@@ -6,8 +6,6 @@ make it flake; the precision figures live in benchmarks/race_precision.py.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import threading
 import time
@@ -35,6 +33,8 @@ from seecodes_conformance.race import (
     speaks_h2,
 )
 from seecodes_conformance.race.verdict import RaceCampaign, inconclusive
+from seecodes_conformance.tls import TlsConfig
+from tls_certs import make_pki
 
 SECRET = "s3cr3t-Header-Value-7f1c"
 BODY_SECRET = b"s3cr3t-body-9a2e"
@@ -299,56 +299,45 @@ def test_repr_shows_no_header_values_or_bodies(server: str, request: pytest.Fixt
 # --------------------------------------------------------------------------- TLS
 
 
-def _self_signed(tmp: Path) -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "race-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_path), str(key_path)
-
-
 def test_tls_alpn_h2_and_h1(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
-    with racy_server.running_server("hypercorn", certfile=cert, keyfile=key) as server:
+    pki = make_pki(tmp_path)
+    tls = TlsConfig(ca_bundle=pki.ca)
+    with racy_server.running_server(
+        "hypercorn", certfile=str(pki.server_cert), keyfile=str(pki.server_key)
+    ) as server:
         url = server.base_url
         assert url.startswith("https://")
-        assert speaks_h2(url, verify_tls=cert) is True
-        result = send_burst(url, _echo_burst(4), verify_tls=cert)
+        assert speaks_h2(url, tls=tls) is True
+        result = send_burst(url, _echo_burst(4), tls=tls)
         assert result.technique == H2_SINGLE_PACKET and "TLS ALPN" in result.note
         _check_echo(result.responses, 4, "2")
-        result = send_burst(url, _echo_burst(4), technique="h1", verify_tls=cert)
+        result = send_burst(url, _echo_burst(4), technique="h1", tls=tls)
         assert result.technique == H1_LAST_BYTE
         _check_echo(result.responses, 4, "1.1")
+        # A ready SSLContext works too: ALPN is set per connection (h2, then http/1.1).
+        context = tls.ssl_context()
+        result = send_burst(url, _echo_burst(4), technique="h2", tls=context)
+        _check_echo(result.responses, 4, "2")
+        result = send_burst(url, _echo_burst(4), technique="h1", tls=context)
+        _check_echo(result.responses, 4, "1.1")
+        # The older form, a CA bundle path, still reads as that TlsConfig.
+        result = send_burst(url, _echo_burst(4), technique="h1", verify_tls=str(pki.ca))
+        _check_echo(result.responses, 4, "1.1")
+        result = send_burst(url, _echo_burst(2), technique="h1", tls=TlsConfig(verify=False))
+        _check_echo(result.responses, 2, "1.1")
         with pytest.raises(BurstError, match="TLS handshake"):
-            send_burst(url, _echo_burst(1), technique="h1", verify_tls=True)
+            send_burst(url, _echo_burst(1), technique="h1", tls=TlsConfig())
+        with pytest.raises(BurstError, match="TLS handshake"):
+            send_burst(url, _echo_burst(1), technique="h1", tls=TlsConfig(ca_bundle=pki.other_ca))
+        with pytest.raises(ValueError, match="not both"):
+            send_burst(url, _echo_burst(1), tls=tls, verify_tls=True)
+
+
+def test_tls_files_that_cannot_be_used_fail_the_burst_setup(tmp_path: Path) -> None:
+    """Checked before connecting: the message names the file, not a refused connection."""
+    missing = tmp_path / "missing-ca.pem"
+    with pytest.raises(BurstError, match=f"CA bundle {missing}"):
+        send_burst("https://127.0.0.1:9", _echo_burst(1), tls=TlsConfig(ca_bundle=missing))
 
 
 # -- conclusive bursts -----------------------------------------------------------------------

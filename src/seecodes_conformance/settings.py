@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from seecodes_conformance.profiles import PROFILES, Profile
+from seecodes_conformance.tls import TlsConfig, TlsSetupError
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,11 @@ OPTIONS = (
            "nightly, derived from the run prefix)", None, int),
     Option("stateful-seed", "seed of the state-machine runs (default: the profile's fixed one; "
            "under nightly, derived from the run prefix)", None, int),
+    # TLS towards the target, for every client (tls.py)
     Option("tls-verify", "verify TLS certificates of an https target (0 to disable)", 1, int),
+    Option("ca-bundle", "PEM file of CA certificates to trust instead of the default store"),
+    Option("client-cert", "PEM client certificate for targets that require one (mTLS)"),
+    Option("client-key", "PEM private key of --client-cert, unless that file holds it"),
     Option("invariant", "run only the tests that check these invariant ids (repeatable)",
            multiple=True),
     Option("invariant-map", "after collection, write {test id: [invariant ids]} as JSON here"),
@@ -154,7 +159,7 @@ class Settings:
     race_size: int
     stateful_shrink: bool
     stateful_seed: int | None
-    tls_verify: bool
+    tls: TlsConfig  # every client's TLS: verification, CA bundle, client certificate
     invariants: tuple[str, ...]
     invariant_map: str | None
     engine_faults: tuple[str, ...]
@@ -176,6 +181,14 @@ class Settings:
     invocation_args: tuple[str, ...]  # the command line as given (reports redact it)
 
     @property
+    def tls_verify(self) -> bool | str:
+        """The older single TLS setting: False, True or the CA bundle path (``requests``'
+        ``verify=``). It cannot carry a client certificate: prefer ``tls``."""
+        if self.tls.verify and self.tls.ca_bundle is not None:
+            return str(self.tls.ca_bundle)
+        return self.tls.verify
+
+    @property
     def is_worker(self) -> bool:
         """An xdist worker: it runs tests and hands its results to the controller."""
         return bool(self.worker_id)
@@ -191,6 +204,30 @@ def _report_root(config: pytest.Config, value: Any) -> Path | None:
         return None
     root = Path(str(value))
     return root if root.is_absolute() else Path(config.invocation_params.dir) / root
+
+
+def _path(config: pytest.Config, value: Any) -> Path | None:
+    """A file option relative to where pytest was invoked; None when not given."""
+    if value is None or not str(value).strip():
+        return None
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+
+
+def _tls(config: pytest.Config, values: dict[str, Any]) -> TlsConfig:
+    """The TLS configuration, its files loaded once so a bad one is a usage error up front."""
+    try:
+        tls = TlsConfig(
+            verify=bool(values["seecodes_tls_verify"]),
+            ca_bundle=_path(config, values["seecodes_ca_bundle"]),
+            client_cert=_path(config, values["seecodes_client_cert"]),
+            client_key=_path(config, values["seecodes_client_key"]),
+        )
+        if not tls.is_default:
+            tls.check()
+    except TlsSetupError as exc:
+        raise pytest.UsageError(f"TLS: {exc}") from None
+    return tls
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -230,7 +267,7 @@ def read_settings(config: pytest.Config) -> Settings:
         race_size=values["seecodes_race_size"],
         stateful_shrink=bool(values["seecodes_stateful_shrink"]),
         stateful_seed=values["seecodes_stateful_seed"],
-        tls_verify=bool(values["seecodes_tls_verify"]),
+        tls=_tls(config, values),
         invariants=tuple(values["seecodes_invariant"]),
         invariant_map=values["seecodes_invariant_map"],
         engine_faults=tuple(values["seecodes_engine_fault"]),

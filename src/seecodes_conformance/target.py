@@ -6,6 +6,7 @@ session with one message that says what was tried, what came back and what to ch
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 
 from seecodes_conformance.engine_process import EngineProcess
 from seecodes_conformance.http import new_http_client
+from seecodes_conformance.tls import TlsConfig, TlsSetupError
 
 # pytest's own exit codes are 0-5; this one means "outage or not the protocol", not "regression".
 EXIT_TARGET_UNAVAILABLE = 7
@@ -36,15 +38,28 @@ class Target:
 
 
 def probe(
-    base_url: str, *, verify: bool = True, timeout: float = PROBE_TIMEOUT_S
+    base_url: str,
+    *,
+    tls: TlsConfig | None = None,
+    verify: bool | str | None = None,
+    timeout: float = PROBE_TIMEOUT_S,
 ) -> dict[str, Any]:
-    """GET /healthz and /openapi.json; return the OpenAPI document or raise TargetUnavailable."""
+    """GET /healthz and /openapi.json; return the OpenAPI document or raise TargetUnavailable.
+
+    ``tls``: the run's TLS configuration; ``verify``: its older form (True, False, CA path).
+    """
     url = base_url.rstrip("/")
+    config = TlsConfig.coerce(tls if tls is not None else verify)
     try:
-        with new_http_client(url, timeout=timeout, verify=verify) as client:
+        with new_http_client(url, timeout=timeout, tls=config) as client:
             health = client.get("/healthz")
             doc_response = client.get("/openapi.json")
+    except TlsSetupError as exc:
+        raise TargetUnavailable(f"cannot set up TLS for {_origin(url)}: {exc}") from None
     except httpx.HTTPError as exc:
+        tls_failure = _tls_failure(exc, url, config)
+        if tls_failure:
+            raise TargetUnavailable(tls_failure) from None
         raise TargetUnavailable(
             f"cannot reach the target at {url}: {type(exc).__name__}: {exc}\n"
             "  tried: GET /healthz\n"
@@ -73,3 +88,34 @@ def probe(
             f"GET {url}/openapi.json returned JSON that is not an OpenAPI document"
         )
     return doc
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of ``url`` (no default port), without userinfo, path or query."""
+    parsed = httpx.URL(url)
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    return f"{parsed.scheme}://{host}{port}"
+
+
+def _tls_failure(exc: httpx.HTTPError, url: str, tls: TlsConfig) -> str | None:
+    """One message for a failed TLS handshake, naming the origin and what to change."""
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and not isinstance(cause, ssl.SSLError) and seen < 10:
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    if not isinstance(cause, ssl.SSLError):
+        return None
+    origin = _origin(url)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        reason = cause.verify_message or cause.reason or "verification failed"
+        return (
+            f"TLS certificate of {origin} not trusted: {reason} ({tls.describe()})\n"
+            "  check: trust the CA that signed it with --ca-bundle FILE (PEM), or, for a "
+            "staging target only, skip verification with --tls-verify 0"
+        )
+    return (
+        f"TLS handshake with {origin} failed: {cause.reason or cause} ({tls.describe()})\n"
+        "  check: a target that requires a client certificate needs --client-cert FILE "
+        "(and --client-key FILE); that the origin speaks TLS at all (https:// vs http://)"
+    )

@@ -65,6 +65,7 @@ def test_list_variants() -> None:
         ((), {"SEECODES_FORGE_JWKS": "/nonexistent/jwks.json"}, "JWKS"),
         (("--openapi", "/nonexistent/openapi.json"), {}, "OpenAPI"),
         ((), {"SEECODES_ENGINE_OPENAPI": "/nonexistent/openapi.json"}, "OpenAPI"),
+        (("--variant", "http2", "--forwarded-allow-ips", "127.0.0.1"), {}, "uvicorn"),
     ],
 )
 def test_refuses_bad_configuration(

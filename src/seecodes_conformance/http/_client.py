@@ -8,20 +8,32 @@ import httpx
 
 from seecodes_conformance.http.evidence import TRANSCRIPT
 from seecodes_conformance.http.traffic import TRAFFIC
+from seecodes_conformance.tls import TlsConfig
 
 
-def new_http_client(base_url: str, *, timeout: float = 10.0, verify: bool = True) -> httpx.Client:
+def new_http_client(
+    base_url: str,
+    *,
+    timeout: float = 10.0,
+    tls: TlsConfig | None = None,
+    verify: bool | str | None = None,
+) -> httpx.Client:
     """A client that records every exchange (redacted on output) and never follows redirects.
 
     Requests go through ``TRAFFIC``: counted against the budget, paced to the rate ceiling, with
-    response bodies capped in size and read within ``timeout``.
+    response bodies capped in size and read within ``timeout``. ``tls``: the run's TLS
+    configuration (``Settings.tls``); ``verify`` is its older form (True, False or a CA bundle
+    path), accepted when ``tls`` is not given. Raises TlsSetupError for an unusable TLS file.
     """
+    if tls is not None and verify is not None:
+        raise TypeError("new_http_client takes tls= or verify=, not both")
+    httpx_verify = TlsConfig.coerce(tls if tls is not None else verify).httpx_verify()
     return httpx.Client(
         base_url=base_url,
         timeout=timeout,
-        verify=verify,
+        verify=httpx_verify,
         follow_redirects=False,
-        transport=TRAFFIC.transport(verify=verify, deadline=timeout),
+        transport=TRAFFIC.transport(verify=httpx_verify, deadline=timeout),
         event_hooks={
             "request": [TRAFFIC.on_request],
             "response": [TRAFFIC.on_response, TRANSCRIPT.record],

@@ -13,6 +13,7 @@ budget and of the rate, so the run as a whole stays within both.
 from __future__ import annotations
 
 import math
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -95,7 +96,7 @@ class Traffic:
         response.read()
 
     def transport(
-        self, *, verify: bool = True, deadline: float | None = None
+        self, *, verify: ssl.SSLContext | bool = True, deadline: float | None = None
     ) -> httpx.BaseTransport:
         """A transport whose responses must arrive whole within ``deadline`` seconds, and which
         sends again, politely, what a throttling target asked to send later."""

@@ -78,7 +78,7 @@ def target(pytestconfig: pytest.Config, seecodes_settings: Settings) -> Iterator
         engine = start_engine(seecodes_settings)
         base_url = engine.base_url
     try:
-        doc = probe(base_url, verify=seecodes_settings.tls_verify)
+        doc = probe(base_url, tls=seecodes_settings.tls)
     except TargetUnavailable as exc:
         if engine is not None:
             engine.close()
@@ -93,7 +93,7 @@ def http(target: Target, seecodes_settings: Settings) -> Iterator[httpx.Client]:
     with new_http_client(
         target.base_url,
         timeout=seecodes_settings.request_timeout,
-        verify=seecodes_settings.tls_verify,
+        tls=seecodes_settings.tls,
     ) as client:
         yield client
 

@@ -131,7 +131,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     needs_target = any("target" in getattr(i, "fixturenames", ()) for i in session.items)
     if settings.base_url and needs_target:
         try:
-            probe(settings.base_url, verify=settings.tls_verify)
+            probe(settings.base_url, tls=settings.tls)
         except TargetUnavailable as exc:
             pytest.exit(f"seecodes: target unavailable: {exc}", returncode=EXIT_TARGET_UNAVAILABLE)
 

@@ -8,7 +8,7 @@ from seecodes_conformance.http.traffic import TRAFFIC
 from seecodes_conformance.race._h1 import burst_h1
 from seecodes_conformance.race._h2 import burst_h2
 from seecodes_conformance.race._probe import speaks_h2
-from seecodes_conformance.race._sockets import parse_target
+from seecodes_conformance.race._sockets import TlsSource, parse_target, resolve_tls
 from seecodes_conformance.race._types import (
     H1_LAST_HEADER_BYTE,
     H2_SINGLE_PACKET,
@@ -27,7 +27,8 @@ def send_burst(
     technique: str = "auto",
     timeout: float = 10.0,
     pause_s: float = 0.010,
-    verify_tls: bool | str = True,
+    tls: TlsSource | None = None,
+    verify_tls: bool | str | None = None,
     warmup_path: str | None = "/healthz",
     max_streams_per_connection: int | None = None,
 ) -> BurstResult:
@@ -38,7 +39,10 @@ def send_burst(
     requests with a body: synchronizes handlers that never read it), "h2"/"h2-single-packet".
     ``timeout`` bounds each phase (connect, warm-up, responses). ``pause_s`` is the gap between
     the prefixes and the release. ``warmup_path`` (None to skip) is fetched once per connection
-    first. ``verify_tls``: True, False or a CA bundle path. Connections never outlive the burst.
+    first. ``tls``: the run's TlsConfig (``Settings.tls``: verification, CA bundle, client
+    certificate) or an ``ssl.SSLContext`` (its ALPN protocols are set per connection);
+    ``verify_tls`` is the older form (True, False or a CA bundle path); verification is on
+    when neither is given. Connections never outlive the burst.
 
     Raises BurstError when the burst cannot be set up; failures after the release are returned
     per response (status 0, ``error`` set).
@@ -48,19 +52,20 @@ def send_burst(
     reqs = list(requests)
     if not reqs:
         raise ValueError("a burst needs at least one request")
+    source = resolve_tls(tls, verify_tls)
     # Bursts bypass httpx, so they are counted against the run's budget here.
     TRAFFIC.reserve(len(reqs), f"a burst of {len(reqs)} requests")
     target = parse_target(base_url)
     auto = technique == "auto"
     if auto:
-        technique = "h2" if speaks_h2(base_url, min(timeout, 3.0), verify_tls=verify_tls) else "h1"
+        technique = "h2" if speaks_h2(base_url, min(timeout, 3.0), tls=source) else "h1"
     if technique in ("h2", H2_SINGLE_PACKET):
         result = burst_h2(
             target,
             reqs,
             timeout=timeout,
             pause_s=pause_s,
-            verify_tls=verify_tls,
+            tls=source,
             warmup_path=warmup_path,
             max_streams_per_connection=max_streams_per_connection,
         )
@@ -71,7 +76,7 @@ def send_burst(
             header_byte=technique == H1_LAST_HEADER_BYTE,
             timeout=timeout,
             pause_s=pause_s,
-            verify_tls=verify_tls,
+            tls=source,
             warmup_path=warmup_path,
         )
     if auto:

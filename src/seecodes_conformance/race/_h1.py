@@ -11,6 +11,7 @@ import h11
 from seecodes_conformance.http.traffic import TRAFFIC
 from seecodes_conformance.race._sockets import (
     Origin,
+    TlsSource,
     close_socket,
     connect,
     describe_error,
@@ -147,14 +148,14 @@ def burst_h1(
     header_byte: bool,
     timeout: float,
     pause_s: float,
-    verify_tls: bool | str,
+    tls: TlsSource,
     warmup_path: str | None,
 ) -> BurstResult:
     conns: list[_H1Conn] = []
     notes: list[str] = []
     try:
         for _ in requests:
-            conns.append(_H1Conn(connect(target, timeout, verify_tls, ("http/1.1",))))
+            conns.append(_H1Conn(connect(target, timeout, tls, ("http/1.1",))))
 
         if warmup_path is not None:
             # A cold connection's first request pays for lazy setup in client and server alike.
@@ -172,7 +173,7 @@ def burst_h1(
                     )
                 if not c.next_cycle():
                     close_socket(c.sock)
-                    conns[i] = _H1Conn(connect(target, timeout, verify_tls, ("http/1.1",)))
+                    conns[i] = _H1Conn(connect(target, timeout, tls, ("http/1.1",)))
                     reopened += 1
             if reopened:
                 notes.append(

@@ -18,6 +18,7 @@ import h2.settings
 from seecodes_conformance.http.traffic import TRAFFIC
 from seecodes_conformance.race._sockets import (
     Origin,
+    TlsSource,
     close_socket,
     connect,
     describe_error,
@@ -79,10 +80,10 @@ def _h2_headers(target: Origin, index: int, req: PreparedRequest) -> list[tuple[
 class _H2Conn:
     """One HTTP/2 connection (h2 library) carrying several streams of the burst."""
 
-    def __init__(self, target: Origin, timeout: float, verify_tls: bool | str) -> None:
+    def __init__(self, target: Origin, timeout: float, tls: TlsSource) -> None:
         self.target = target
         self.timeout = timeout
-        self.sock = connect(target, timeout, verify_tls, ("h2",))
+        self.sock = connect(target, timeout, tls, ("h2",))
         if isinstance(self.sock, ssl.SSLSocket) and self.sock.selected_alpn_protocol() != "h2":
             close_socket(self.sock)
             raise BurstError(f"{target.origin} did not negotiate h2 via ALPN")
@@ -267,14 +268,14 @@ def burst_h2(
     *,
     timeout: float,
     pause_s: float,
-    verify_tls: bool | str,
+    tls: TlsSource,
     warmup_path: str | None,
     max_streams_per_connection: int | None,
 ) -> BurstResult:
     headers = [_h2_headers(target, i, r) for i, r in enumerate(requests)]
     conns: list[_H2Conn] = []
     try:
-        conns.append(_H2Conn(target, timeout, verify_tls))
+        conns.append(_H2Conn(target, timeout, tls))
         overhead = TLS_RECORD_OVERHEAD if target.scheme == "https" else 0
         packet_cap = (PACKET_BYTES - overhead) // H2_FINAL_FRAME_BYTES
         server_cap = conns[0].max_streams
@@ -289,7 +290,7 @@ def burst_h2(
         cap = min(limits.values())
         n_groups = math.ceil(len(requests) / cap)
         while len(conns) < n_groups:
-            conns.append(_H2Conn(target, timeout, verify_tls))
+            conns.append(_H2Conn(target, timeout, tls))
 
         if warmup_path is not None:
             # One full exchange per connection warms both ends' HTTP/2 and routing paths.

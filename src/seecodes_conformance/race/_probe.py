@@ -13,7 +13,14 @@ import h2.exceptions
 import h2.settings
 
 from seecodes_conformance.http.traffic import TRAFFIC
-from seecodes_conformance.race._sockets import Origin, close_socket, connect, parse_target
+from seecodes_conformance.race._sockets import (
+    Origin,
+    TlsSource,
+    close_socket,
+    connect,
+    parse_target,
+    resolve_tls,
+)
 from seecodes_conformance.race._types import RECV_BYTES
 
 # --------------------------------------------------------------------------- protocol probe
@@ -22,33 +29,42 @@ _H2_CACHE: dict[tuple[str, str, int], bool] = {}
 _H2_CACHE_LOCK = threading.Lock()
 
 
-def speaks_h2(base_url: str, timeout: float = 3.0, *, verify_tls: bool | str = True) -> bool:
+def speaks_h2(
+    base_url: str,
+    timeout: float = 3.0,
+    *,
+    tls: TlsSource | None = None,
+    verify_tls: bool | str | None = None,
+) -> bool:
     """Whether the origin speaks HTTP/2: h2c prior knowledge for http, ALPN "h2" for https.
 
-    Cached per origin. Raises BurstError when the origin cannot be reached at all, since an
+    ``tls``: the run's TlsConfig (``Settings.tls``) or an ``ssl.SSLContext``; ``verify_tls``
+    is the older form (True, False or a CA bundle path). Cached per origin. Raises BurstError
+    when the origin cannot be reached at all (a failed TLS handshake included), since an
     unreachable target is not an HTTP/1.1 target.
     """
+    source = resolve_tls(tls, verify_tls)
     target = parse_target(base_url)
     key = (target.scheme, target.host, target.port)
     with _H2_CACHE_LOCK:
         if key in _H2_CACHE:
             return _H2_CACHE[key]
-    result = _probe_h2(target, timeout, verify_tls)
+    result = _probe_h2(target, timeout, source)
     with _H2_CACHE_LOCK:
         _H2_CACHE[key] = result
     return result
 
 
-def _probe_h2(target: Origin, timeout: float, verify_tls: bool | str) -> bool:
+def _probe_h2(target: Origin, timeout: float, tls: TlsSource) -> bool:
     if target.scheme == "https":
-        sock = connect(target, timeout, verify_tls, ("h2", "http/1.1"))
+        sock = connect(target, timeout, tls, ("h2", "http/1.1"))
         try:
             return isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() == "h2"
         finally:
             close_socket(sock)
     # An HTTP/1.1 server reads the preface as a (bad) request: it counts as one.
     TRAFFIC.reserve(1, "an HTTP/2 (h2c) probe")
-    sock = connect(target, timeout, verify_tls, ())
+    sock = connect(target, timeout, tls, ())
     proto = h2.connection.H2Connection(
         h2.config.H2Configuration(client_side=True, header_encoding=None)
     )

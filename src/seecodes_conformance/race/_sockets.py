@@ -7,6 +7,7 @@ import functools
 import selectors
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,11 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from seecodes_conformance.race._types import RECV_BYTES, BurstError
+from seecodes_conformance.tls import TlsConfig, TlsSetupError
+
+# What the race functions take for TLS: the run's configuration, or a ready context (whose ALPN
+# protocols are then set per connection: h2 bursts offer "h2", h1 bursts "http/1.1").
+TlsSource = TlsConfig | ssl.SSLContext
 
 # --------------------------------------------------------------------------- target and sockets
 
@@ -59,19 +65,39 @@ def parse_target(base_url: str) -> Origin:
     return Origin(scheme, parts.hostname, port, parts.path.rstrip("/"))
 
 
-@functools.lru_cache(maxsize=16)
-def _ssl_context(verify_tls: bool | str, alpn: tuple[str, ...]) -> ssl.SSLContext:
-    if verify_tls is False:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    elif verify_tls is True:
-        ctx = ssl.create_default_context()
-    else:
-        ctx = ssl.create_default_context(cafile=verify_tls)
-    if alpn:
-        ctx.set_alpn_protocols(list(alpn))
-    return ctx
+def resolve_tls(tls: TlsSource | None, verify_tls: bool | str | None) -> TlsSource:
+    """``tls`` (a TlsConfig or an SSLContext), or the older ``verify_tls`` (True, False or a CA
+    bundle path) as a TlsConfig; verification on by default."""
+    if tls is not None and verify_tls is not None:
+        raise ValueError("give tls= or verify_tls=, not both")
+    if tls is not None:
+        return tls
+    return TlsConfig.coerce(verify_tls)
+
+
+@functools.lru_cache(maxsize=32)
+def _context(tls: TlsConfig, alpn: tuple[str, ...]) -> ssl.SSLContext:
+    # Loading a trust store costs milliseconds; a burst opens up to N connections.
+    return tls.ssl_context(alpn)
+
+
+_GIVEN_CONTEXT = threading.Lock()
+
+
+def _wrap(sock: socket.socket, tls: TlsSource, alpn: tuple[str, ...], host: str) -> ssl.SSLSocket:
+    if isinstance(tls, TlsConfig):
+        return _context(tls, alpn).wrap_socket(sock, server_hostname=host)
+    # A caller's context: its ALPN list is copied into each connection when it is created, so
+    # setting it and creating the connection together keeps concurrent callers apart.
+    with _GIVEN_CONTEXT:
+        tls.set_alpn_protocols(list(alpn))
+        wrapped = tls.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+    try:
+        wrapped.do_handshake()
+    except (OSError, ssl.SSLError):
+        close_socket(wrapped)
+        raise
+    return wrapped
 
 
 def describe_error(exc: BaseException) -> str:
@@ -82,9 +108,12 @@ def describe_error(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def connect(
-    target: Origin, timeout: float, verify_tls: bool | str, alpn: tuple[str, ...]
-) -> socket.socket:
+def connect(target: Origin, timeout: float, tls: TlsSource, alpn: tuple[str, ...]) -> socket.socket:
+    if target.scheme == "https" and isinstance(tls, TlsConfig):
+        try:  # a file that cannot be used is named before any connection is made
+            _context(tls, alpn)
+        except TlsSetupError as exc:
+            raise BurstError(f"TLS towards {target.origin}: {exc}") from None
     try:
         sock = socket.create_connection((target.host, target.port), timeout=timeout)
     except OSError as exc:
@@ -93,7 +122,7 @@ def connect(
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if target.scheme == "https":
         try:
-            sock = _ssl_context(verify_tls, alpn).wrap_socket(sock, server_hostname=target.host)
+            sock = _wrap(sock, tls, alpn, target.host)
         except (OSError, ssl.SSLError) as exc:
             sock.close()
             raise BurstError(

@@ -125,7 +125,7 @@ class Capture:
         }
         try:
             with new_http_client(
-                facts["url"], timeout=self.settings.request_timeout, verify=self.settings.tls_verify
+                facts["url"], timeout=self.settings.request_timeout, tls=self.settings.tls
             ) as client:
                 raw = client.get("/openapi.json").content
         except (httpx.HTTPError, RequestBudgetExceeded) as exc:
