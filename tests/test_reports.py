@@ -153,6 +153,22 @@ def test_a_rejection_without_its_positive_control_is_not_verified() -> None:
     assert results["PERMIT-BINDING-RUN"].status == "not_verified"
 
 
+def test_a_shared_fixture_names_its_reason_in_the_skip() -> None:
+    message = "not verified: credentials: static tokens (to verify: --forge-source=test-issuer)"
+    record = TestRecord("t::test_forged", ["FORGE-EXPIRY"], outcome="skipped", message=message)
+    assert _by_id(_results(record))["FORGE-EXPIRY"].reasons == [
+        "credentials: test_forged: static tokens (to verify: --forge-source=test-issuer)"
+    ]
+
+
+def test_a_success_before_a_test_stopped_is_not_a_check() -> None:
+    """[verdicts] A rightful call that succeeded, then a throttled step that stopped the test:
+    the check never ran to its end."""
+    stopped = TestRecord("t::s", ["INSTANCE-STATE"], outcome="skipped", message="throttled",
+                         checks={"INSTANCE-STATE": Tally(controls=1)})  # fmt: skip
+    assert _by_id(_results(stopped))["INSTANCE-STATE"].status == "not_verified"
+
+
 def test_not_verified_reasons_say_what_to_configure() -> None:
     reason = Unverified("lifetime", "launch codes live 3 days", "--state-file, a later run")
     record = TestRecord("t::exp", ["LC-EXPIRY"], outcome="skipped", message="x",

@@ -32,6 +32,8 @@ __all__ = [
     "Tally",
     "Unverified",
     "not_verified",
+    "not_verified_here",
+    "reason_in_skip",
 ]
 
 NOT_VERIFIED_KINDS: Mapping[str, str] = {
@@ -72,16 +74,18 @@ class Tally:
     unverified: list[Unverified] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # figures worth reporting (race bursts)
 
-    def executed(self, *, needs_rejection: bool) -> int:
+    def executed(self, *, needs_rejection: bool, finished: bool = True) -> int:
         """How many checks of the invariant this test ran to a pass.
 
         ``needs_rejection``: the invariant is one that rejections check (somewhere in the run a
-        rejection of it was recorded); then a control alone checks nothing.
+        rejection of it was recorded); then a control alone checks nothing. ``finished``: the
+        test ran to its end; a success seen before a test stopped (not verified, say) is only
+        the start of a check, never a positive check on its own.
         """
         count = self.passes
         if self.rejections and (self.controls or self.passes):
             count += self.rejections
-        if not needs_rejection and not self.rejections:
+        if finished and not needs_rejection and not self.rejections:
             count += self.controls
         return count
 
@@ -183,3 +187,25 @@ def not_verified(
     reason = Unverified(kind, detail, configure)
     LOG.unverified(ids, reason)
     raise NotVerified(f"not verified ({', '.join(ids)}): {reason}")
+
+
+def not_verified_here(kind: str, detail: str, configure: str = "") -> NoReturn:
+    """Stop a test whose checks cannot conclude, where the invariants are not known (a shared
+    fixture): the reports read the reason from the skip message of every test it stops."""
+    if kind not in NOT_VERIFIED_KINDS:
+        raise ValueError(f"unknown not-verified kind {kind!r}")
+    raise NotVerified(f"{SKIP_PREFIX}{Unverified(kind, detail, configure)}")
+
+
+SKIP_PREFIX = "not verified: "
+
+
+def reason_in_skip(message: str) -> Unverified | None:
+    """The reason a ``not_verified_here`` skip message carries, if it is one."""
+    if not message.startswith(SKIP_PREFIX):
+        return None
+    kind, _, rest = message.removeprefix(SKIP_PREFIX).partition(": ")
+    if kind not in NOT_VERIFIED_KINDS:
+        return None
+    detail, _, configure = rest.partition(" (to verify: ")
+    return Unverified(kind, detail, configure.removesuffix(")"))

@@ -61,7 +61,7 @@ class RunSteps(StepsBase):
         parsed = httpx.URL(url)
         origin = f"{parsed.scheme}://{parsed.netloc.decode('ascii', 'replace')}"
         with new_http_client(
-            origin, timeout=self.settings.request_timeout, verify=self.settings.tls_verify
+            origin, timeout=self.settings.request_timeout, tls=self.settings.tls
         ) as client:
             try:
                 return client.put(url, content=content)

@@ -67,7 +67,13 @@ _CREDENTIAL_FIELD = re.compile(
 def send(case: Any, world: FuzzWorld) -> None:
     """What every generated case goes through: send, check, keep what failed."""
     try:
-        case.call_and_validate(session=world.wiring.http_session, checks=CHECKS)
+        # Schemathesis passes its own ``verify`` per call, overriding the session's: the run's
+        # TLS configuration (--tls-verify, --ca-bundle, a client certificate) goes in here.
+        case.call_and_validate(
+            session=world.wiring.http_session,
+            checks=CHECKS,
+            **world.settings.tls.requests_kwargs(),
+        )
     except FailureGroup as group:
         record_failures(world, label_of_case(case), group)
 

@@ -326,7 +326,6 @@ def build_world(
         forge_token=jira.forge_token,
         bootstrap_token=ReusedValue(lambda: forge.token(bootstrapper)),
     )
-    wiring.http_session.verify = settings.tls_verify
     world = FuzzWorld(
         id=f"w{os.getpid()}-{next(_world_ids)}",
         base_url=base_url,

@@ -18,6 +18,7 @@ from seecodes_conformance.credentials import (
 from seecodes_conformance.flows import ProtocolSteps
 from seecodes_conformance.http import JiraAppSession, new_http_client
 from seecodes_conformance.ids import IdFactory
+from seecodes_conformance.outcomes import not_verified_here
 from seecodes_conformance.plugin._stash import RUN_PREFIX, settings_of
 from seecodes_conformance.plugin.engine import start_engine
 from seecodes_conformance.redaction import REGISTRY, SecretRegistry
@@ -60,9 +61,13 @@ def forge(seecodes_settings: Settings, run_prefix: str) -> CredentialSource:
 
 @pytest.fixture(scope="session")
 def test_issuer(forge: CredentialSource) -> TestIssuer:
-    """The test issuer, or a skip that names the missing capability."""
+    """The test issuer, or "not verified" naming the missing capability."""
     if not isinstance(forge, TestIssuer):
-        pytest.skip(f"needs test-issuer tokens (negative tokens); the run uses {forge.kind} tokens")
+        not_verified_here(
+            "credentials",
+            f"needs test-issuer tokens (negative tokens); the run uses {forge.kind} tokens",
+            "--forge-source=test-issuer, with the target trusting the test issuer",
+        )
     return forge
 
 

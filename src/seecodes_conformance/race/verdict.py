@@ -168,9 +168,14 @@ class RaceCampaign:
             self.sent += 1
             yield self.sent
 
-    def conclusive(self, result: BurstResult) -> bool:
+    def conclusive(
+        self, result: BurstResult, is_win: Callable[[BurstResponse], bool] = succeeded
+    ) -> bool:
+        """Judge this burst? Two winners always are: a single-use credential that worked twice
+        is a violation however the burst was released; otherwise see ``inconclusive``."""
         self.spreads.append(result.release_spread_s)
-        reason = inconclusive(result)
+        wins = sum(1 for r in result.responses if not r.error and is_win(r))
+        reason = None if wins >= 2 else inconclusive(result)
         if reason is not None:
             self.reasons.append(f"burst {self.sent}: {reason}")
             return False

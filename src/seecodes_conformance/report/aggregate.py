@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from seecodes_conformance.outcomes import Tally, Unverified
+from seecodes_conformance.outcomes import Tally, Unverified, reason_in_skip
 from seecodes_conformance.report.model import (
     FAILED,
     NOT_VERIFIED,
@@ -64,9 +64,11 @@ def invariant_results(
             tally = record.checks.get(iid, Tally())
             result.notes.extend(f"{_name(record)}: {note}" for note in tally.notes)
             needs_rejection = iid in by_rejection
-            result.checks += tally.executed(needs_rejection=needs_rejection)
+            finished = record.outcome in ("passed", "xpassed")
+            executed = tally.executed(needs_rejection=needs_rejection, finished=finished)
+            result.checks += executed
             why = [str(u) for u in tally.reasons(needs_rejection=needs_rejection)]
-            if not why and not tally.executed(needs_rejection=needs_rejection):
+            if not why and not executed:
                 why = [str(_silent(record))]
             reasons.setdefault(iid, []).extend(why)
     for iid, result in results.items():
@@ -89,6 +91,9 @@ def _silent(record: TestRecord) -> Unverified:
     if record.failed:
         return Unverified("stopped", f"{name} stopped at a failure of {record.violated}")
     if record.outcome in ("skipped", "xfailed"):
+        carried = reason_in_skip(record.message)
+        if carried is not None:
+            return Unverified(carried.kind, f"{name}: {carried.detail}", carried.configure)
         return Unverified("capability", f"{name}: {record.message or 'skipped without a reason'}")
     return Unverified("no-check", f"{name} ran without reaching a check of it")
 
