@@ -39,6 +39,91 @@ class CredentialUnavailable(Exception):
     """The configured source cannot provide this credential; the message says what is missing."""
 
 
+class CredentialExpired(CredentialUnavailable):
+    """A Forge token the harness cannot renew has expired: a credentials problem, not a verdict.
+
+    The message names the tenant and the expiry, never the token.
+    """
+
+
+# How long a run is expected to last, by profile: a static token must stay valid this long.
+# Conservative: every suite of a ci run takes minutes against a local engine, more on a staging
+# target behind a rate limit; nightly and certify runs do several times the work.
+EXPECTED_RUN_S = {"smoke": 15 * 60, "ci": 15 * 60, "nightly": 2 * 3600, "certify": 2 * 3600}
+
+
+def token_expiry(token: str) -> float | None:
+    """The ``exp`` of a JWT, read without checking its signature; None for an opaque token or
+    one without ``exp`` (the harness cannot tell how long it lasts)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{round(seconds / 60)} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def expired_message(kind: str, tenant: str, exp: float, now: float) -> str:
+    ago = _span(now - exp)
+    return f"the {kind} Forge token for tenant {tenant!r} expired at {_utc(exp)} ({ago} ago)"
+
+
+def static_token_problem(
+    tokens: dict[str, str], profile: str, *, now: float | None = None
+) -> str | None:
+    """One line naming every tenant whose static token is expired or will expire before a run
+    of ``profile`` can end (``EXPECTED_RUN_S``); None when every token can serve the run or
+    does not say when it expires. Never contains a token."""
+    now = time.time() if now is None else now
+    needed = EXPECTED_RUN_S.get(profile, max(EXPECTED_RUN_S.values()))
+    problems = []
+    for tenant, token in sorted(tokens.items()):
+        exp = token_expiry(token)
+        if exp is None:
+            continue
+        if exp <= now:
+            problems.append(expired_message("static", tenant, exp, now))
+        elif exp - now < needed:
+            problems.append(
+                f"the static Forge token for tenant {tenant!r} expires at {_utc(exp)}, in "
+                f"{_span(exp - now)}; a {profile} run needs it for about {_span(needed)}"
+            )
+    if not problems:
+        return None
+    return (
+        "; ".join(problems)
+        + ". Static tokens cannot be renewed: paste fresh ones, or let --forge-token-command "
+        "mint them as the run goes"
+    )
+
+
+def parallel_problem(source: str, workers: int) -> str | None:
+    """Static and command tokens give one principal, so one request-key chain, per tenant:
+    xdist workers sharing it consume each other's keys and fail tests that did nothing wrong."""
+    if workers <= 1 or source not in ("static", "command"):
+        return None
+    what = "static Forge tokens" if source == "static" else "Forge tokens from a token command"
+    return (
+        f"{what} cannot serve {workers} xdist workers: they give one principal, so one "
+        "request-key chain, per tenant, and workers rotating the same chain consume each "
+        "other's keys (false failures); run without -n (or -n 0), or use the test issuer"
+    )
+
+
 @dataclass(frozen=True)
 class Principal:
     """A harness-side name for a user in a tenant: tenant ``a`` or ``b``, user ``name``."""
@@ -209,6 +294,7 @@ class StaticTokens(CredentialSource):
     def __init__(self, tokens: dict[str, str], secrets: SecretRegistry = REGISTRY) -> None:
         super().__init__(secrets)
         self._tokens = dict(tokens)
+        self._expiry = {tenant: token_expiry(value) for tenant, value in self._tokens.items()}
         for value in self._tokens.values():
             secrets.add(value, "forge-token")
 
@@ -216,12 +302,19 @@ class StaticTokens(CredentialSource):
         if who.name != "p1":
             self.require_principals(2)
         try:
-            return self._tokens[who.tenant]
+            token = self._tokens[who.tenant]
         except KeyError:
             raise CredentialUnavailable(
                 f"no static Forge token for tenant {who.tenant!r} (set --forge-token "
                 f"{who.tenant}=TOKEN or SEECODES_FORGE_TOKEN_{who.tenant.upper()})"
             ) from None
+        exp, now = self._expiry[who.tenant], time.time()
+        if exp is not None and exp <= now:
+            raise CredentialExpired(
+                expired_message(self.kind, who.tenant, exp, now)
+                + " during the run; static tokens cannot be renewed"
+            )
+        return token
 
 
 class TokenCommand(CredentialSource):

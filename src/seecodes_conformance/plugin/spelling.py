@@ -9,10 +9,17 @@ plugin's options are known the value itself is parsed right, but the configurati
 by then, so the run stops here with the spelling that works (``--signing-key=/abs/key.pem``).
 The check fires only when the value actually changed pytest's choice: ``--report-dir none`` or a
 path inside the project is harmless and accepted.
+
+Forge credentials given on the command line that cannot serve the run are refused here too,
+before an engine starts or a test runs: static or command tokens under several xdist workers
+(usage error, exit 4), and static tokens that are expired or will expire before the run can end
+(exit 7, like any credentials the target would refuse).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -21,7 +28,11 @@ from pathlib import Path
 import pytest
 from _pytest.config.findpaths import determine_setup
 
-from seecodes_conformance.settings import OPTIONS
+from seecodes_conformance.credentials import parallel_problem, static_token_problem
+from seecodes_conformance.plugin._stash import settings_of
+from seecodes_conformance.plugin.xdist import session_needs_target
+from seecodes_conformance.settings import OPTIONS, wants_invariant_list
+from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
 
 # Every harness option that takes a value (pytest-base-url's --base-url included).
 VALUED = frozenset({"--base-url", *("--" + option.name for option in OPTIONS)})
@@ -79,6 +90,30 @@ def misread_option(config: pytest.Config) -> Misread | None:
     return Misread(name, value, config.rootpath, config.inipath, rootpath, inipath)
 
 
+def xdist_workers(config: pytest.Config) -> int:
+    """How many xdist workers this run starts (1 without xdist). xdist's own command-line hook
+    runs first and turns ``-n auto`` into a count and ``-n N`` into N ``--tx`` specs."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return 1
+    count = config.getoption("numprocesses", default=None)
+    if count in ("auto", "logical"):  # not resolved yet
+        return os.cpu_count() or 1
+    if config.getoption("dist", default="no") == "no" and not count:
+        return 1
+    total = 0
+    for spec in config.getoption("tx", default=None) or []:
+        times, star, _ = str(spec).partition("*")
+        total += int(times) if star and times.isdigit() else 1
+    return max(total, int(count or 0), 1)
+
+
+def _uses_forge_credentials(config: pytest.Config) -> bool:
+    """A run of the suites: not a listing, a collection or the harness's own tests."""
+    if wants_invariant_list(config) or config.getoption("collectonly", default=False):
+        return False
+    return session_needs_target(config)
+
+
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("help", default=False) or config.getoption("version", default=0):
         return None
@@ -87,4 +122,15 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     misread = misread_option(config)
     if misread is not None:
         raise pytest.UsageError(misread.message())
+    if not _uses_forge_credentials(config):
+        return None
+    settings = settings_of(config)
+    problem = parallel_problem(settings.forge_source, xdist_workers(config))
+    if problem:
+        raise pytest.UsageError(problem)
+    if settings.forge_source == "static":
+        problem = static_token_problem(settings.forge_tokens, settings.profile.name)
+        if problem:
+            sys.stderr.write(f"seecodes: Forge credentials refused: {problem}\n")
+            return EXIT_TARGET_UNAVAILABLE
     return None
