@@ -200,3 +200,61 @@ def test_static_tokens_under_xdist_are_refused_before_any_worker_starts() -> Non
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, output
     assert "static Forge tokens cannot serve 2 xdist workers" in output
     assert "gw0" not in output and token not in output
+
+
+# ------------------------------------------------------------------------------ the token command
+
+
+def _command(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "get-token.py"
+    script.write_text("import sys, time\ntenant = sys.argv[1]\n" + body)
+    return f"{sys.executable} {script}"
+
+
+def test_a_failing_token_command_shows_its_stderr_redacted(tmp_path: Path) -> None:
+    registry = SecretRegistry()
+    registry.add("known-secret-value-1234", "api-key")
+    leaked = _jwt(NOW + 3600)
+    command = _command(
+        tmp_path,
+        "print('login to https://sso.example/realms/dev failed for', tenant, file=sys.stderr)\n"
+        f"print('retrying with known-secret-value-1234 and {leaked}', file=sys.stderr)\n"
+        "sys.exit(2)\n",
+    )
+    with pytest.raises(CredentialUnavailable) as info:
+        TokenCommand(command, secrets=registry).token(WHO)
+    message = str(info.value)
+    assert message.startswith("the token command exited 2 with no token for tenant 'a'")
+    assert "\n  stderr: login to https://sso.example/realms/dev failed for a" in message
+    assert "[api-key#1]" in message and "[unregistered-jwt]" in message
+    assert "known-secret-value-1234" not in message and leaked not in message
+    assert str(tmp_path) not in message  # the command line is never shown
+
+
+def test_a_token_command_that_hands_out_an_expired_token_is_refused(tmp_path: Path) -> None:
+    expired = _jwt(time.time() - 90)
+    command = _command(tmp_path, f"print({expired!r})\n")
+    with pytest.raises(CredentialExpired, match="as the command handed it out") as info:
+        TokenCommand(command, secrets=SecretRegistry()).token(WHO)
+    assert "tenant 'a' expired at " in str(info.value) and expired not in str(info.value)
+
+
+def test_a_token_command_runs_again_before_its_token_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token is reused for at most a minute, and never within 30 s of its exp: one that
+    lasts 40 s more is run again after 10 s."""
+    runs = tmp_path / "runs"
+    command = _command(
+        tmp_path,
+        f"open({str(runs)!r}, 'a').write('x')\n"
+        "import jwt, uuid\n"
+        "claims = {'exp': int(time.time()) + 40, 'jti': str(uuid.uuid4())}\n"
+        "print(jwt.encode(claims, 'k' * 32, algorithm='HS256'))\n",
+    )
+    source = TokenCommand(command, secrets=SecretRegistry())
+    first = source.token(WHO)
+    assert source.token(WHO) == first and runs.read_text() == "x"
+    eleven_seconds_on = time.monotonic() + 11
+    monkeypatch.setattr(time, "monotonic", lambda: eleven_seconds_on)
+    assert source.token(WHO) != first and runs.read_text() == "xx"

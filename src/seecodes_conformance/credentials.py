@@ -318,10 +318,19 @@ class StaticTokens(CredentialSource):
 
 
 class TokenCommand(CredentialSource):
-    """Runs a shell command per token with the tenant name as its argument; stdout is the token."""
+    """Runs a command per token with the tenant name as its last argument; stdout is the token.
+
+    The command line is split like a shell would (``shlex``) but run without a shell, so pipes
+    and ``$VARS`` need a script. A tenant's token is reused for up to ``reuse_s`` seconds and
+    never within ``renew_before_s`` of its ``exp``; then the command runs again. It may take
+    ``timeout`` seconds. When it fails, its stderr (redacted) is part of the message; the
+    command line itself is never shown (it may carry a secret).
+    """
 
     kind = "command"
     reuse_s = 60.0
+    renew_before_s = 30.0  # a token this close to its exp is not handed out again
+    min_lifetime_s = 30.0  # a fresh token that lasts less is refused as expired
 
     def __init__(
         self, command: str, secrets: SecretRegistry = REGISTRY, timeout: float = 30
@@ -338,8 +347,14 @@ class TokenCommand(CredentialSource):
         tenant = who.tenant
         with self._lock:  # one command at a time, as a person pasting tokens would
             if tenant not in self._tokens:
-                self._tokens[tenant] = ReusedValue(lambda: self._run(tenant), self.reuse_s)
+                self._tokens[tenant] = ReusedValue(lambda: self._run(tenant), self._reuse_for)
             return self._tokens[tenant]()
+
+    def _reuse_for(self, token: str) -> float:
+        exp = token_expiry(token)
+        if exp is None:
+            return self.reuse_s
+        return max(0.0, min(self.reuse_s, exp - time.time() - self.renew_before_s))
 
     def _run(self, tenant: str) -> str:
         try:
@@ -350,16 +365,45 @@ class TokenCommand(CredentialSource):
                 timeout=self._timeout,
                 check=False,
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise CredentialUnavailable(f"token command failed to run: {exc}") from None
+        except subprocess.TimeoutExpired as exc:
+            raise CredentialUnavailable(
+                f"the token command did not finish within {self._timeout:g} s for tenant "
+                f"{tenant!r}" + self._stderr(exc.stderr)
+            ) from None
+        except OSError as exc:
+            raise CredentialUnavailable(
+                f"the token command could not start: {exc.strerror or exc} ({self._argv[0]!r})"
+                if self._argv
+                else "the token command is empty"
+            ) from None
         token = done.stdout.strip()
+        if token:
+            self.secrets.add(token, "forge-token")
         if done.returncode != 0 or not token:
             raise CredentialUnavailable(
-                f"token command exited {done.returncode} with "
+                f"the token command exited {done.returncode} with "
                 f"{'no token' if not token else 'a token'} for tenant {tenant!r}"
+                + self._stderr(done.stderr)
             )
-        self.secrets.add(token, "forge-token")
+        exp, now = token_expiry(token), time.time()
+        if exp is not None and exp - now < self.min_lifetime_s:
+            raise CredentialExpired(
+                expired_message(self.kind, tenant, exp, now) + ", as the command handed it out"
+                if exp <= now
+                else f"the token command handed out a Forge token for tenant {tenant!r} that "
+                f"expires at {_utc(exp)}, in {_span(exp - now)}: too soon to use"
+            )
         return token
+
+    def _stderr(self, stderr: str | bytes | None, lines: int = 8) -> str:
+        """The end of the command's stderr, redacted, as indented lines of a message."""
+        if isinstance(stderr, bytes):
+            stderr = stderr.decode("utf-8", errors="replace")
+        shown = [line.rstrip()[:300] for line in (stderr or "").splitlines() if line.strip()]
+        if not shown:
+            return " (nothing on stderr)"
+        text = self.secrets.redact("\n".join(shown[-lines:]))  # unregistered JWTs too
+        return "".join(f"\n  stderr: {line}" for line in text.splitlines())
 
 
 _T = TypeVar("_T")
