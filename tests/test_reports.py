@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
@@ -897,3 +898,79 @@ def test_clean_run_writes_all_three_reports(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=120, check=False,
         ).stdout  # fmt: skip
         assert "NOT CERTIFIED" in dom and 'class="areas"' in dom, dom[:2000]
+
+
+# ------------------------------------------------------------------ credentials failing mid-run
+
+
+def test_a_401_on_a_token_that_has_expired_by_now_is_a_credentials_problem() -> None:
+    from seecodes_conformance.credentials import CredentialExpired, TokensInUse
+    from seecodes_conformance.report.capture import credentials_problem
+
+    now = 1_800_000_000.0
+    tokens = TokensInUse()
+    tokens.note("static", "a", now - 30)
+    tokens.note("static", "b", now + 7200)
+    problem = credentials_problem(None, [200, 401], failed=True, renewable=False, in_use=tokens,
+                                  now=now)  # fmt: skip
+    assert problem == (
+        "the static Forge token for tenant 'a' expired at 2027-01-15T07:59:30Z (30 s ago), "
+        "and the target answered 401: a credentials problem, not a verdict"
+    )
+    # Within a minute of its exp: the target's clock may be ahead of ours.
+    tokens.note("static", "a", now + 45)
+    assert "expires at 2027-01-15T08:00:45Z, in 45 s" in str(
+        credentials_problem(None, [401], failed=True, renewable=False, in_use=tokens, now=now)
+    )
+    for statuses, failed, renewable in (([200], True, False), ([401], False, False),
+                                        ([401], True, True)):  # fmt: skip
+        assert credentials_problem(None, statuses, failed=failed, renewable=renewable,
+                                   in_use=tokens, now=now) is None  # fmt: skip
+    # A skip raised while handling an expired token (jira_factory skips a test whose principal
+    # has no credentials) is still the credentials' failure.
+    skip = pytest.skip.Exception("no token")
+    skip.__context__ = CredentialExpired("the static Forge token for tenant 'a' expired")
+    assert credentials_problem(skip, [], failed=False, renewable=False, in_use=TokensInUse())
+
+
+EXPIRING_SUITE = """
+import time
+
+import pytest
+
+from seecodes_conformance import credentials
+from seecodes_conformance.credentials import Principal
+
+
+@pytest.mark.invariant("HEALTH-OK")
+def test_an_hour_later(forge, monkeypatch):
+    later = time.time() + 3600
+    monkeypatch.setattr(credentials.time, "time", lambda: later)
+    forge.token(Principal("a"))
+
+
+@pytest.mark.invariant("RK-REPLAY")
+def test_never_reached():
+    pass
+"""
+
+
+def test_a_static_token_expiring_mid_run_ends_it_with_exit_7_not_failures(
+    tmp_path: Path, fake_target: str
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_expiring.py").write_text(EXPIRING_SUITE)
+    token = jwt.encode({"exp": int(time.time()) + 16 * 60}, "k" * 32, algorithm="HS256")
+
+    args = [f"--base-url={fake_target}", *LEAN, "--forge-source=static", f"--forge-token=a={token}"]
+
+    run = _pytest(args, suite, tmp_path / "reports", timeout=120)
+
+    assert run.returncode == 7, run.output
+    assert "the Forge credentials failed during the run: test_expiring.py::test_an_hour_later: " \
+           "the static Forge token for tenant 'a' expired at " in run.output  # fmt: skip
+    assert "test_never_reached" not in run.output and token not in run.output
+    data = run.json()
+    assert data["exit_status"] == 7
+    assert any("expired at" in reason for reason in data["verdict"]["reasons"]), data["verdict"]

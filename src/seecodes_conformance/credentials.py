@@ -39,11 +39,13 @@ class CredentialUnavailable(Exception):
     """The configured source cannot provide this credential; the message says what is missing."""
 
 
-class CredentialExpired(CredentialUnavailable):
-    """A Forge token the harness cannot renew has expired: a credentials problem, not a verdict.
+class CredentialSourceFailed(CredentialUnavailable):
+    """The source failed to hand out a usable token (a token command failed, a token expired):
+    a credentials problem that ends the run, not a missing capability that skips one test."""
 
-    The message names the tenant and the expiry, never the token.
-    """
+
+class CredentialExpired(CredentialSourceFailed):
+    """A Forge token has expired or is about to; the message names the tenant, never the token."""
 
 
 # How long a run is expected to last, by profile: a static token must stay valid this long.
@@ -295,8 +297,9 @@ class StaticTokens(CredentialSource):
         super().__init__(secrets)
         self._tokens = dict(tokens)
         self._expiry = {tenant: token_expiry(value) for tenant, value in self._tokens.items()}
-        for value in self._tokens.values():
+        for tenant, value in self._tokens.items():
             secrets.add(value, "forge-token")
+            IN_USE.note(self.kind, tenant, self._expiry[tenant])
 
     def token(self, who: Principal) -> str:
         if who.name != "p1":
@@ -366,12 +369,12 @@ class TokenCommand(CredentialSource):
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise CredentialUnavailable(
+            raise CredentialSourceFailed(
                 f"the token command did not finish within {self._timeout:g} s for tenant "
                 f"{tenant!r}" + self._stderr(exc.stderr)
             ) from None
         except OSError as exc:
-            raise CredentialUnavailable(
+            raise CredentialSourceFailed(
                 f"the token command could not start: {exc.strerror or exc} ({self._argv[0]!r})"
                 if self._argv
                 else "the token command is empty"
@@ -380,12 +383,13 @@ class TokenCommand(CredentialSource):
         if token:
             self.secrets.add(token, "forge-token")
         if done.returncode != 0 or not token:
-            raise CredentialUnavailable(
+            raise CredentialSourceFailed(
                 f"the token command exited {done.returncode} with "
                 f"{'no token' if not token else 'a token'} for tenant {tenant!r}"
                 + self._stderr(done.stderr)
             )
         exp, now = token_expiry(token), time.time()
+        IN_USE.note(self.kind, tenant, exp)
         if exp is not None and exp - now < self.min_lifetime_s:
             raise CredentialExpired(
                 expired_message(self.kind, tenant, exp, now) + ", as the command handed it out"
@@ -405,6 +409,45 @@ class TokenCommand(CredentialSource):
         text = self.secrets.redact("\n".join(shown[-lines:]))  # unregistered JWTs too
         return "".join(f"\n  stderr: {line}" for line in text.splitlines())
 
+
+class TokensInUse:
+    """When each Forge token the harness cannot renew on its own expires, by source and tenant.
+
+    A 401 from the target on such a token once it has expired says nothing about the protocol;
+    the report plugin asks here before it counts a failure as a verdict.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._expiry: dict[tuple[str, str], float] = {}
+
+    def note(self, kind: str, tenant: str, exp: float | None) -> None:
+        with self._lock:
+            if exp is None:
+                self._expiry.pop((kind, tenant), None)
+            else:
+                self._expiry[(kind, tenant)] = exp
+
+    def clear(self) -> None:
+        with self._lock:
+            self._expiry.clear()
+
+    def expired(self, *, margin: float = 0.0, now: float | None = None) -> list[str]:
+        """A message for each token expired ``margin`` seconds from now (a target's clock may
+        run ahead of this one), soonest first."""
+        now = time.time() if now is None else now
+        with self._lock:
+            stale = sorted((exp, kind, tenant) for (kind, tenant), exp in self._expiry.items()
+                           if exp <= now + margin)  # fmt: skip
+        return [
+            expired_message(kind, tenant, exp, now) if exp <= now else
+            f"the {kind} Forge token for tenant {tenant!r} expires at {_utc(exp)}, "
+            f"in {_span(exp - now)}"
+            for exp, kind, tenant in stale
+        ]  # fmt: skip
+
+
+IN_USE = TokensInUse()
 
 _T = TypeVar("_T")
 

@@ -3,17 +3,23 @@
 Everything goes into one extra attribute of pytest's report (``report.seecodes``), redacted
 with this process's secret registry before it leaves; pytest-xdist serialises report attributes,
 so the controller receives the same data from workers as from a local run.
+
+A test that failed because the Forge credentials did (a token command that broke, a static token
+that expired during the run, a 401 on a token that has expired by now) ends the run once its
+reports are out: exit 7 with the reason, as for credentials refused at start, rather than a row
+of failures that say nothing about the target.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from seecodes_conformance.credentials import IN_USE, CredentialSourceFailed, TokensInUse
 from seecodes_conformance.http.evidence import TRANSCRIPT
 from seecodes_conformance.http.traffic import (
     RequestBudgetExceeded,
@@ -23,11 +29,50 @@ from seecodes_conformance.http.traffic import (
 from seecodes_conformance.markers import invariants_of
 from seecodes_conformance.oracle import InvariantViolation
 from seecodes_conformance.outcomes import LOG
+from seecodes_conformance.redaction import redact
 from seecodes_conformance.report.records import ATTRIBUTE, MESSAGE_LIMIT
 from seecodes_conformance.settings import Settings
+from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
 
 EVIDENCE_EXCHANGES = 4  # the last exchanges of a failing test shown as evidence
+EXPIRY_MARGIN_S = 60.0  # a target's clock may run this far ahead of the harness's
 _START = pytest.StashKey[int]()
+
+
+def _in_chain(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
+    """``exc`` or the exception it was raised from or during, if one is a ``kind``."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def credentials_problem(
+    exc: BaseException | None,
+    statuses: Iterable[int],
+    *,
+    failed: bool,
+    renewable: bool,
+    in_use: TokensInUse = IN_USE,
+    now: float | None = None,
+) -> str | None:
+    """Why this test's outcome is a credentials problem rather than a verdict, if it is.
+
+    ``renewable``: the run's tokens come from the test issuer, which mints a fresh one each
+    time; its 401s are the target's verdicts.
+    """
+    broken = _in_chain(exc, CredentialSourceFailed)
+    if broken is not None:
+        return str(broken)
+    if not failed or renewable or 401 not in set(statuses):
+        return None
+    stale = in_use.expired(margin=EXPIRY_MARGIN_S, now=now)
+    if not stale:
+        return None
+    return "; ".join(stale) + ", and the target answered 401: a credentials problem, not a verdict"
 
 
 def _hint(exc: BaseException, settings: Settings) -> str:
@@ -64,6 +109,7 @@ class Capture:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.target_sent = False
+        self.credentials_failed: str | None = None  # ends the run after this test's reports
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Iterator[None]:
@@ -83,6 +129,10 @@ class Capture:
         }
         if report.failed and call.excinfo is not None:
             data.update(self._failure(item, call.excinfo.value))
+        if self.credentials_failed is None:
+            problem = self._credentials_problem(item, call, report.failed)
+            if problem:
+                self.credentials_failed = f"{item.nodeid}: {problem}"
         funcargs: dict[str, Any] = getattr(item, "funcargs", {})
         if call.when == "setup" and not self.target_sent and "target" in funcargs:
             self.target_sent = True
@@ -90,9 +140,25 @@ class Capture:
         setattr(report, ATTRIBUTE, data)
         return report
 
-    def _failure(self, item: pytest.Item, exc: BaseException) -> dict[str, Any]:
-        from seecodes_conformance.redaction import redact
+    def _credentials_problem(
+        self, item: pytest.Item, call: pytest.CallInfo[None], failed: bool
+    ) -> str | None:
+        exc = call.excinfo.value if call.excinfo is not None else None
+        seen = TRANSCRIPT.count - item.stash.get(_START, TRANSCRIPT.count)
+        statuses = [ex.status for ex in TRANSCRIPT.last(seen)] if failed and seen > 0 else []
+        renewable = self.settings.forge_source not in ("static", "command")
+        return credentials_problem(exc, statuses, failed=failed, renewable=renewable)
 
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        """After the test's last report: a credentials failure ends the run (exit 7)."""
+        problem, self.credentials_failed = self.credentials_failed, None
+        if problem:
+            pytest.exit(
+                redact(f"seecodes: the Forge credentials failed during the run: {problem}"),
+                returncode=EXIT_TARGET_UNAVAILABLE,
+            )
+
+    def _failure(self, item: pytest.Item, exc: BaseException) -> dict[str, Any]:
         data: dict[str, Any] = {}
         if isinstance(exc, InvariantViolation):
             data["violated"] = exc.invariant
