@@ -27,6 +27,7 @@ from seecodes_conformance.report.model import (
     InvariantResult,
     Result,
 )
+from seecodes_conformance.report.terminal import headline, headline_reasons
 
 LABELS = {"passed": "passed", "failed": "FAILED", "waived": "waived",
           "not_verified": "not verified"}  # fmt: skip
@@ -110,7 +111,7 @@ def _facts(result: Result) -> list[tuple[str, str]]:
 def _note(inv: InvariantResult) -> str:
     """The one line the invariant table shows next to a status."""
     if inv.status in (FAILED, WAIVED) and inv.failures:
-        note = inv.failures[0].message.splitlines()[0]
+        note = next(iter(inv.failures[0].message.splitlines()), "")
     else:
         note = "; ".join([*inv.reasons, *inv.notes])
     if inv.waiver:
@@ -179,13 +180,17 @@ def render(result: Result) -> str:
     coverage = coverage_by_route(result.coverage)
     fuzz_columns, route_rows = _routes(result, coverage)
     template = _environment().get_template("report.html")
+    label, good = headline(result)
     return template.render(
         result=result,
+        headline=label,
+        headline_good=good,
+        headline_reasons=headline_reasons(result),
         run=result.run,
         labels=LABELS,
         statuses=STATUSES,
         linked=(FAILED, WAIVED),
-        title=f"{result.verdict.label} · SeeCodes conformance · {result.run.target_url}",
+        title=f"{label} · SeeCodes conformance · {result.run.target_url}",
         sub=_sub(result),
         counts=result.counts(),
         facts=_facts(result),
