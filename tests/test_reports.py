@@ -1097,3 +1097,53 @@ def test_a_waived_gate_run_in_a_ci_log_passes_green_whole_and_explained(
         in run.output  # fmt: skip
     assert re.search(r"\b1 failed\b", run.output.splitlines()[-1])
     assert ">CI GATE PASSED<" in run.text("report.html")
+
+
+# ------------------------------------------------------------------ each test counted once
+
+SUBTEST_SUITE = """
+import pytest
+
+from seecodes_conformance.outcomes import LOG
+
+
+@pytest.mark.invariant("HEALTH-OK")
+@pytest.mark.parametrize("combination", ["GET /healthz", "GET /openapi.json"])
+def test_fuzz(combination, request, subtests):
+    # What schemathesis does for each operation it fuzzes: rename the item while the
+    # operation's subtest runs, then name it back.
+    node_id = request.node._nodeid
+    request.node._nodeid = f"{node_id}[{combination}]"
+    try:
+        with subtests.test(msg=combination):
+            LOG.passed("HEALTH-OK")
+    finally:
+        request.node._nodeid = node_id
+"""
+
+
+def test_a_test_with_renamed_subtests_is_counted_once_in_every_report(
+    tmp_path: Path, fake_target: str
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_sub.py").write_text(SUBTEST_SUITE)
+
+    run = _pytest([f"--base-url={fake_target}", *LEAN], suite, tmp_path / "reports", timeout=120)
+
+    assert "2 passed" in run.output, run.output
+    ids = [t["id"] for t in run.json()["tests"]]
+    assert ids == [
+        "test_sub.py::test_fuzz[GET /healthz]",
+        "test_sub.py::test_fuzz[GET /openapi.json]",
+    ]
+    junit = ET.parse(run.report_dir / "junit.xml").getroot()
+    assert junit.get("tests") == "2" and len(junit.findall(".//testcase")) == 2
+    assert '<div class="tile">tests<b>2</b></div>' in run.text("report.html")
+    assert run.statuses()["HEALTH-OK"] == "passed"
+
+
+def test_junit_counts_what_it_writes() -> None:
+    twice = [PASS_HEALTH, PASS_HEALTH]
+    root = to_xml(_result(twice)).getroot()
+    assert root.get("tests") == "1" and len(root.findall(".//testcase")) == 1

@@ -37,6 +37,7 @@ from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
 EVIDENCE_EXCHANGES = 4  # the last exchanges of a failing test shown as evidence
 EXPIRY_MARGIN_S = 60.0  # a target's clock may run this far ahead of the harness's
 _START = pytest.StashKey[int]()
+_NODEID = pytest.StashKey[str]()  # the item's id as collected
 
 
 def _in_chain(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
@@ -114,6 +115,10 @@ class Capture:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Iterator[None]:
         item.stash[_START] = TRANSCRIPT.count
+        # Schemathesis renames the item while each of its subtests runs ("test_fuzz[GET /x]"
+        # becomes "test_fuzz[GET /x][GET /x]"); the report counts the test under the id it was
+        # collected with.
+        item.stash[_NODEID] = item.nodeid
         LOG.reset()
         return (yield)
 
@@ -124,7 +129,7 @@ class Capture:
         report: Any = yield
         data: dict[str, Any] = {
             "invariants": invariants_of(item),
-            "item": item.nodeid,
+            "item": item.stash.get(_NODEID, item.nodeid),
             "checks": LOG.snapshot(),
         }
         if report.failed and call.excinfo is not None:
@@ -132,7 +137,7 @@ class Capture:
         if self.credentials_failed is None:
             problem = self._credentials_problem(item, call, report.failed)
             if problem:
-                self.credentials_failed = f"{item.nodeid}: {problem}"
+                self.credentials_failed = f"{data['item']}: {problem}"
         funcargs: dict[str, Any] = getattr(item, "funcargs", {})
         if call.when == "setup" and not self.target_sent and "target" in funcargs:
             self.target_sent = True

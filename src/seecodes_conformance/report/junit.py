@@ -62,7 +62,13 @@ def _case(suite: ET.Element, record: TestRecord) -> None:
 
 
 def to_xml(result: Result) -> ET.ElementTree[ET.Element]:
-    cases = [*result.tests, *(r for r in result.unattributed if r.phase in ("collect", "worker"))]
+    listed = [*result.tests, *(r for r in result.unattributed if r.phase in ("collect", "worker"))]
+    cases: list[TestRecord] = []
+    seen: set[str] = set()
+    for record in listed:  # each test once, and counted as often as it is written
+        if record.nodeid not in seen:
+            seen.add(record.nodeid)
+            cases.append(record)
     problems = [p for p in result.gate.problems if not _owned_by_test(p, result)]
     failures = sum(1 for r in cases if r.outcome == "failed" and not r.tolerated) + len(problems)
     errors = sum(1 for r in cases if r.outcome == "error" and not r.tolerated)
@@ -94,11 +100,8 @@ def to_xml(result: Result) -> ET.ElementTree[ET.Element]:
         ("requests_sent", str(result.run.requests_sent)),
     ):
         ET.SubElement(props, "property", name=name, value=_clean(value))
-    seen = set()
     for record in cases:
-        if record.nodeid not in seen:
-            seen.add(record.nodeid)
-            _case(suite, record)
+        _case(suite, record)
     for n, problem in enumerate(problems, 1):
         case = ET.SubElement(suite, "testcase", classname="seecodes.gate", name=f"gate-{n}",
                              time="0")  # fmt: skip
