@@ -1147,3 +1147,17 @@ def test_junit_counts_what_it_writes() -> None:
     twice = [PASS_HEALTH, PASS_HEALTH]
     root = to_xml(_result(twice)).getroot()
     assert root.get("tests") == "1" and len(root.findall(".//testcase")) == 1
+
+
+def test_html_shows_values_as_words_not_python_or_json_literals() -> None:
+    result = _result([PASS_HEALTH])
+    result.run.profile = {"name": "ci", "race_bursts": 5, "seed": None, "derandomize": True,
+                          "run_wait": 180.0}  # fmt: skip
+    result.run.seeds = {"profile": None, "fuzz": [4100581289]}
+    result.coverage = {"combinations": {"GET /healthz": {"sent": 7, "documented": True,
+                                                         "shrunk": False}}}  # fmt: skip
+    html = render(result)
+    assert re.findall(r"\b(True|False|None|null)\b", html) == []
+    assert "ci: race bursts 5; seed none; derandomize yes; run wait 180</dd>" in html
+    assert "<dd>fuzz 4100581289; profile none</dd>" in html
+    assert "<td>7</td><td>yes</td><td>no</td>" in html
