@@ -1161,3 +1161,81 @@ def test_html_shows_values_as_words_not_python_or_json_literals() -> None:
     assert "ci: race bursts 5; seed none; derandomize yes; run wait 180</dd>" in html
     assert "<dd>fuzz 4100581289; profile none</dd>" in html
     assert "<td>7</td><td>yes</td><td>no</td>" in html
+
+
+# ------------------------------------------------------------------ what a failure section shows
+
+EVIDENCE_SUITE = """
+import pytest
+
+from seecodes_conformance import oracle
+
+
+@pytest.mark.invariant("RK-REPLAY")
+def test_many_exchanges(http):
+    for n in range(60):
+        response = http.get(f"/v1/jira/usage?n={n}")
+    oracle.fail("RK-REPLAY", "the last of 60 calls was wrong", [response])
+
+
+@pytest.mark.invariant("RK-ROTATION")
+def test_state_machine_like(http):
+    response = http.get("/v1/instances/me")
+    failure = AssertionError("[RK-ROTATION] the model and the engine disagree")
+    failure.add_note(
+        "Reproduction (seed 4242): the failing run's steps and their requests, secrets "
+        "redacted:\\n  1. use_current_key(actor=Actor(a1))\\n       GET /v1/instances/me -> 200\\n"
+        "Replay: pytest suites/test_stateful.py --profile=ci --stateful-seed=4242"
+    )
+    raise failure
+"""
+
+
+def test_a_failure_shows_its_exchanges_up_to_50_and_its_notes(
+    tmp_path: Path, fake_target: str
+) -> None:
+    """Every exchange of a failing test is evidence (the last 50 when there are more, saying
+    how many were left out), and what was added to the failure (a state-machine run's steps,
+    seed and replay command) reaches the HTML and JSON reports, not only the terminal."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_evidence.py").write_text(EVIDENCE_SUITE)
+
+    run = _pytest([f"--base-url={fake_target}", *LEAN], suite, tmp_path / "reports", timeout=120)
+
+    assert run.returncode == 1, run.output
+    data = {i["id"]: i for i in run.json()["invariants"]}
+    many = data["RK-REPLAY"]["failures"][0]
+    assert len(many["evidence"]) == 50
+    first, last = many["evidence"][0]["text"], many["evidence"][-1]["text"]
+    assert last.startswith("> GET ") and "n=59" in last and "n=10" in first
+    # 60 calls and the target's probe in setup: the last 50 are the calls n=10..59.
+    left_out = re.fullmatch(
+        r"(\d+) earlier exchange\(s\) of this test left out; the last 50 are shown",
+        many["evidence_note"],
+    )
+    assert left_out and int(left_out[1]) >= 10, many["evidence_note"]
+    html = run.text("report.html")
+    assert "requests and responses of this test (50)" in html and "exchange 50</p>" in html
+    assert many["evidence_note"] in html
+    machine = data["RK-ROTATION"]["failures"][0]
+    replay = "Replay: pytest suites/test_stateful.py --profile=ci --stateful-seed=4242"
+    for part in ("Reproduction (seed 4242)", "use_current_key(actor=Actor(a1))", replay):
+        assert part in machine["message"], machine["message"]
+        assert str(escape(part)) in html
+    junit = ET.parse(run.report_dir / "junit.xml").getroot()
+    text = junit.find(".//failure[@type='RK-REPLAY']").text or ""  # type: ignore[union-attr]
+    assert f"--- {many['evidence_note']} ---" in text and "--- exchange 50 ---" in text
+
+
+def test_a_long_failure_keeps_the_head_of_its_message_and_the_end_of_its_notes() -> None:
+    from seecodes_conformance.report.capture import with_notes
+
+    steps = "\n".join(f"{n:>3}. step {n}" for n in range(3000)) + "\nReplay: pytest x --seed=1"
+    text = with_notes("[RK-ROTATION] disagreement\n" + "detail " * 3000, [steps], limit=12000)
+    assert len(text) <= 12000
+    assert text.startswith("[RK-ROTATION] disagreement") and text.endswith(
+        "Replay: pytest x --seed=1"
+    )
+    assert "characters left out" in text
+    assert with_notes("short", []) == "short"

@@ -34,10 +34,29 @@ from seecodes_conformance.report.records import ATTRIBUTE, MESSAGE_LIMIT
 from seecodes_conformance.settings import Settings
 from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
 
-EVIDENCE_EXCHANGES = 4  # the last exchanges of a failing test shown as evidence
+EVIDENCE_EXCHANGES = 50  # a failing test's exchanges shown as evidence (the last, if more)
 EXPIRY_MARGIN_S = 60.0  # a target's clock may run this far ahead of the harness's
 _START = pytest.StashKey[int]()
 _NODEID = pytest.StashKey[str]()  # the item's id as collected
+
+
+def _notes(exc: BaseException) -> list[str]:
+    """What was added to the exception (PEP 678 notes): a state-machine failure's steps, its
+    seed and the command that replays it; hypothesis' falsifying example."""
+    notes = getattr(exc, "__notes__", None)
+    return [str(note) for note in notes if str(note).strip()] if isinstance(notes, list) else []
+
+
+def with_notes(message: str, notes: list[str], limit: int = MESSAGE_LIMIT) -> str:
+    """``message`` followed by ``notes``, within ``limit`` characters: the message's head and
+    the notes' ends (a replay command comes last) survive the cut."""
+    if not notes:
+        return message[:limit]
+    tail = "\n".join(notes)
+    if len(tail) > limit * 3 // 4:
+        keep = limit * 3 // 8
+        tail = f"{tail[:keep]}\n… ({len(tail) - 2 * keep} characters left out) …\n{tail[-keep:]}"
+    return message[: limit - len(tail) - 1] + "\n" + tail
 
 
 def _in_chain(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
@@ -175,10 +194,12 @@ class Capture:
             message = f"{hint}\n{message}"
         if isinstance(exc, RequestBudgetExceeded):
             data["budget_exhausted"] = True
-        data["message"] = redact(message)[:MESSAGE_LIMIT]
+        data["message"] = redact(with_notes(message, _notes(exc)))
         seen = TRANSCRIPT.count - item.stash.get(_START, TRANSCRIPT.count)
         exchanges = TRANSCRIPT.last(min(seen, EVIDENCE_EXCHANGES)) if seen > 0 else []
         data["evidence"] = [{"text": ex.render(), "curl": ex.as_curl()} for ex in exchanges]
+        if seen > len(exchanges):
+            data["evidence_left_out"] = seen - len(exchanges)
         return data
 
     def _target_facts(self, target: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from seecodes_conformance.report.model import Result, TestRecord
+from seecodes_conformance.report.records import is_note
 
 # Characters XML 1.0 cannot carry (response bodies may contain anything).
 _ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -33,7 +34,10 @@ def split_nodeid(nodeid: str) -> tuple[str, str]:
 
 def _failure_text(record: TestRecord) -> str:
     text = record.longrepr or record.message
-    for n, ev in enumerate(record.evidence, 1):
+    exchanges = [ev for ev in record.evidence if not is_note(ev)]
+    for note in (ev for ev in record.evidence if is_note(ev)):
+        text += f"\n\n--- {note.text} ---"
+    for n, ev in enumerate(exchanges, 1):
         text += f"\n\n--- exchange {n} ---\n{ev.text}\n--- reproduce ---\n{ev.curl}"
     return text
 
