@@ -1239,3 +1239,74 @@ def test_a_long_failure_keeps_the_head_of_its_message_and_the_end_of_its_notes()
     )
     assert "characters left out" in text
     assert with_notes("short", []) == "short"
+
+
+# ------------------------------------------------------------------ the manifest checker
+
+
+def _ed25519_pair(folder: Path, name: str) -> tuple[Path, Path]:
+    key = Ed25519PrivateKey.generate()
+    private = folder / f"{name}.pem"
+    pkcs8, plain = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, pkcs8, plain))
+    public = folder / f"{name}.pub.pem"
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, spki))
+    return private, public
+
+
+def _check_bundle(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "seecodes_conformance.report.manifest", *args],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+
+def test_the_manifest_checker_says_unsigned_and_tells_a_private_key_from_a_wrong_key(
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    signer, signer_public = _ed25519_pair(keys, "signer")
+    other, other_public = _ed25519_pair(keys, "other")
+    unsigned, signed = tmp_path / "unsigned", tmp_path / "signed"
+    for bundle in (unsigned, signed):
+        bundle.mkdir()
+        (bundle / "certification.json").write_text("{}")
+    manifest.write(unsigned, {"target": "x"}, None)
+    manifest.write(signed, {"target": "x"}, signer)
+
+    done = _check_bundle(str(unsigned))
+    assert done.returncode == 0 and "the bundle is unsigned (no manifest.sig)" in done.stdout
+    assert "signature check out" not in done.stdout
+    done = _check_bundle(str(unsigned), "--key", str(signer_public))
+    assert done.returncode == 1 and "the bundle is unsigned" in done.stdout
+
+    done = _check_bundle(str(signed), "--key", str(signer_public))
+    assert done.returncode == 0, done.stdout
+    assert "every digest and the ed25519 signature check out" in done.stdout
+    done = _check_bundle(str(signed), "--key", str(other_public))
+    assert done.returncode == 1
+    assert f"signed with a different Ed25519 key than --key {other_public}" in done.stdout
+    for private, half in ((signer, "matches"), (other, "does not match")):
+        done = _check_bundle(str(signed), "--key", str(private))
+        assert done.returncode == 1
+        assert f"--key {private} is a private key, not the public key" in done.stdout
+        assert f"its public half {half} the key that signed this bundle" in done.stdout
+    secret = keys / "secret.txt"
+    secret.write_text("a shared secret of enough length")
+    done = _check_bundle(str(signed), "--key", str(secret))
+    assert done.returncode == 1 and "is not a PEM public key" in done.stdout
+    assert "a shared secret" not in done.stdout + done.stderr  # key material is never shown
+
+    # The public key a checker needs, printed from the signing key.
+    done = _check_bundle("--public-key", str(signer))
+    assert done.returncode == 0 and done.stdout == signer_public.read_text()
+    done = _check_bundle("--public-key", str(secret))
+    assert done.returncode == 1 and "an HMAC secret has no public half" in done.stderr
+    assert "a shared secret" not in done.stdout + done.stderr
+
+
+def test_a_public_key_given_as_the_signing_key_is_refused(tmp_path: Path) -> None:
+    """Taken for an HMAC secret, a public key would let anyone who has it forge signatures."""
+    _, public = _ed25519_pair(tmp_path, "k")
+    with pytest.raises(manifest.SigningKeyError, match="is a public key: signing needs"):
+        manifest.check_key(public)
