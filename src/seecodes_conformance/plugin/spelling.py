@@ -34,8 +34,11 @@ from seecodes_conformance.plugin.xdist import session_needs_target
 from seecodes_conformance.settings import OPTIONS, wants_invariant_list
 from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
 
-# Every harness option that takes a value (pytest-base-url's --base-url included).
-VALUED = frozenset({"--base-url", *("--" + option.name for option in OPTIONS)})
+# Every harness option that takes a value (pytest-base-url's --base-url included); a flag
+# option (``--name`` alone means on) takes its value only with '='.
+VALUED = frozenset(
+    {"--base-url", *("--" + opt.name for opt in OPTIONS if not getattr(opt, "flag", False))}
+)
 SECRET_VALUED = {"--forge-token": "TENANT=TOKEN"}  # shown by its shape, never its value
 
 
