@@ -22,6 +22,8 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -467,3 +469,58 @@ def test_xdist_workers_share_the_controllers_run_prefix(
     prefixes = set(written.values())
     assert len(prefixes) == 1
     result.stdout.fnmatch_lines([f"*run prefix {prefixes.pop()}"])
+
+
+# ------------------------------------------------------------------------ command-line spelling
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _pytest_in_repo(*args: str) -> subprocess.CompletedProcess[str]:
+    """A user's command line, run from the repository root (its pyproject.toml configures it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *LEAN_SUBPROCESS, *args],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("SEECODES_", "PYTEST_"))},
+    )  # fmt: skip
+
+
+def test_a_path_option_written_with_a_space_stops_the_run_with_the_spelling_that_works(
+    tmp_path: Path,
+) -> None:
+    """pytest picks its rootdir and ini file before it knows the harness's options, so in
+    ``--report-dir /elsewhere`` it takes /elsewhere for a test path: the project's testpaths and
+    addopts are ignored and a plain ``pytest`` would run the self-tests. The run stops at once,
+    with exit 4 and one line; the same value written with '=' is fine."""
+    elsewhere = tmp_path / "reports"
+    elsewhere.mkdir()
+
+    spaced = _pytest_in_repo("--list-invariants", "--report-dir", str(elsewhere))
+
+    assert spaced.returncode == pytest.ExitCode.USAGE_ERROR, spaced.stdout + spaced.stderr
+    lines = [line for line in spaced.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, spaced.stderr
+    assert lines[0].startswith(f"ERROR: write --report-dir={elsewhere} (with '='): "), lines
+    assert "chose the rootdir " in lines[0] and "(no ini file)" in lines[0]
+    assert f"instead of {REPO / 'pyproject.toml'}" in lines[0]
+    assert KNOWN_ID not in spaced.stdout  # nothing ran
+
+    joined = _pytest_in_repo("--list-invariants", f"--report-dir={elsewhere}")
+
+    assert joined.returncode == 0, joined.stdout + joined.stderr
+    assert KNOWN_ID in joined.stdout
+
+
+def test_a_spaced_option_that_changes_nothing_is_accepted(pytester: pytest.Pytester) -> None:
+    """``--report-dir out`` inside the project, or ``--report-dir none``, leaves pytest's choice
+    of rootdir and ini file as it was: no reason to refuse the spelling."""
+    pytester.makeini("[pytest]\nseecodes_profile = smoke\n")
+    pytester.makepyfile(_marked_tests_source())
+    (pytester.path / "out").mkdir()
+
+    inside = pytester.runpytest_inprocess("--report-dir", "out", "--run-prefix", "SCCSPC")
+    disabled = pytester.runpytest_inprocess("--report-dir", "none")
+
+    inside.assert_outcomes(passed=3)
+    disabled.assert_outcomes(passed=3)
+    assert [p.name for p in (pytester.path / "out").iterdir() if p.name.endswith("-SCCSPC")]

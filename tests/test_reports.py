@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
@@ -367,7 +368,7 @@ def test_html_shows_verdict_table_and_escapes_what_the_target_sent() -> None:
         evidence=[Evidence("< 200 <b>x</b>", "curl -sS 'http://t/<x>'")],
     )  # fmt: skip
     html = render(_result([failing, PASS_HEALTH]))
-    assert "NOT CERTIFIED" in html
+    assert "CI GATE FAILED" in html  # a ci run: the banner states the gate
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'id="RK-REPLAY"' in html and "The protocol says so." in html
     assert "<h2>Invariants by area</h2>" in html and "request-keys" in html
@@ -912,7 +913,419 @@ def test_clean_run_writes_all_three_reports(tmp_path: Path) -> None:
              f"--user-data-dir={tmp_path / 'chromium'}", (run.report_dir / "report.html").as_uri()],
             capture_output=True, text=True, timeout=120, check=False,
         ).stdout  # fmt: skip
-        assert "NOT CERTIFIED" in dom and 'class="areas"' in dom, dom[:2000]
+        assert "CI GATE PASSED" in dom and 'class="areas"' in dom, dom[:2000]
+
+
+# ------------------------------------------------------------------ credentials failing mid-run
+
+
+def test_a_401_on_a_token_that_has_expired_by_now_is_a_credentials_problem() -> None:
+    from seecodes_conformance.credentials import CredentialExpired, TokensInUse
+    from seecodes_conformance.report.capture import credentials_problem
+
+    now = 1_800_000_000.0
+    tokens = TokensInUse()
+    tokens.note("static", "a", now - 30)
+    tokens.note("static", "b", now + 7200)
+    problem = credentials_problem(None, [200, 401], failed=True, renewable=False, in_use=tokens,
+                                  now=now)  # fmt: skip
+    assert problem == (
+        "the static Forge token for tenant 'a' expired at 2027-01-15T07:59:30Z (30 s ago), "
+        "and the target answered 401: a credentials problem, not a verdict"
+    )
+    # Within a minute of its exp: the target's clock may be ahead of ours.
+    tokens.note("static", "a", now + 45)
+    assert "expires at 2027-01-15T08:00:45Z, in 45 s" in str(
+        credentials_problem(None, [401], failed=True, renewable=False, in_use=tokens, now=now)
+    )
+    for statuses, failed, renewable in (([200], True, False), ([401], False, False),
+                                        ([401], True, True)):  # fmt: skip
+        assert credentials_problem(None, statuses, failed=failed, renewable=renewable,
+                                   in_use=tokens, now=now) is None  # fmt: skip
+    # A skip raised while handling an expired token (jira_factory skips a test whose principal
+    # has no credentials) is still the credentials' failure.
+    skip = pytest.skip.Exception("no token")
+    skip.__context__ = CredentialExpired("the static Forge token for tenant 'a' expired")
+    assert credentials_problem(skip, [], failed=False, renewable=False, in_use=TokensInUse())
+
+
+EXPIRING_SUITE = """
+import time
+
+import pytest
+
+from seecodes_conformance import credentials
+from seecodes_conformance.credentials import Principal
+
+
+@pytest.mark.invariant("HEALTH-OK")
+def test_an_hour_later(forge, monkeypatch):
+    later = time.time() + 3600
+    monkeypatch.setattr(credentials.time, "time", lambda: later)
+    forge.token(Principal("a"))
+
+
+@pytest.mark.invariant("RK-REPLAY")
+def test_never_reached():
+    pass
+"""
+
+
+def test_a_static_token_expiring_mid_run_ends_it_with_exit_7_not_failures(
+    tmp_path: Path, fake_target: str
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_expiring.py").write_text(EXPIRING_SUITE)
+    token = jwt.encode({"exp": int(time.time()) + 16 * 60}, "k" * 32, algorithm="HS256")
+
+    args = [f"--base-url={fake_target}", *LEAN, "--forge-source=static", f"--forge-token=a={token}"]
+
+    run = _pytest(args, suite, tmp_path / "reports", timeout=120)
+
+    assert run.returncode == 7, run.output
+    assert "the Forge credentials failed during the run: test_expiring.py::test_an_hour_later: " \
+           "the static Forge token for tenant 'a' expired at " in run.output  # fmt: skip
+    assert "test_never_reached" not in run.output and token not in run.output
+    data = run.json()
+    assert data["exit_status"] == 7
+    assert any("expired at" in reason for reason in data["verdict"]["reasons"]), data["verdict"]
+
+
+# ------------------------------------------------------------------ what the summary says
+
+
+def _waived_result(message: str = "[RK-REPLAY] replay accepted") -> Result:
+    failing = TestRecord("t.py::test_r", ["RK-REPLAY"], outcome="failed", violated="RK-REPLAY",
+                         message=message)  # fmt: skip
+    records = [failing, PASS_HEALTH]
+    results = _results(*records)
+    gate = decide(results, records, [], waivers=_waiver("RK-REPLAY", TODAY), baseline=None,
+                  today=TODAY)  # fmt: skip
+    result = _result(records, gate)
+    result.invariants = results  # as the gate left them: RK-REPLAY waived
+    result.verdict = verdict(results, [], profile="ci")
+    return result
+
+
+def _certify(result: Result) -> Result:
+    result.run.profile = {"name": "certify"}
+    result.verdict = verdict(result.invariants, [], profile="certify")
+    return result
+
+
+def test_the_banner_states_the_gate_and_the_certificate_only_under_certify() -> None:
+    """A passing CI gate run is not painted red as "NOT CERTIFIED": it certifies nothing, so
+    its banner states the gate; the certification verdict is the banner of certify runs."""
+    from seecodes_conformance.report.terminal import summary_lines
+
+    passing_gate = _waived_result()
+    assert passing_gate.gate.passed and not passing_gate.verdict.conformant
+    html = render(passing_gate)
+    assert '<header class="verdict ok">' in html and ">CI GATE PASSED<" in html
+    assert "<title>CI GATE PASSED · " in html and "CERTIFIED" not in html
+    head, markup = summary_lines(passing_gate, [], ROOT, terminal=False)[0]
+    assert head.startswith("CI GATE PASSED (profile ci): 1 invariant(s) failed under a waiver")
+    assert markup == {"green": True, "bold": True}
+
+    failing_gate = _result([FAIL_REPLAY, PASS_HEALTH])
+    assert ">CI GATE FAILED<" in render(failing_gate)
+    head, markup = summary_lines(failing_gate, [], ROOT, terminal=False)[0]
+    assert head.startswith("CI GATE FAILED (profile ci)") and markup["red"]
+
+    clean = _result([TestRecord(f"t::{i}", [i], checks=_passed(i)) for i in CATALOG])
+    head, _ = summary_lines(clean, [], ROOT, terminal=False)[0]
+    assert head == "CI GATE PASSED (profile ci): every invariant passed"
+
+    certify = _certify(_waived_result())
+    html = render(certify)
+    assert '<header class="verdict bad">' in html and ">NOT CERTIFIED<" in html
+    head, markup = summary_lines(certify, [], ROOT, terminal=False)[0]
+    assert head.startswith("NOT CERTIFIED (profile certify): ") and markup["red"]
+
+
+def test_a_tolerated_failure_next_to_exit_0_is_explained_in_one_line() -> None:
+    from seecodes_conformance.report.terminal import summary_lines
+
+    lines = [line for line, _ in summary_lines(_waived_result(), [], ROOT, terminal=False)]
+    assert 'pytest\'s "1 failed" below is tolerated by the gate (waived: RK-REPLAY), hence exit 0' \
+        in lines  # fmt: skip
+    plain = [line for line, _ in summary_lines(_result([FAIL_REPLAY]), [], ROOT, terminal=False)]
+    assert not [line for line in plain if "tolerated" in line]  # exit 1: nothing to explain
+
+
+def test_summary_lines_are_cut_for_a_terminal_only() -> None:
+    from seecodes_conformance.report.terminal import summary_lines
+
+    long = "[RK-REPLAY] replay accepted: " + "the engine said so at length " * 12 + "THE END"
+    result = _waived_result(long)
+    in_log = next(line for line, _ in summary_lines(result, [], ROOT, terminal=False)
+                  if line.startswith("WAIVED"))  # fmt: skip
+    assert in_log.endswith("THE END") and len(in_log) > 300
+    on_terminal = next(line for line, _ in summary_lines(result, [], ROOT, terminal=True)
+                       if line.startswith("WAIVED"))  # fmt: skip
+    assert len(on_terminal) == 160 and on_terminal.endswith("…")
+
+
+LONG_FAILURE_SUITE = """
+import pytest
+
+from seecodes_conformance import oracle
+
+
+@pytest.mark.invariant("HEALTH-OK")
+def test_health(http):
+    oracle.assert_success(http.get("/healthz"), "HEALTH-OK")
+
+
+@pytest.mark.invariant("RK-REPLAY")
+def test_replay(http):
+    response = http.get("/v1/jira/usage")
+    oracle.fail("RK-REPLAY", "a replay was accepted: " + "the target said yes " * 15 + "END",
+                [response])
+"""
+
+
+def test_a_waived_gate_run_in_a_ci_log_passes_green_whole_and_explained(
+    tmp_path: Path, fake_target: str
+) -> None:
+    """What a CI log shows for a passing gate with a waived failure: the gate's banner (not
+    NOT CERTIFIED), the failure line whole (a log is not a terminal) and why pytest's "1 failed"
+    comes with exit 0."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_long.py").write_text(LONG_FAILURE_SUITE)
+    waivers = suite / "waivers.yaml"
+    future = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    waiver = {"invariant": "RK-REPLAY", "reason": "ENG-1", "expires": future}
+    waivers.write_text(json.dumps([waiver]))
+
+    run = _pytest([f"--base-url={fake_target}", *LEAN, f"--waivers={waivers}"], suite,
+                  tmp_path / "reports", timeout=120)  # fmt: skip
+
+    assert run.returncode == 0, run.output
+    assert "NOT CERTIFIED" not in run.output
+    assert re.search(r"^CI GATE PASSED \(profile ci\): 1 invariant\(s\) failed under a waiver",
+                     run.output, re.M), run.output  # fmt: skip
+    waived = next(line for line in run.output.splitlines() if line.startswith("WAIVED"))
+    assert waived.endswith("the target said yes END"), waived
+    assert 'pytest\'s "1 failed" below is tolerated by the gate (waived: RK-REPLAY), hence exit 0' \
+        in run.output  # fmt: skip
+    assert re.search(r"\b1 failed\b", run.output.splitlines()[-1])
+    assert ">CI GATE PASSED<" in run.text("report.html")
+
+
+# ------------------------------------------------------------------ each test counted once
+
+SUBTEST_SUITE = """
+import pytest
+
+from seecodes_conformance.outcomes import LOG
+
+
+@pytest.mark.invariant("HEALTH-OK")
+@pytest.mark.parametrize("combination", ["GET /healthz", "GET /openapi.json"])
+def test_fuzz(combination, request, subtests):
+    # What schemathesis does for each operation it fuzzes: rename the item while the
+    # operation's subtest runs, then name it back.
+    node_id = request.node._nodeid
+    request.node._nodeid = f"{node_id}[{combination}]"
+    try:
+        with subtests.test(msg=combination):
+            LOG.passed("HEALTH-OK")
+    finally:
+        request.node._nodeid = node_id
+"""
+
+
+def test_a_test_with_renamed_subtests_is_counted_once_in_every_report(
+    tmp_path: Path, fake_target: str
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_sub.py").write_text(SUBTEST_SUITE)
+
+    run = _pytest([f"--base-url={fake_target}", *LEAN], suite, tmp_path / "reports", timeout=120)
+
+    assert "2 passed" in run.output, run.output
+    ids = [t["id"] for t in run.json()["tests"]]
+    assert ids == [
+        "test_sub.py::test_fuzz[GET /healthz]",
+        "test_sub.py::test_fuzz[GET /openapi.json]",
+    ]
+    junit = ET.parse(run.report_dir / "junit.xml").getroot()
+    assert junit.get("tests") == "2" and len(junit.findall(".//testcase")) == 2
+    assert '<div class="tile">tests<b>2</b></div>' in run.text("report.html")
+    assert run.statuses()["HEALTH-OK"] == "passed"
+
+
+def test_junit_counts_what_it_writes() -> None:
+    twice = [PASS_HEALTH, PASS_HEALTH]
+    root = to_xml(_result(twice)).getroot()
+    assert root.get("tests") == "1" and len(root.findall(".//testcase")) == 1
+
+
+def test_html_shows_values_as_words_not_python_or_json_literals() -> None:
+    result = _result([PASS_HEALTH])
+    result.run.profile = {"name": "ci", "race_bursts": 5, "seed": None, "derandomize": True,
+                          "run_wait": 180.0}  # fmt: skip
+    result.run.seeds = {"profile": None, "fuzz": [4100581289]}
+    result.coverage = {"combinations": {"GET /healthz": {"sent": 7, "documented": True,
+                                                         "shrunk": False}}}  # fmt: skip
+    html = render(result)
+    assert re.findall(r"\b(True|False|None|null)\b", html) == []
+    assert "ci: race bursts 5; seed none; derandomize yes; run wait 180</dd>" in html
+    assert "<dd>fuzz 4100581289; profile none</dd>" in html
+    assert "<td>7</td><td>yes</td><td>no</td>" in html
+
+
+# ------------------------------------------------------------------ what a failure section shows
+
+EVIDENCE_SUITE = """
+import pytest
+
+from seecodes_conformance import oracle
+
+
+@pytest.mark.invariant("RK-REPLAY")
+def test_many_exchanges(http):
+    for n in range(60):
+        response = http.get(f"/v1/jira/usage?n={n}")
+    oracle.fail("RK-REPLAY", "the last of 60 calls was wrong", [response])
+
+
+@pytest.mark.invariant("RK-ROTATION")
+def test_state_machine_like(http):
+    response = http.get("/v1/instances/me")
+    failure = AssertionError("[RK-ROTATION] the model and the engine disagree")
+    failure.add_note(
+        "Reproduction (seed 4242): the failing run's steps and their requests, secrets "
+        "redacted:\\n  1. use_current_key(actor=Actor(a1))\\n       GET /v1/instances/me -> 200\\n"
+        "Replay: pytest suites/test_stateful.py --profile=ci --stateful-seed=4242"
+    )
+    raise failure
+"""
+
+
+def test_a_failure_shows_its_exchanges_up_to_50_and_its_notes(
+    tmp_path: Path, fake_target: str
+) -> None:
+    """Every exchange of a failing test is evidence (the last 50 when there are more, saying
+    how many were left out), and what was added to the failure (a state-machine run's steps,
+    seed and replay command) reaches the HTML and JSON reports, not only the terminal."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_evidence.py").write_text(EVIDENCE_SUITE)
+
+    run = _pytest([f"--base-url={fake_target}", *LEAN], suite, tmp_path / "reports", timeout=120)
+
+    assert run.returncode == 1, run.output
+    data = {i["id"]: i for i in run.json()["invariants"]}
+    many = data["RK-REPLAY"]["failures"][0]
+    assert len(many["evidence"]) == 50
+    first, last = many["evidence"][0]["text"], many["evidence"][-1]["text"]
+    assert last.startswith("> GET ") and "n=59" in last and "n=10" in first
+    # 60 calls and the target's probe in setup: the last 50 are the calls n=10..59.
+    left_out = re.fullmatch(
+        r"(\d+) earlier exchange\(s\) of this test left out; the last 50 are shown",
+        many["evidence_note"],
+    )
+    assert left_out and int(left_out[1]) >= 10, many["evidence_note"]
+    html = run.text("report.html")
+    assert "requests and responses of this test (50)" in html and "exchange 50</p>" in html
+    assert many["evidence_note"] in html
+    machine = data["RK-ROTATION"]["failures"][0]
+    replay = "Replay: pytest suites/test_stateful.py --profile=ci --stateful-seed=4242"
+    for part in ("Reproduction (seed 4242)", "use_current_key(actor=Actor(a1))", replay):
+        assert part in machine["message"], machine["message"]
+        assert str(escape(part)) in html
+    junit = ET.parse(run.report_dir / "junit.xml").getroot()
+    text = junit.find(".//failure[@type='RK-REPLAY']").text or ""  # type: ignore[union-attr]
+    assert f"--- {many['evidence_note']} ---" in text and "--- exchange 50 ---" in text
+
+
+def test_a_long_failure_keeps_the_head_of_its_message_and_the_end_of_its_notes() -> None:
+    from seecodes_conformance.report.capture import with_notes
+
+    steps = "\n".join(f"{n:>3}. step {n}" for n in range(3000)) + "\nReplay: pytest x --seed=1"
+    text = with_notes("[RK-ROTATION] disagreement\n" + "detail " * 3000, [steps], limit=12000)
+    assert len(text) <= 12000
+    assert text.startswith("[RK-ROTATION] disagreement") and text.endswith(
+        "Replay: pytest x --seed=1"
+    )
+    assert "characters left out" in text
+    assert with_notes("short", []) == "short"
+
+
+# ------------------------------------------------------------------ the manifest checker
+
+
+def _ed25519_pair(folder: Path, name: str) -> tuple[Path, Path]:
+    key = Ed25519PrivateKey.generate()
+    private = folder / f"{name}.pem"
+    pkcs8, plain = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, pkcs8, plain))
+    public = folder / f"{name}.pub.pem"
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, spki))
+    return private, public
+
+
+def _check_bundle(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "seecodes_conformance.report.manifest", *args],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+
+def test_the_manifest_checker_says_unsigned_and_tells_a_private_key_from_a_wrong_key(
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    signer, signer_public = _ed25519_pair(keys, "signer")
+    other, other_public = _ed25519_pair(keys, "other")
+    unsigned, signed = tmp_path / "unsigned", tmp_path / "signed"
+    for bundle in (unsigned, signed):
+        bundle.mkdir()
+        (bundle / "certification.json").write_text("{}")
+    manifest.write(unsigned, {"target": "x"}, None)
+    manifest.write(signed, {"target": "x"}, signer)
+
+    done = _check_bundle(str(unsigned))
+    assert done.returncode == 0 and "the bundle is unsigned (no manifest.sig)" in done.stdout
+    assert "signature check out" not in done.stdout
+    done = _check_bundle(str(unsigned), "--key", str(signer_public))
+    assert done.returncode == 1 and "the bundle is unsigned" in done.stdout
+
+    done = _check_bundle(str(signed), "--key", str(signer_public))
+    assert done.returncode == 0, done.stdout
+    assert "every digest and the ed25519 signature check out" in done.stdout
+    done = _check_bundle(str(signed), "--key", str(other_public))
+    assert done.returncode == 1
+    assert f"signed with a different Ed25519 key than --key {other_public}" in done.stdout
+    for private, half in ((signer, "matches"), (other, "does not match")):
+        done = _check_bundle(str(signed), "--key", str(private))
+        assert done.returncode == 1
+        assert f"--key {private} is a private key, not the public key" in done.stdout
+        assert f"its public half {half} the key that signed this bundle" in done.stdout
+    secret = keys / "secret.txt"
+    secret.write_text("a shared secret of enough length")
+    done = _check_bundle(str(signed), "--key", str(secret))
+    assert done.returncode == 1 and "is not a PEM public key" in done.stdout
+    assert "a shared secret" not in done.stdout + done.stderr  # key material is never shown
+
+    # The public key a checker needs, printed from the signing key.
+    done = _check_bundle("--public-key", str(signer))
+    assert done.returncode == 0 and done.stdout == signer_public.read_text()
+    done = _check_bundle("--public-key", str(secret))
+    assert done.returncode == 1 and "an HMAC secret has no public half" in done.stderr
+    assert "a shared secret" not in done.stdout + done.stderr
+
+
+def test_a_public_key_given_as_the_signing_key_is_refused(tmp_path: Path) -> None:
+    """Taken for an HMAC secret, a public key would let anyone who has it forge signatures."""
+    _, public = _ed25519_pair(tmp_path, "k")
+    with pytest.raises(manifest.SigningKeyError, match="is a public key: signing needs"):
+        manifest.check_key(public)
 
 
 def test_an_advisory_finding_is_reported_but_gates_only_when_strict() -> None:

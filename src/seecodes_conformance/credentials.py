@@ -39,6 +39,93 @@ class CredentialUnavailable(Exception):
     """The configured source cannot provide this credential; the message says what is missing."""
 
 
+class CredentialSourceFailed(CredentialUnavailable):
+    """The source failed to hand out a usable token (a token command failed, a token expired):
+    a credentials problem that ends the run, not a missing capability that skips one test."""
+
+
+class CredentialExpired(CredentialSourceFailed):
+    """A Forge token has expired or is about to; the message names the tenant, never the token."""
+
+
+# How long a run is expected to last, by profile: a static token must stay valid this long.
+# Conservative: every suite of a ci run takes minutes against a local engine, more on a staging
+# target behind a rate limit; nightly and certify runs do several times the work.
+EXPECTED_RUN_S = {"smoke": 15 * 60, "ci": 15 * 60, "nightly": 2 * 3600, "certify": 2 * 3600}
+
+
+def token_expiry(token: str) -> float | None:
+    """The ``exp`` of a JWT, read without checking its signature; None for an opaque token or
+    one without ``exp`` (the harness cannot tell how long it lasts)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{round(seconds / 60)} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def expired_message(kind: str, tenant: str, exp: float, now: float) -> str:
+    ago = _span(now - exp)
+    return f"the {kind} Forge token for tenant {tenant!r} expired at {_utc(exp)} ({ago} ago)"
+
+
+def static_token_problem(
+    tokens: dict[str, str], profile: str, *, now: float | None = None
+) -> str | None:
+    """One line naming every tenant whose static token is expired or will expire before a run
+    of ``profile`` can end (``EXPECTED_RUN_S``); None when every token can serve the run or
+    does not say when it expires. Never contains a token."""
+    now = time.time() if now is None else now
+    needed = EXPECTED_RUN_S.get(profile, max(EXPECTED_RUN_S.values()))
+    problems = []
+    for tenant, token in sorted(tokens.items()):
+        exp = token_expiry(token)
+        if exp is None:
+            continue
+        if exp <= now:
+            problems.append(expired_message("static", tenant, exp, now))
+        elif exp - now < needed:
+            problems.append(
+                f"the static Forge token for tenant {tenant!r} expires at {_utc(exp)}, in "
+                f"{_span(exp - now)}; a {profile} run needs it for about {_span(needed)}"
+            )
+    if not problems:
+        return None
+    return (
+        "; ".join(problems)
+        + ". Static tokens cannot be renewed: paste fresh ones, or let --forge-token-command "
+        "mint them as the run goes"
+    )
+
+
+def parallel_problem(source: str, workers: int) -> str | None:
+    """Static and command tokens give one principal, so one request-key chain, per tenant:
+    xdist workers sharing it consume each other's keys and fail tests that did nothing wrong."""
+    if workers <= 1 or source not in ("static", "command"):
+        return None
+    what = "static Forge tokens" if source == "static" else "Forge tokens from a token command"
+    return (
+        f"{what} cannot serve {workers} xdist workers: they give one principal, so one "
+        "request-key chain, per tenant, and workers rotating the same chain consume each "
+        "other's keys (false failures); run without -n (or -n 0), or use the test issuer"
+    )
+
+
 @dataclass(frozen=True)
 class Principal:
     """A harness-side name for a user in a tenant: tenant ``a`` or ``b``, user ``name``."""
@@ -209,26 +296,44 @@ class StaticTokens(CredentialSource):
     def __init__(self, tokens: dict[str, str], secrets: SecretRegistry = REGISTRY) -> None:
         super().__init__(secrets)
         self._tokens = dict(tokens)
-        for value in self._tokens.values():
+        self._expiry = {tenant: token_expiry(value) for tenant, value in self._tokens.items()}
+        for tenant, value in self._tokens.items():
             secrets.add(value, "forge-token")
+            IN_USE.note(self.kind, tenant, self._expiry[tenant])
 
     def token(self, who: Principal) -> str:
         if who.name != "p1":
             self.require_principals(2)
         try:
-            return self._tokens[who.tenant]
+            token = self._tokens[who.tenant]
         except KeyError:
             raise CredentialUnavailable(
                 f"no static Forge token for tenant {who.tenant!r} (set --forge-token "
                 f"{who.tenant}=TOKEN or SEECODES_FORGE_TOKEN_{who.tenant.upper()})"
             ) from None
+        exp, now = self._expiry[who.tenant], time.time()
+        if exp is not None and exp <= now:
+            raise CredentialExpired(
+                expired_message(self.kind, who.tenant, exp, now)
+                + " during the run; static tokens cannot be renewed"
+            )
+        return token
 
 
 class TokenCommand(CredentialSource):
-    """Runs a shell command per token with the tenant name as its argument; stdout is the token."""
+    """Runs a command per token with the tenant name as its last argument; stdout is the token.
+
+    The command line is split like a shell would (``shlex``) but run without a shell, so pipes
+    and ``$VARS`` need a script. A tenant's token is reused for up to ``reuse_s`` seconds and
+    never within ``renew_before_s`` of its ``exp``; then the command runs again. It may take
+    ``timeout`` seconds. When it fails, its stderr (redacted) is part of the message; the
+    command line itself is never shown (it may carry a secret).
+    """
 
     kind = "command"
     reuse_s = 60.0
+    renew_before_s = 30.0  # a token this close to its exp is not handed out again
+    min_lifetime_s = 30.0  # a fresh token that lasts less is refused as expired
 
     def __init__(
         self, command: str, secrets: SecretRegistry = REGISTRY, timeout: float = 30
@@ -245,8 +350,14 @@ class TokenCommand(CredentialSource):
         tenant = who.tenant
         with self._lock:  # one command at a time, as a person pasting tokens would
             if tenant not in self._tokens:
-                self._tokens[tenant] = ReusedValue(lambda: self._run(tenant), self.reuse_s)
+                self._tokens[tenant] = ReusedValue(lambda: self._run(tenant), self._reuse_for)
             return self._tokens[tenant]()
+
+    def _reuse_for(self, token: str) -> float:
+        exp = token_expiry(token)
+        if exp is None:
+            return self.reuse_s
+        return max(0.0, min(self.reuse_s, exp - time.time() - self.renew_before_s))
 
     def _run(self, tenant: str) -> str:
         try:
@@ -257,17 +368,86 @@ class TokenCommand(CredentialSource):
                 timeout=self._timeout,
                 check=False,
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise CredentialUnavailable(f"token command failed to run: {exc}") from None
+        except subprocess.TimeoutExpired as exc:
+            raise CredentialSourceFailed(
+                f"the token command did not finish within {self._timeout:g} s for tenant "
+                f"{tenant!r}" + self._stderr(exc.stderr)
+            ) from None
+        except OSError as exc:
+            raise CredentialSourceFailed(
+                f"the token command could not start: {exc.strerror or exc} ({self._argv[0]!r})"
+                if self._argv
+                else "the token command is empty"
+            ) from None
         token = done.stdout.strip()
+        if token:
+            self.secrets.add(token, "forge-token")
         if done.returncode != 0 or not token:
-            raise CredentialUnavailable(
-                f"token command exited {done.returncode} with "
+            raise CredentialSourceFailed(
+                f"the token command exited {done.returncode} with "
                 f"{'no token' if not token else 'a token'} for tenant {tenant!r}"
+                + self._stderr(done.stderr)
             )
-        self.secrets.add(token, "forge-token")
+        exp, now = token_expiry(token), time.time()
+        IN_USE.note(self.kind, tenant, exp)
+        if exp is not None and exp - now < self.min_lifetime_s:
+            raise CredentialExpired(
+                expired_message(self.kind, tenant, exp, now) + ", as the command handed it out"
+                if exp <= now
+                else f"the token command handed out a Forge token for tenant {tenant!r} that "
+                f"expires at {_utc(exp)}, in {_span(exp - now)}: too soon to use"
+            )
         return token
 
+    def _stderr(self, stderr: str | bytes | None, lines: int = 8) -> str:
+        """The end of the command's stderr, redacted, as indented lines of a message."""
+        if isinstance(stderr, bytes):
+            stderr = stderr.decode("utf-8", errors="replace")
+        shown = [line.rstrip()[:300] for line in (stderr or "").splitlines() if line.strip()]
+        if not shown:
+            return " (nothing on stderr)"
+        text = self.secrets.redact("\n".join(shown[-lines:]))  # unregistered JWTs too
+        return "".join(f"\n  stderr: {line}" for line in text.splitlines())
+
+
+class TokensInUse:
+    """When each Forge token the harness cannot renew on its own expires, by source and tenant.
+
+    A 401 from the target on such a token once it has expired says nothing about the protocol;
+    the report plugin asks here before it counts a failure as a verdict.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._expiry: dict[tuple[str, str], float] = {}
+
+    def note(self, kind: str, tenant: str, exp: float | None) -> None:
+        with self._lock:
+            if exp is None:
+                self._expiry.pop((kind, tenant), None)
+            else:
+                self._expiry[(kind, tenant)] = exp
+
+    def clear(self) -> None:
+        with self._lock:
+            self._expiry.clear()
+
+    def expired(self, *, margin: float = 0.0, now: float | None = None) -> list[str]:
+        """A message for each token expired ``margin`` seconds from now (a target's clock may
+        run ahead of this one), soonest first."""
+        now = time.time() if now is None else now
+        with self._lock:
+            stale = sorted((exp, kind, tenant) for (kind, tenant), exp in self._expiry.items()
+                           if exp <= now + margin)  # fmt: skip
+        return [
+            expired_message(kind, tenant, exp, now) if exp <= now else
+            f"the {kind} Forge token for tenant {tenant!r} expires at {_utc(exp)}, "
+            f"in {_span(exp - now)}"
+            for exp, kind, tenant in stale
+        ]  # fmt: skip
+
+
+IN_USE = TokensInUse()
 
 _T = TypeVar("_T")
 

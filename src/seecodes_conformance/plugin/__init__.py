@@ -36,6 +36,8 @@ from seecodes_conformance.plugin.hooks import (
     pytest_runtest_makereport,
 )
 
+pytest_plugins = ["seecodes_conformance.plugin.spelling"]  # command-line checks, before all
+
 __all__ = [
     "EMBEDDED_ENGINE_ARGS",
     "forge",

@@ -10,7 +10,6 @@ what the report shows (messages, bodies, test ids) was sent by the target under 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,6 +26,7 @@ from seecodes_conformance.report.model import (
     InvariantResult,
     Result,
 )
+from seecodes_conformance.report.terminal import headline, headline_reasons
 
 LABELS = {"passed": "passed", "failed": "FAILED", "waived": "waived",
           "not_verified": "not verified"}  # fmt: skip
@@ -67,6 +67,22 @@ def _environment() -> Environment:
     )
 
 
+def human(value: Any) -> str:
+    """A value as a person reads it: yes/no, none, 180 (not 180.0), lists and mappings spelled
+    out; never Python's or JSON's literals (True, None, null)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple | set):
+        return ", ".join(human(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{str(k).replace('_', ' ')} {human(v)}" for k, v in value.items())
+    return str(value)
+
+
 def _sub(result: Result) -> str:
     run = result.run
     gate = "passes" if result.gate.passed else "fails"
@@ -83,12 +99,12 @@ def _facts(result: Result) -> list[tuple[str, str]]:
     )
     if openapi.get("error"):
         served += f" ({openapi['error']})"
-    profile = ", ".join(f"{k} {v}" for k, v in run.profile.items() if k != "name")
+    profile = human({k: v for k, v in run.profile.items() if k != "name"})
     rows: list[tuple[str, str]] = [
         ("target", run.target_url + (" (bundled reference engine)" if run.embedded_engine else "")),
         ("served /openapi.json", served),
         ("profile", f"{run.profile.get('name')}: {profile}"),
-        ("seeds", json.dumps(run.seeds, sort_keys=True)),
+        ("seeds", human(dict(sorted(run.seeds.items())))),
         ("started / finished", f"{run.started_at} / {run.finished_at} ({run.duration_s} s)"),
         ("requests to the target", f"{run.requests_sent} (budget {run.request_budget or 'none'}, "
                                    f"rate limit {run.rate_limit or 'none'}/s)"),
@@ -110,7 +126,7 @@ def _facts(result: Result) -> list[tuple[str, str]]:
 def _note(inv: InvariantResult) -> str:
     """The one line the invariant table shows next to a status."""
     if inv.status in (FAILED, WAIVED) and inv.failures:
-        note = inv.failures[0].message.splitlines()[0]
+        note = next(iter(inv.failures[0].message.splitlines()), "")
     else:
         note = "; ".join([*inv.reasons, *inv.notes])
     if inv.waiver:
@@ -156,7 +172,7 @@ def _routes(
             _RouteRow(
                 route,
                 _route_badges([i for i in result.invariants if route in i.routes]),
-                [str(stats.get(c, "")) for c in columns],
+                [human(stats[c]) if c in stats else "" for c in columns],
             )
         )
     return columns, rows
@@ -179,13 +195,17 @@ def render(result: Result) -> str:
     coverage = coverage_by_route(result.coverage)
     fuzz_columns, route_rows = _routes(result, coverage)
     template = _environment().get_template("report.html")
+    label, good = headline(result)
     return template.render(
         result=result,
+        headline=label,
+        headline_good=good,
+        headline_reasons=headline_reasons(result),
         run=result.run,
         labels=LABELS,
         statuses=STATUSES,
         linked=(FAILED, WAIVED),
-        title=f"{result.verdict.label} · SeeCodes conformance · {result.run.target_url}",
+        title=f"{label} · SeeCodes conformance · {result.run.target_url}",
         sub=_sub(result),
         counts=result.counts(),
         facts=_facts(result),

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from seecodes_conformance.report.model import InvariantResult, Result, TestRecord
+from seecodes_conformance.report.model import Failure, InvariantResult, Result, TestRecord
+from seecodes_conformance.report.records import is_note
 
 SCHEMA = "seecodes-certification/1"
 
@@ -34,19 +35,25 @@ def _invariant(inv: InvariantResult) -> dict[str, Any]:
     if inv.notes:
         entry["notes"] = inv.notes
     if inv.failures:
-        entry["failures"] = [
-            {
-                "test": f.test,
-                "message": f.message,
-                "evidence": [dataclasses.asdict(e) for e in f.evidence],
-                "reproduce": f.reproduce,
-            }
-            for f in inv.failures
-        ]
+        entry["failures"] = [_failure(f) for f in inv.failures]
     if inv.waiver:
         entry["waiver"] = inv.waiver
     if inv.baseline is not None or inv.change:
         entry["baseline"] = {"status": inv.baseline, "change": inv.change}
+    return entry
+
+
+def _failure(failure: Failure) -> dict[str, Any]:
+    """Its exchanges under ``evidence``; a note on them (how many were left out) apart."""
+    entry: dict[str, Any] = {
+        "test": failure.test,
+        "message": failure.message,
+        "evidence": [dataclasses.asdict(e) for e in failure.evidence if not is_note(e)],
+    }
+    notes = [e.text for e in failure.evidence if is_note(e)]
+    if notes:
+        entry["evidence_note"] = "; ".join(notes)
+    entry["reproduce"] = failure.reproduce
     return entry
 
 

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from seecodes_conformance.report.model import Result, TestRecord
+from seecodes_conformance.report.records import is_note
 
 # Characters XML 1.0 cannot carry (response bodies may contain anything).
 _ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -33,7 +34,10 @@ def split_nodeid(nodeid: str) -> tuple[str, str]:
 
 def _failure_text(record: TestRecord) -> str:
     text = record.longrepr or record.message
-    for n, ev in enumerate(record.evidence, 1):
+    exchanges = [ev for ev in record.evidence if not is_note(ev)]
+    for note in (ev for ev in record.evidence if is_note(ev)):
+        text += f"\n\n--- {note.text} ---"
+    for n, ev in enumerate(exchanges, 1):
         text += f"\n\n--- exchange {n} ---\n{ev.text}\n--- reproduce ---\n{ev.curl}"
     return text
 
@@ -62,7 +66,13 @@ def _case(suite: ET.Element, record: TestRecord) -> None:
 
 
 def to_xml(result: Result) -> ET.ElementTree[ET.Element]:
-    cases = [*result.tests, *(r for r in result.unattributed if r.phase in ("collect", "worker"))]
+    listed = [*result.tests, *(r for r in result.unattributed if r.phase in ("collect", "worker"))]
+    cases: list[TestRecord] = []
+    seen: set[str] = set()
+    for record in listed:  # each test once, and counted as often as it is written
+        if record.nodeid not in seen:
+            seen.add(record.nodeid)
+            cases.append(record)
     problems = [p for p in result.gate.problems if not _owned_by_test(p, result)]
     failures = sum(1 for r in cases if r.outcome == "failed" and not r.tolerated) + len(problems)
     errors = sum(1 for r in cases if r.outcome == "error" and not r.tolerated)
@@ -94,11 +104,8 @@ def to_xml(result: Result) -> ET.ElementTree[ET.Element]:
         ("requests_sent", str(result.run.requests_sent)),
     ):
         ET.SubElement(props, "property", name=name, value=_clean(value))
-    seen = set()
     for record in cases:
-        if record.nodeid not in seen:
-            seen.add(record.nodeid)
-            _case(suite, record)
+        _case(suite, record)
     for n, problem in enumerate(problems, 1):
         case = ET.SubElement(suite, "testcase", classname="seecodes.gate", name=f"gate-{n}",
                              time="0")  # fmt: skip

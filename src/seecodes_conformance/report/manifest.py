@@ -6,6 +6,13 @@ the .sig file (compare it with the vendor's published key); any other key file i
 secret, checkable by whoever holds the same secret. Check a bundle with::
 
     python -m seecodes_conformance.report.manifest REPORT_DIR [--key PUBLIC_KEY_PEM_OR_SECRET]
+
+and print the public key to publish (or to check with) from the signing key with::
+
+    python -m seecodes_conformance.report.manifest --public-key SIGNING_KEY_PEM > public.pem
+
+The checker says when a bundle is unsigned, and tells a private key given where the public key
+belongs (with whether its public half matches) from a key that is simply not the signer's.
 """
 
 from __future__ import annotations
@@ -60,6 +67,11 @@ def _load_key(path: Path) -> tuple[str, Any]:
         data = path.read_bytes()
     except OSError as exc:
         raise SigningKeyError(f"cannot read the signing key {path}: {exc.strerror}") from None
+    if b"-----BEGIN" in data and b"PUBLIC KEY-----" in data:
+        raise SigningKeyError(
+            f"the signing key {path} is a public key: signing needs the Ed25519 private key "
+            "(the public key is what checkers use)"
+        )
     if b"-----BEGIN" in data and b"PRIVATE KEY-----" in data:
         try:
             key = serialization.load_pem_private_key(data, password=None)
@@ -106,19 +118,87 @@ def write(run_dir: Path, facts: dict[str, Any], key_path: Path | None) -> list[P
     return written
 
 
-def _check_signature(run_dir: Path, manifest_bytes: bytes, key: Path | None) -> list[str]:
+def public_key_pem(private_key_path: Path) -> str:
+    """The public half of an Ed25519 signing key, as the PEM a checker passes to --key."""
+    kind, key = _load_key(private_key_path)
+    if kind != "ed25519":
+        raise SigningKeyError(
+            f"{private_key_path} is not an Ed25519 private key (an HMAC secret has no public half)"
+        )
+    return _public_pem(key.public_key())
+
+
+def _public_pem(public: Ed25519PublicKey) -> str:
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def signature_algorithm(run_dir: Path) -> str | None:
+    """How the bundle is signed ("ed25519", "hmac-sha256"), None when it is unsigned."""
     sig_path = run_dir / SIGNATURE
     if not sig_path.is_file():
-        return [] if key is None else ["a key was given but the bundle is not signed"]
+        return None
+    try:
+        return str(json.loads(sig_path.read_text("utf-8")).get("algorithm"))
+    except (ValueError, AttributeError):
+        return "unreadable"
+
+
+def _given_public_key(key: Path, signer: Ed25519PublicKey) -> str | None:
+    """Why ``key`` cannot check an Ed25519 signature by ``signer``, or None when it is the
+    signer's public key. A private key is told apart from a wrong key."""
+    data = key.read_bytes()
+    raw = signer.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if b"PRIVATE KEY-----" in data:
+        try:
+            private = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError):
+            return f"--key {key} is a private key (not a usable one); pass the public key"
+        if not isinstance(private, Ed25519PrivateKey):
+            return f"--key {key} is a private key, and not an Ed25519 one; pass the public key"
+        mine = private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        half = "matches" if mine == raw else "does not match"
+        return (
+            f"--key {key} is a private key, not the public key: print its public half with "
+            f"`python -m seecodes_conformance.report.manifest --public-key {key}` and pass that "
+            f"(its public half {half} the key that signed this bundle)"
+        )
+    try:
+        public = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
+        return (
+            f"--key {key} is not a PEM public key; this bundle is signed with Ed25519 and is "
+            "checked with the signer's public key"
+        )
+    if not isinstance(public, Ed25519PublicKey):
+        return f"--key {key} is a public key but not an Ed25519 one"
+    given = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if not hmac.compare_digest(given, raw):
+        return f"the bundle was signed with a different Ed25519 key than --key {key}"
+    return None
+
+
+def _check_signature(run_dir: Path, manifest_bytes: bytes, key: Path | None) -> list[str]:
+    sig_path = run_dir / SIGNATURE
+    if key is not None and not key.is_file():
+        return [f"--key {key}: no such file"]
+    if not sig_path.is_file():
+        unsigned = f"the bundle is unsigned (no {SIGNATURE}): there is no signature to check"
+        return [] if key is None else [unsigned + " with --key"]
     sig = json.loads(sig_path.read_text("utf-8"))
     signature = base64.b64decode(sig.get("signature", ""))
     if sig.get("algorithm") == "ed25519":
         pem = sig.get("public_key", "").encode()
-        if key is not None and key.read_bytes().strip() != pem.strip():
-            return ["the bundle was signed with a different Ed25519 key than the one given"]
         public = serialization.load_pem_public_key(pem)
         if not isinstance(public, Ed25519PublicKey):
             return ["manifest.sig: the public key is not Ed25519"]
+        if key is not None:
+            wrong = _given_public_key(key, public)
+            if wrong:
+                return [wrong]
         try:
             public.verify(signature, manifest_bytes)
         except InvalidSignature:
@@ -127,6 +207,10 @@ def _check_signature(run_dir: Path, manifest_bytes: bytes, key: Path | None) -> 
     if sig.get("algorithm") == "hmac-sha256":
         if key is None:
             return ["an HMAC-signed bundle needs --key (the shared secret) to be checked"]
+        if b"-----BEGIN" in key.read_bytes():
+            return [
+                f"the bundle is HMAC-signed: --key must be the shared secret, not the PEM {key}"
+            ]
         expected = hmac.new(key.read_bytes().strip(), manifest_bytes, hashlib.sha256).digest()
         return (
             []
@@ -158,20 +242,43 @@ def verify(run_dir: Path, key: Path | None = None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check a SeeCodes certification bundle.")
-    parser.add_argument("report_dir", type=Path)
+    parser.add_argument("report_dir", type=Path, nargs="?", help="the run's report folder")
     parser.add_argument("--key", type=Path, help="trusted Ed25519 public key PEM, or HMAC secret")
+    parser.add_argument(
+        "--public-key",
+        type=Path,
+        metavar="SIGNING_KEY",
+        help="print the public key (PEM) of an Ed25519 signing key and exit",
+    )
     args = parser.parse_args(argv)
+    if args.public_key is not None:
+        try:
+            print(public_key_pem(args.public_key), end="")
+        except SigningKeyError as exc:
+            print(f"- {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if args.report_dir is None:
+        parser.error("give the report folder to check (or --public-key SIGNING_KEY)")
     problems = verify(args.report_dir, args.key)
     for problem in problems:
         print(f"- {problem}")
-    if not problems:
-        print(f"{args.report_dir}: every digest and the signature check out")
-        if args.key is None and (args.report_dir / SIGNATURE).is_file():
+    if problems:
+        return 1
+    algorithm = signature_algorithm(args.report_dir)
+    if algorithm is None:
+        print(
+            f"{args.report_dir}: every digest checks out, but the bundle is unsigned (no "
+            f"{SIGNATURE}): it does not show who wrote it"
+        )
+    else:
+        print(f"{args.report_dir}: every digest and the {algorithm} signature check out")
+        if args.key is None:
             print(
                 "note: checked with the public key inside the bundle; pass --key to check "
                 "that it is the vendor's published key"
             )
-    return 1 if problems else 0
+    return 0
 
 
 if __name__ == "__main__":

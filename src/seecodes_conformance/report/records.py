@@ -110,12 +110,30 @@ class RecordBook:
         return list(self.records.values())
 
 
+def left_out(count: int, shown: int) -> Evidence:
+    """The evidence entry that says how many earlier exchanges a failure does not show."""
+    return Evidence(
+        text=f"{count} earlier exchange(s) of this test left out; the last {shown} are shown",
+        curl="",
+    )
+
+
+def is_note(evidence: Evidence) -> bool:
+    """An entry that is a note about the evidence, not an exchange (every exchange has a curl
+    command that repeats it)."""
+    return not evidence.curl
+
+
 def _evidence(data: dict[str, Any]) -> list[Evidence]:
-    return [
+    exchanges = [
         Evidence(text=redact(str(e.get("text", ""))), curl=redact(str(e.get("curl", ""))))
         for e in data.get("evidence", [])
         if isinstance(e, dict)
     ]
+    count = data.get("evidence_left_out")
+    if isinstance(count, int) and count > 0:
+        exchanges.insert(0, left_out(count, len(exchanges)))
+    return exchanges
 
 
 def _crash_message(report: pytest.TestReport) -> str:

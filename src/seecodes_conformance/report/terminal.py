@@ -1,8 +1,15 @@
-"""The short summary at the end of the terminal output: verdict, failing invariants, the gate."""
+"""The short summary at the end of the terminal output: the headline, failing invariants, the gate.
+
+The headline states what the run decided: under ``--profile certify`` the certification verdict,
+otherwise the CI gate's result (a gate run certifies nothing, so it never says NOT CERTIFIED).
+Lines are cut to fit a terminal; in a CI log (output that is not a terminal) they are kept whole,
+up to a bound that stops a runaway response body.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,12 +17,40 @@ from typing import Any
 from seecodes_conformance.report.model import FAILED, NOT_VERIFIED, WAIVED, Result
 
 Line = tuple[str, dict[str, Any]]
-WIDTH = 160
+WIDTH = 160  # on a terminal
+LOG_WIDTH = 4000  # anywhere else (a CI log): whole lines, within reason
+_NOT_CERTIFYING = "not a certification run"  # the verdict's reason on a gate run
 
 
-def _short(text: str, width: int = WIDTH) -> str:
+def _is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        return False
+
+
+def _short(text: str, width: int | None = WIDTH) -> str:
+    """One line, cut at ``width`` characters (None: LOG_WIDTH)."""
+    width = width or LOG_WIDTH
     line = " ".join(text.splitlines())
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def headline(result: Result) -> tuple[str, bool]:
+    """(the banner, whether it is good news): the certification verdict under the certify
+    profile, the CI gate's result under every other."""
+    if result.run.profile.get("name") == "certify":
+        return result.verdict.label, result.verdict.certified
+    return ("CI GATE PASSED" if result.gate.passed else "CI GATE FAILED"), result.gate.passed
+
+
+def headline_reasons(result: Result) -> list[str]:
+    """What the banner rests on: the verdict's reasons, less the note that a gate run is not a
+    certification (the banner says which kind of run it was)."""
+    reasons = [r for r in result.verdict.reasons if not r.startswith(_NOT_CERTIFYING)]
+    if result.verdict.conformant and not result.verdict.certified:
+        reasons.insert(0, "every invariant passed")
+    return reasons
 
 
 def _first_line(text: str) -> str:
@@ -29,7 +64,7 @@ def _where(path: Path, cwd: Path) -> str:
         return str(path)
 
 
-def _not_verified_lines(result: Result) -> list[Line]:
+def _not_verified_lines(result: Result, width: int | None) -> list[Line]:
     """One line per invariant not verified, with its reason; invariants that share one reason
     (nothing selected checks them, say) share one line."""
     by_reason: dict[str, list[str]] = {}
@@ -41,25 +76,50 @@ def _not_verified_lines(result: Result) -> list[Line]:
     for why, ids in by_reason.items():
         if len(ids) > 3:
             text = f"NOT VERIFIED {len(ids)} invariants: {why}: {', '.join(ids)}"
-            lines.append((_short(text, 600), {"yellow": True}))
+            lines.append((_short(text, width and 600), {"yellow": True}))
         else:
-            lines += [(_short(f"NOT VERIFIED {iid:24} {why}"), {"yellow": True}) for iid in ids]
+            lines += [(_short(f"NOT VERIFIED {iid:24} {why}", width), {"yellow": True})
+                      for iid in ids]  # fmt: skip
     return lines
 
 
-def summary_lines(result: Result, written: Sequence[Path], cwd: Path) -> list[Line]:
-    v, gate, run = result.verdict, result.gate, result.run
+def _tolerated_line(result: Result) -> Line | None:
+    """pytest's own summary counts a failure the gate tolerates; say why the exit is still 0."""
+    tolerated = [r for r in result.tests if r.failed and r.tolerated]
+    if not tolerated or result.exit_status != 0:
+        return None
+    failed = sum(1 for r in tolerated if r.outcome == "failed")
+    errors = len(tolerated) - failed
+    counts = [f"{failed} failed"] if failed else []
+    counts += [f"{errors} error{'s' if errors > 1 else ''}"] if errors else []
+    gate = result.gate
+    why = [f"waived: {', '.join(gate.waived)}"] if gate.waived else []
+    known = gate.known_failures + gate.new_failures
+    why += [f"not passing in the baseline either: {', '.join(known)}"] if known else []
+    counted = " and ".join(counts)
+    reasons = "; ".join(why) or "waivers and baseline"
+    return f'pytest\'s "{counted}" below is tolerated by the gate ({reasons}), hence exit 0', {}
+
+
+def summary_lines(
+    result: Result, written: Sequence[Path], cwd: Path, *, terminal: bool | None = None
+) -> list[Line]:
+    """``terminal``: cut lines to fit one (default: whether stdout is one)."""
+    width = WIDTH if (_is_terminal() if terminal is None else terminal) else None
+    gate, run = result.gate, result.run
     lines: list[Line] = []
-    head = f"{v.label} (profile {run.profile.get('name')})"
+    label, good = headline(result)
+    head = f"{label} (profile {run.profile.get('name')})"
     # A stop (target unavailable) is stated once, on the gate line below.
     stops = {_first_line(p) for p in gate.problems}
-    reasons = [r for r in v.reasons if r not in stops]
-    if len(reasons) < len(v.reasons):
+    given = headline_reasons(result)
+    reasons = [r for r in given if r not in stops]
+    if len(reasons) < len(given):
         reasons.insert(0, "the run stopped early")
     if reasons:
         head += ": " + "; ".join(reasons)
-    lines.append((_short(head, 400), {"green" if v.conformant else "red": True, "bold": True}))
-    lines += _not_verified_lines(result)
+    lines.append((_short(head, width and 400), {"green" if good else "red": True, "bold": True}))
+    lines += _not_verified_lines(result, width)
     for inv in result.invariants:
         if inv.status not in (FAILED, WAIVED):
             continue
@@ -69,13 +129,16 @@ def summary_lines(result: Result, written: Sequence[Path], cwd: Path) -> list[Li
             detail = f"waived until {inv.waiver['expires']} ({inv.waiver['reason']}); {detail}"
         if inv.change:
             detail = f"[{inv.change}] {detail}"
-        label = "FAILED" if inv.status == FAILED else "WAIVED"
-        lines.append((_short(f"{label:6} {inv.id:24} {detail}"), {"red": inv.status == FAILED}))
+        word = "FAILED" if inv.status == FAILED else "WAIVED"
+        lines.append(
+            (_short(f"{word:6} {inv.id:24} {detail}", width), {"red": inv.status == FAILED})
+        )
     for record in result.unattributed:
-        lines.append((_short(f"ERROR  {record.nodeid}: {_first_line(record.message)}"),
+        lines.append((_short(f"ERROR  {record.nodeid}: {_first_line(record.message)}", width),
                       {"red": True}))  # fmt: skip
     if gate.progress:
-        lines.append((_short("progress since the baseline: " + ", ".join(gate.progress)), {}))
+        lines.append((_short("progress since the baseline: " + ", ".join(gate.progress), width),
+                      {}))  # fmt: skip
     gate_word = "pass" if gate.passed else "FAIL"
     gate_line = f"CI gate: {gate_word} (exit {result.exit_status})"
     problems = [
@@ -85,7 +148,10 @@ def summary_lines(result: Result, written: Sequence[Path], cwd: Path) -> list[Li
     ]
     if problems:
         gate_line += ": " + "; ".join(problems)
-    lines.append((_short(gate_line, 600), {"green" if gate.passed else "red": True}))
+    lines.append((_short(gate_line, width and 600), {"green" if gate.passed else "red": True}))
+    tolerated = _tolerated_line(result)
+    if tolerated:
+        lines.append(tolerated)
     budget = f" (budget {run.request_budget})" if run.request_budget else ""
     lines.append((f"requests sent to the target: {run.requests_sent}{budget}", {}))
     if written:
