@@ -96,6 +96,7 @@ def _tolerated_line(result: Result) -> Line | None:
     why = [f"waived: {', '.join(gate.waived)}"] if gate.waived else []
     known = gate.known_failures + gate.new_failures
     why += [f"not passing in the baseline either: {', '.join(known)}"] if known else []
+    why += [f"advisory findings: {', '.join(gate.advisories)}"] if gate.advisories else []
     counted = " and ".join(counts)
     reasons = "; ".join(why) or "waivers and baseline"
     return f'pytest\'s "{counted}" below is tolerated by the gate ({reasons}), hence exit 0', {}
@@ -129,10 +130,10 @@ def summary_lines(
             detail = f"waived until {inv.waiver['expires']} ({inv.waiver['reason']}); {detail}"
         if inv.change:
             detail = f"[{inv.change}] {detail}"
-        word = "FAILED" if inv.status == FAILED else "WAIVED"
-        lines.append(
-            (_short(f"{word:6} {inv.id:24} {detail}", width), {"red": inv.status == FAILED})
-        )
+        advisory = inv.id in gate.advisories  # reported, not gating (no --strict-robustness)
+        word = "ADVISORY" if advisory else "FAILED" if inv.status == FAILED else "WAIVED"
+        red = inv.status == FAILED and not advisory
+        lines.append((_short(f"{word:6} {inv.id:24} {detail}", width), {"red": red}))
     for record in result.unattributed:
         lines.append((_short(f"ERROR  {record.nodeid}: {_first_line(record.message)}", width),
                       {"red": True}))  # fmt: skip
