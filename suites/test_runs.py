@@ -18,9 +18,8 @@ from seecodes_conformance.http import JiraAppSession, PermitSession, is_throttle
 from seecodes_conformance.oracle import assert_success, checked, fail, throttled
 from seecodes_conformance.outcomes import not_verified
 
-# A bounded wait for the run to settle; passing never depends on how fast it settles: the
-# protocol bounds no run's duration, so a run still unsettled after it is not verified.
-SETTLE_TIMEOUT_S = 120.0
+# The wait for the run to settle is --run-wait; passing never depends on how fast it settles:
+# the protocol bounds no run's duration, so a run still unsettled after it is not verified.
 POLL_INTERVAL_S = 0.02  # frequent, to see every intermediate status
 POLLS_AFTER_SETTLED = 6  # to catch a settled run that moves backwards
 # Documented order; succeeded and failed are both final.
@@ -32,6 +31,7 @@ CREDIT_READ_ATTEMPTS = 5
 class ObservedRun:
     permit: PermitSession
     run: Run
+    wait: float  # how long the run was given to settle (--run-wait)
     start: httpx.Response | None = None
     history: list[httpx.Response] = field(default_factory=list)
     output: httpx.Response | None = None
@@ -53,7 +53,7 @@ def observed(module_protocol: ProtocolSteps) -> ObservedRun:
     protocol = module_protocol
     permit = protocol.mint_permit(protocol.new_task())
     run = protocol.init_run(permit)  # no files: the target defaults to ["list.md"]
-    seen = ObservedRun(permit, run)
+    seen = ObservedRun(permit, run, protocol.settings.run_wait)
     if "list.md" not in run.uploads:
         return seen
     protocol.upload_all(run)
@@ -63,7 +63,7 @@ def observed(module_protocol: ProtocolSteps) -> ObservedRun:
     seen.history = protocol.run_history(
         permit,
         run.run_id,
-        timeout=SETTLE_TIMEOUT_S,
+        timeout=seen.wait,
         interval=POLL_INTERVAL_S,
         polls_after_settled=POLLS_AFTER_SETTLED,
     )
@@ -101,9 +101,9 @@ def _not_settled(seen: ObservedRun, invariant: str) -> NoReturn:
     not_verified(
         invariant,
         "timeout",
-        f"the run did not settle within {SETTLE_TIMEOUT_S:.0f} s "
+        f"the run did not settle within {seen.wait:g} s "
         f"(statuses seen: {', '.join(dict.fromkeys(map(str, seen.statuses)))})",
-        settle_wait_hint(SETTLE_TIMEOUT_S),
+        settle_wait_hint(seen.wait),
     )
 
 

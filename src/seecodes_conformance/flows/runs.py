@@ -21,10 +21,10 @@ SAMPLE_LIST_MD = b"# Tasks\n\n- [ ] Summarise the change log for the release not
 
 
 def settle_wait_hint(waited: float) -> str:
-    """What a user can change when a run outlasts the harness's wait (no option sets it yet)."""
+    """What a user can change when a run outlasts the harness's wait of ``waited`` seconds."""
     return (
-        f"a target whose runs settle within the harness's {waited:.0f} s wait (a faster run "
-        "queue or model); the wait itself is fixed in the harness"
+        f"a --run-wait above {waited:g} s, or a profile that waits longer (nightly and certify: "
+        "900 s); or a target whose runs settle sooner"
     )
 
 
@@ -99,7 +99,7 @@ class RunSteps(StepsBase):
         self,
         permit: PermitSession,
         run_id: str,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         interval: float = 0.1,
         *,
         invariant: str = "RUN-STATUS",
@@ -108,8 +108,10 @@ class RunSteps(StepsBase):
 
         ``invariant`` is the check that needs the settled run. The protocol bounds no run's
         duration ("polled until the run settles"), so a run still unsettled after ``timeout``
-        makes that check not verified, never a violation.
+        (default: --run-wait) makes that check not verified, never a violation.
         """
+        if timeout is None:
+            timeout = self.settings.run_wait
         seen: list[str] = []
         deadline = time.monotonic() + timeout
         while True:
@@ -127,7 +129,7 @@ class RunSteps(StepsBase):
                 not_verified(
                     invariant,
                     "timeout",
-                    f"run {run_id} did not settle within {timeout:.0f} s (statuses seen: "
+                    f"run {run_id} did not settle within {timeout:g} s (statuses seen: "
                     f"{', '.join(dict.fromkeys(seen))})",
                     settle_wait_hint(timeout),
                 )
@@ -147,18 +149,18 @@ class RunSteps(StepsBase):
         permit: PermitSession,
         run_id: str,
         *,
-        timeout: float = 120.0,
+        timeout: float | None = None,
         interval: float = 0.02,
         polls_after_settled: int = 5,
     ) -> list[httpx.Response]:
         """Every status answer until the run settles, then ``polls_after_settled`` more.
 
-        Stops early at a non-2xx answer or an undocumented status, and at ``timeout`` if the
-        run never settles; the caller judges the history. The polls after settling catch a
-        status that moves backwards.
+        Stops early at a non-2xx answer or an undocumented status, and at ``timeout``
+        (default: --run-wait) if the run never settles; the caller judges the history. The
+        polls after settling catch a status that moves backwards.
         """
         history: list[httpx.Response] = []
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (self.settings.run_wait if timeout is None else timeout)
         remaining: int | None = None
         while True:
             response = permit.get(f"/v1/tasks/{run_id}")
