@@ -145,7 +145,7 @@ def test_runs_of_the_same_ids_are_separate(protocol: ProtocolSteps) -> None:
     ids, where tenant a's permit reads them."""
     _, permit_a, permit_b = _twins(protocol)
     run = protocol.started_run(permit_a)
-    statuses = protocol.poll_statuses(permit_a, run.run_id)
+    statuses = protocol.poll_statuses(permit_a, run.run_id, invariant="TENANT-ISOLATION")
     if statuses[-1] not in SETTLED:
         not_verified(
             INVARIANT,

@@ -15,6 +15,8 @@ from seecodes_conformance.outcomes import not_verified
 from seecodes_conformance.redaction import register_credentials
 
 SETTLED = frozenset({"succeeded", "failed"})
+FIRST_POLL_INTERVAL_S = 0.5
+MAX_POLL_INTERVAL_S = 5.0
 RUN_STATUSES = ("queued", "in_process", "processing_remote", "succeeded", "failed")
 
 SAMPLE_LIST_MD = b"# Tasks\n\n- [ ] Summarise the change log for the release notes\n"
@@ -100,7 +102,7 @@ class RunSteps(StepsBase):
         permit: PermitSession,
         run_id: str,
         timeout: float | None = None,
-        interval: float = 0.1,
+        interval: float = FIRST_POLL_INTERVAL_S,
         *,
         invariant: str = "RUN-STATUS",
     ) -> list[str]:
@@ -108,7 +110,9 @@ class RunSteps(StepsBase):
 
         ``invariant`` is the check that needs the settled run. The protocol bounds no run's
         duration ("polled until the run settles"), so a run still unsettled after ``timeout``
-        (default: --run-wait) makes that check not verified, never a violation.
+        (default: --run-wait) makes that check not verified, never a violation. Polling is
+        polite: the pause grows from ``interval`` by half each time, up to 5 s (a run that
+        takes minutes is asked about every 5 s, not ten times a second).
         """
         if timeout is None:
             timeout = self.settings.run_wait
@@ -133,7 +137,8 @@ class RunSteps(StepsBase):
                     f"{', '.join(dict.fromkeys(seen))})",
                     settle_wait_hint(timeout),
                 )
-            time.sleep(interval)
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic()) + 0.01))
+            interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
 
     # -- observed without judging (fixtures record, tests judge) ----------------------------
     @staticmethod

@@ -65,7 +65,6 @@ BOOTSTRAP = "POST /v1/jira/request-key"
 # Sent by the coverage phase to every documented path that does not declare them. Any HTTP
 # server knows these methods, so a 4xx is the fitting answer (405 is not required).
 WRONG_METHODS = ("delete", "patch")
-SETTLE_TIMEOUT_S = 60.0
 SANITIZED_KEYS = [
     *_schemathesis_sanitized_keys(),
     *("c", "code", "k", "permit", "launchcode", "requestkey"),
@@ -290,13 +289,13 @@ def build_world(
         expirationDays=1,
     )
     settled = protocol.started_run(permit)
-    statuses = protocol.poll_statuses(permit, settled.run_id, timeout=SETTLE_TIMEOUT_S)
+    statuses = protocol.poll_statuses(permit, settled.run_id, timeout=settings.run_wait)
     unsettled = None
     if not statuses or statuses[-1] not in SETTLED:
         # Not a failure here (RUN-* tests judge runs): the artifact routes' positive cases may
         # then be refused, and their verdict says their checks were not verified, and why.
         unsettled = (
-            f"the fuzz world's run had not settled after {SETTLE_TIMEOUT_S:g} s "
+            f"the fuzz world's run had not settled after {settings.run_wait:g} s "
             f"(last status {statuses[-1] if statuses else None!r})"
         )
     idle = protocol.init_run(permit)
