@@ -92,7 +92,9 @@ def test_runs_that_never_settle_are_not_verified_with_the_reason(tmp_path: Path)
         run = run_suites(engine.base_url, tmp_path, invariants=["RUN-STATUS"], reports=True,
                          args=["--profile=smoke", "--run-wait=3"])  # fmt: skip
     assert not run.with_outcome("failed", "error"), run.summary()
-    status = run.invariant("RUN-STATUS")
-    assert status["status"] in ("passed", "not_verified"), status
-    reasons = " ".join(r for i in run.certification["invariants"] for r in i.get("reasons", []))
-    assert "timeout:" in reasons, reasons
+    assert run.invariant("RUN-STATUS")["status"] in ("passed", "not_verified")
+    waited = [t for t in run.certification["tests"]
+              if "test_status_is_documented_and_the_run_settles" in t["id"]]  # fmt: skip
+    assert waited and waited[0]["outcome"] == "skipped", waited
+    reasons = [str(u) for c in waited[0].get("checks", {}).values() for u in c["unverified"]]
+    assert any("did not settle within 3 s" in r for r in reasons), waited
