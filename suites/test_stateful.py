@@ -160,7 +160,10 @@ class ModelChecks:
                 line = f"{iid} NOT VERIFIED: the model never checked it"
             unpaired = refused - self.paired[iid]
             if unpaired > 0:
-                line += f" ({unpaired} refusal(s) without the rightful caller's success beside)"
+                line += (
+                    f" (and {unpaired} refusal(s) not counted: the rightful caller did not "
+                    "succeed on that resource in that example)"
+                )
             lines.append(f"  {line}")
         return "\n".join(lines)
 
@@ -173,7 +176,7 @@ class ModelChecks:
                 reason = Unverified(
                     "no-control",
                     f"the state machine saw {self.refusals[iid]} refusal(s), but in no example "
-                    "the rightful caller succeeding on a refused resource",
+                    "did the rightful caller succeed on a resource it saw refused",
                     LONGER_RUN,
                 )
             else:
@@ -680,19 +683,19 @@ def build_machine(protocol: ProtocolSteps, forge: CredentialSource) -> type[Rule
 
         def _exchange(self, code: Code, task: TaskRef) -> Permit | None:
             value = code.minted()
-            before = code.state
+            before, what = code.state, f"exchange of {code!r} for {task.task_id}"
             if before == "fresh":
                 code.state = "maybe-burned"  # until the answer says: a throttled one may burn it
             response = protocol.exchange(value, task)
-            if task != code.task:
-                assert_rejected(response, "LC-MATCH", what=f"{code!r} exchanged for {task.task_id}")
-                self._refused("LC-MATCH", code.label)
-                return None  # a fresh code stays maybe-burned: burning it is the target's choice
-            if before == "used":
-                assert_rejected(response, "LC-REPLAY", what=f"a replay of used {code!r}")
+            if before == "used":  # for its own pair or not, a replay
+                assert_rejected(response, "LC-REPLAY", what=f"a replay: {what}")
                 self._refused("LC-REPLAY", code.label)
                 return None
-            what = f"exchange of {code!r}"
+            if task != code.task:
+                assert_rejected(response, "LC-MATCH", what=f"a mismatched {what}")
+                if before == "fresh":  # a burnt code's refusal would say nothing of matching
+                    self._refused("LC-MATCH", code.label)
+                return None  # a fresh code stays maybe-burned: burning it is the target's choice
             either = before != "fresh" or code.near_expiry()  # burnt or expiring: may be refused
             if either and not _accepted_or_refused(response, "LC-EXCHANGE", what):
                 code.state = "dead"
@@ -795,14 +798,18 @@ def build_machine(protocol: ProtocolSteps, forge: CredentialSource) -> type[Rule
                     "the progress read back differs from the last write",
                     [response],
                 )
-            if foreign:  # another tenant wrote progress for these ids; none of it showed here
-                self._check("TENANT-ISOLATION")
+            if self._progress_markers(task, besides=permit.tenant, confirmed=True):
+                self._check("TENANT-ISOLATION")  # another tenant's document for these ids: unseen
 
-        def _progress_markers(self, task: TaskRef, besides: str | None = None) -> set[str]:
-            """Markers of every progress document written for these ids, in any tenant (or in
-            every tenant but ``besides``), including writes whose outcome is unknown."""
+        def _progress_markers(
+            self, task: TaskRef, besides: str | None = None, *, confirmed: bool = False
+        ) -> set[str]:
+            """Markers of the progress documents written for these ids, in any tenant (or in
+            every tenant but ``besides``): every one the target may hold, or (``confirmed``)
+            only those it is known to hold."""
             return {marker for (tenant, p, t), docs in self.progress.items()
                     if t == task.task_id and p == task.project_id and tenant != besides
+                    and not (confirmed and len(docs) > 1)
                     for doc in docs if doc is not None for marker in doc["ready"]}  # fmt: skip
 
         # -- activity snapshots and the retrospective board -----------------------------------
