@@ -994,11 +994,12 @@ def build_machine(protocol: ProtocolSteps, forge: CredentialSource) -> type[Rule
         def upsert_index(self, permit: Permit, task: TaskRef | str, path: str, digit: str) -> None:
             project = _named(task, permit.task).project_id
             own = permit.task.project_id == project
-            entry = {"hash": digit * 64, "updatedAt": 1710000000000, "short": "s",
+            digest = digit * 64
+            entry = {"hash": digest, "updatedAt": 1710000000000, "short": "s",
                      "detailed": "d", "important_symbols": []}  # fmt: skip
             session = permit.session
             if own:  # until the answer says, the entry may or may not be stored
-                self.index_unsure[(permit.tenant, project, path)] = entry["hash"]
+                self.index_unsure[(permit.tenant, project, path)] = digest
                 for other in self.initial_tasks:  # an index is per project: any of its pairs
                     if other.project_id == project:
                         self._wrote(permit.tenant, other)
@@ -1015,7 +1016,7 @@ def build_machine(protocol: ProtocolSteps, forge: CredentialSource) -> type[Rule
                 self._refused("PERMIT-BINDING-INDEX", (permit.tenant, project))
                 return
             _accepted(response, "INDEX-ROUNDTRIP", f"{permit!r} upserting {path}")
-            self.index.setdefault((permit.tenant, project), {})[path] = entry["hash"]
+            self.index.setdefault((permit.tenant, project), {})[path] = digest
             del self.index_unsure[(permit.tenant, project, path)]
             self._rightful("PERMIT-BINDING-INDEX", (permit.tenant, project))
             self._permit_worked(permit)
@@ -1072,7 +1073,7 @@ def test_engine_behaves_like_its_model(
     protocol: ProtocolSteps,
     forge: CredentialSource,
     seecodes_settings: Settings,
-    record_property: pytest.RecordProperty,
+    record_property: Callable[[str, object], None],
 ) -> None:
     profile = seecodes_settings.profile
     run_seed = choose_seed(

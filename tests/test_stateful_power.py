@@ -169,8 +169,9 @@ def test_state_machine_goes_on_through_throttling(throttling: str, tmp_path: Pat
             base_url = engine.base_url
         run = run_suites(base_url, tmp_path, args=args)
 
-    [case] = [c for c in run.cases if STATEFUL_TEST in c.name] or [None]
-    assert case is not None, f"the state-machine test did not run:\n{run.summary()}"
+    cases = [c for c in run.cases if STATEFUL_TEST in c.name]
+    assert len(cases) == 1, f"the state-machine test did not run:\n{run.summary()}"
+    [case] = cases
     assert case.outcome == "passed", f"throttling broke the machine:\n{run.summary()}"
     assert "Flaky" not in run.output and "nconsistent" not in run.output, run.output[-4000:]
     checks = _checks_property(tmp_path / "junit.xml")
