@@ -672,7 +672,7 @@ def test_a_run_that_verified_nothing_exits_7_and_says_why(
     run = _fake_run(fake_suite, fake_target, fake_suite / "reports", "-k", "test_expiry")
     assert run.returncode == 7, run.output
     assert "nothing could be verified: " in run.output and "capability (1)" in run.output
-    assert "NOT VERIFIED LC-EXPIRY" in run.output
+    assert "NOT VERIFIED LC-EXPIRY" in run.output and "executed checks:" not in run.output
     assert set(run.statuses().values()) == {"not_verified"}
 
 
@@ -684,6 +684,7 @@ def test_fake_run_writes_three_reports_with_evidence(fake_suite: Path, fake_targ
     }  # fmt: skip
     statuses = run.statuses()
     assert statuses["HEALTH-OK"] == "passed"
+    assert "executed checks: HEALTH-OK 1" in run.output
     assert statuses["RK-REPLAY"] == "failed"
     assert statuses["RK-ROTATION"] == "not_verified"  # the test stopped at RK-REPLAY
     assert statuses["LC-EXPIRY"] == "not_verified"

@@ -120,6 +120,9 @@ def summary_lines(
     if reasons:
         head += ": " + "; ".join(reasons)
     lines.append((_short(head, width and 400), {"green" if good else "red": True, "bold": True}))
+    executed = [f"{inv.id} {inv.checks}" for inv in result.invariants if inv.checks]
+    if executed:
+        lines.append((_short("executed checks: " + ", ".join(executed), width), {}))
     lines += _not_verified_lines(result, width)
     for inv in result.invariants:
         if inv.status not in (FAILED, WAIVED):
