@@ -149,7 +149,7 @@ def _checks_property(junit: Path) -> dict[str, Any]:
     return {}
 
 
-@pytest.mark.parametrize("throttling", ["gateway", "throttle-429"])
+@pytest.mark.parametrize("throttling", ["gateway", "throttle-429", "refuse-503"])
 def test_state_machine_goes_on_through_throttling(throttling: str, tmp_path: Path) -> None:
     """Throttled answers make steps not verified, never a failure, a skip or a flaky run; the
     model stays in step with the target and still checks what the other steps reached."""
