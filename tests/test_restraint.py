@@ -22,7 +22,7 @@ from suite_runner import run_suites
 _EXCLUSIVE_PREFIX = "reject-"
 # A gateway's "not now" and runs that never settle leave checks not verified: combined with the
 # protocol's legal choices they would hide what those choices are meant to exercise.
-NOT_NOW = ("throttle-429", "refuse-503", "never-settle")
+NOT_NOW = ("throttle-429", "refuse-503", "refuse-connections", "never-settle")
 
 
 def _combined() -> tuple[str, ...]:

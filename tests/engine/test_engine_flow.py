@@ -13,6 +13,7 @@ import pytest
 from engine_flow import ROUTES, exercise
 from engine_helpers import start_engine
 from seecodes_reference_engine.faults import VARIANTS
+from test_engine_gateway import GATEWAY_VARIANTS
 
 from seecodes_conformance.http import new_http_client
 
@@ -39,8 +40,11 @@ CONFIGURATIONS: dict[str, tuple[str, ...]] = {
 
 
 def test_configurations_cover_every_variant() -> None:
+    """The gateway variants answer "not now" for a share of requests: they are proven in
+    test_engine_gateway.py, not by a route walk that expects every answer."""
     covered = {name for names in CONFIGURATIONS.values() for name in names}
-    assert covered == set(VARIANTS)
+    assert covered | GATEWAY_VARIANTS == set(VARIANTS)
+    assert not covered & GATEWAY_VARIANTS
 
 
 @pytest.mark.parametrize("variants", list(CONFIGURATIONS.values()), ids=list(CONFIGURATIONS))

@@ -27,6 +27,7 @@ __all__ = [
     "Patience",
     "PoliteTransport",
     "consumes_credential",
+    "is_refusal",
     "is_throttled",
     "retry_after_s",
 ]
@@ -34,6 +35,20 @@ __all__ = [
 CONSUMING_PATHS = ("/v1/security/launch-exchange",)  # the body carries a single-use code
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 5.0
+MAX_REFUSALS = 3  # a connection reset before any answer, sent again at most this often
+
+
+def is_refusal(exc: Exception) -> bool:
+    """A connection the target (or a balancer) reset or closed before answering anything.
+
+    Not a closed port ("connection refused" at connect): that is an unreachable target, and
+    the run's probe says so at once instead of waiting for retries.
+    """
+    if isinstance(exc, httpx.ConnectError):
+        return "reset" in str(exc).lower()
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return True
+    return isinstance(exc, httpx.RemoteProtocolError) and "without sending" in str(exc)
 
 
 @dataclass(frozen=True)
@@ -84,7 +99,9 @@ def _header(headers: Mapping[str, str] | httpx.Headers, name: str) -> str | None
 class PoliteTransport(httpx.BaseTransport):
     """Sends again what a throttling target refused, when sending again consumes nothing.
 
-    ``count`` is called before each extra attempt, so the budget and rate see every request.
+    A connection reset before any answer is sent again the same way, at most
+    ``MAX_REFUSALS`` times. ``count`` is called before each extra attempt, so the budget and
+    rate see every request.
     """
 
     def __init__(
@@ -104,8 +121,21 @@ class PoliteTransport(httpx.BaseTransport):
         patience = self.patience()
         deadline = time.monotonic() + patience.total_s
         backoff = FIRST_BACKOFF_S
+        refusals = 0
         while True:
-            response = self.inner.handle_request(request)
+            try:
+                response = self.inner.handle_request(request)
+            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                # Refused before any answer: sending again is safe when nothing is consumed.
+                refusals += 1
+                if not is_refusal(exc) or consumes_credential(request):
+                    raise
+                if refusals > MAX_REFUSALS or time.monotonic() + backoff > deadline:
+                    raise
+                self.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                self.count(request)
+                continue
             if not is_throttled(response.status_code, response.headers):
                 return response
             self.throttled += 1

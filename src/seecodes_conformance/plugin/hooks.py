@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from seecodes_conformance import PROTOCOL_VERSION, __version__
 from seecodes_conformance.fuzz import coverage as fuzz_coverage_table
+from seecodes_conformance.http.throttling import is_refusal
 from seecodes_conformance.http.traffic import TRAFFIC, Policy
 from seecodes_conformance.ids import new_run_prefix
 from seecodes_conformance.markers import MARKERS, invariants_of
@@ -151,27 +153,44 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
+    return (yield from _refusals_not_verified(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    """Fixtures send requests too (a run to poll, a code to expire): same rule as the call."""
+    return (yield from _refusals_not_verified(item))
+
+
+def _refusals_not_verified(item: pytest.Item) -> Generator[None, Any, Any]:
     """A connection the target refused mid-test is "not now", not a protocol verdict.
 
     The run's first probe already proved the target reachable; a refusal later (a gateway
-    shedding load, a restarting replica) leaves the test's checks not verified, with the origin
-    named. A connection broken after the request was sent stays a failure: the target may have
-    acted on it.
+    shedding load, a restarting replica), or a connection reset before any answer, leaves the
+    test's checks not verified, with the origin named. Requests that consume nothing were
+    already sent again by the transport; other transport errors stay failures.
     """
     try:
         return (yield)
-    except httpx.ConnectError as exc:
+    except (
+        httpx.ConnectError,
+        httpx.ReadError,
+        httpx.WriteError,
+        httpx.RemoteProtocolError,
+    ) as exc:
+        if not isinstance(exc, httpx.ConnectError) and not is_refusal(exc):
+            raise
         origin = _origin_of(exc)
         reason = Unverified(
             "refused",
-            f"{origin} refused a connection mid-test ({exc})",
+            f"{origin} refused or reset a connection mid-test ({type(exc).__name__}: {exc})",
             "rerun when the target is healthy; a lower --rate-limit if it sheds load",
         )
         LOG.unverified(invariants_of(item), reason)
         raise NotVerified(f"not verified: {reason}") from exc
 
 
-def _origin_of(exc: httpx.ConnectError) -> str:
+def _origin_of(exc: httpx.TransportError) -> str:
     try:
         url = exc.request.url
     except RuntimeError:  # httpx raises it when the error carries no request

@@ -12,12 +12,12 @@ import contextlib
 import json
 import statistics
 from collections.abc import Callable, Iterable, Iterator
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from seecodes_conformance.http import NEXT_KEY_HEADER, is_throttled, json_or_none
 from seecodes_conformance.oracle import fail
 from seecodes_conformance.outcomes import LOG, not_verified
-from seecodes_conformance.race import BurstResponse, BurstResult
+from seecodes_conformance.race import BurstError, BurstResponse, BurstResult
 from seecodes_conformance.redaction import (
     CREDENTIAL_FIELDS,
     REGISTRY,
@@ -167,6 +167,17 @@ class RaceCampaign:
         while self.conclusive_bursts < self.wanted and self.sent < self.budget:
             self.sent += 1
             yield self.sent
+
+    def send(
+        self, burst: Callable[..., BurstResult], *args: Any, **kwargs: Any
+    ) -> BurstResult | None:
+        """``burst(*args, **kwargs)``; a connection refused while setting it up (a reset
+        warm-up, say) makes the burst inconclusive instead of an error."""
+        try:
+            return burst(*args, **kwargs)
+        except (BurstError, ConnectionError) as exc:
+            self.reasons.append(f"burst {self.sent}: could not be sent: {exc}")
+            return None
 
     def conclusive(
         self, result: BurstResult, is_win: Callable[[BurstResponse], bool] = succeeded
