@@ -17,7 +17,23 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# What the harness may add to pytest's own start-up (plugin import and assertion rewriting take
+# seconds on a busy machine without bytecode caches, and are not the harness's probe).
+PROBE_WITHIN_S = 8.0
+
+
+def _startup_s() -> float:
+    """How long pytest takes to start with the harness loaded, on this machine, right now."""
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "suites", "-p", "no:xdist", "--help"],
+        cwd=ROOT, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    return time.monotonic() - started
+
+
 def test_wrong_base_url_fails_fast_with_one_message() -> None:
+    startup = _startup_s()
     started = time.monotonic()
     done = subprocess.run(
         [
@@ -39,7 +55,7 @@ def test_wrong_base_url_fails_fast_with_one_message() -> None:
     elapsed = time.monotonic() - started
     output = done.stdout + done.stderr
     assert done.returncode == EXIT_TARGET_UNAVAILABLE, output[-2000:]
-    assert elapsed < 10, f"took {elapsed:.1f}s"
+    assert elapsed < startup + PROBE_WITHIN_S, f"took {elapsed:.1f}s (start-up {startup:.1f}s)"
     assert output.count("target unavailable") == 1, output[-2000:]
     assert "cannot reach the target" in output
     assert "Traceback" not in output
