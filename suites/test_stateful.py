@@ -73,6 +73,7 @@ from seecodes_conformance.http.evidence import TRANSCRIPT, Exchange
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import (
     assert_rejected,
+    assert_success,
     checked,
     controlled,
     fail,
@@ -357,23 +358,9 @@ def _named(task: TaskRef | str, own: TaskRef) -> TaskRef:
 
 # -- judging answers without recording (the model records what they prove) ---------------------
 def _accepted(response: httpx.Response, invariant: str, what: str) -> Any:
-    """The oracle's success (2xx; a JSON body with ``ok: true``), without recording a control.
-
-    The model records what a success proves itself: a check, or the rightful caller's success
-    on a resource that an intruder was refused.
-    """
-    if is_throttled(response.status_code, response.headers):
-        throttled(response, invariant, what)
-    if not response.is_success:
-        fail(invariant, f"expected {what} to succeed (2xx), got {response.status_code}", [response])
-    body = json_or_none(response)
-    if (
-        isinstance(body, dict)
-        and body.get("ok") is not True
-        and "json" in response.headers.get("content-type", "")
-    ):
-        fail(invariant, f"{what} answered 2xx without ok: true", [response])
-    return body
+    """The oracle's success, without recording a control: the model records what a success
+    proves itself (a check, or the rightful caller's success where an intruder was refused)."""
+    return assert_success(response, invariant, what=what, control=False)
 
 
 def _accepted_or_refused(response: httpx.Response, invariant: str, what: str) -> bool:
