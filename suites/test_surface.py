@@ -157,6 +157,7 @@ class Tour:
 
     seen: dict[Route, list[httpx.Response]] = field(default_factory=dict)
     unreached: dict[Route, str] = field(default_factory=dict)  # route -> the step that stopped it
+    throttled_at: dict[Route, httpx.Response] = field(default_factory=dict)  # ... when throttled
 
     def note(self, method: str, template: str, response: httpx.Response) -> httpx.Response:
         self.seen.setdefault((method, template), []).append(response)
@@ -169,9 +170,14 @@ class Tour:
         except HandshakeError as exc:
             self.skip([(method, template)], str(exc))
 
-    def skip(self, routes: Iterable[Route], why: str) -> None:
+    def skip(
+        self, routes: Iterable[Route], why: str, stopped_by: httpx.Response | None = None
+    ) -> None:
+        """``routes`` cannot be toured: ``why`` names the step, ``stopped_by`` its answer."""
         for route in routes:
             self.unreached.setdefault(route, why)
+            if stopped_by is not None and is_throttled(stopped_by.status_code, stopped_by.headers):
+                self.throttled_at.setdefault(route, stopped_by)
 
 
 PERMIT_ROUTES: list[Route] = [
@@ -224,6 +230,7 @@ def tour(module_protocol: ProtocolSteps, http: httpx.Client) -> Tour:
             _stopped(minting, minted[-1], " without a permit")
             if minted
             else t.unreached.get(minting, "no permit was minted"),
+            minted[-1] if minted else None,
         )
     else:
         permit = PermitSession(http, permit_value, task)
@@ -254,11 +261,15 @@ def tour(module_protocol: ProtocolSteps, http: httpx.Client) -> Tour:
     code = link_body.get("launchCode") if isinstance(link_body, dict) else None
     if not links or not links[-1].is_success or not isinstance(code, str):
         why = _stopped(linking, links[-1], " without a launch code") if links else ""
-        t.skip([EXCHANGE_ROUTE], why or t.unreached.get(linking, "no launch code was minted"))
+        why = why or t.unreached.get(linking, "no launch code was minted")
+        # The stored context is read only through the exchanged permit.
+        t.skip([EXCHANGE_ROUTE, CONTEXT_ROUTE], why, links[-1] if links else None)
         return t
     exchanged = t.note(*EXCHANGE_ROUTE, p.exchange(code, linked))
     exchanged_permit = _permit_in(exchanged)
-    if exchanged_permit is not None:
+    if exchanged_permit is None:
+        t.skip([CONTEXT_ROUTE], _stopped(EXCHANGE_ROUTE, exchanged, " without a permit"), exchanged)
+    else:
         t.note(*CONTEXT_ROUTE, p.read_context(PermitSession(http, exchanged_permit, linked)))
     return t
 
@@ -300,12 +311,15 @@ def _permit_tour(p: ProtocolSteps, t: Tour, jira: JiraAppSession, permit: Permit
 def _not_reached(route: Route, responses: list[httpx.Response], tour: Tour, invariant: str) -> None:
     """No successful answer from ``route``: not verified if the tour never called it, or only
     heard "throttled" from it; otherwise a failure (a first-party call must get its answer)."""
-    if not responses and route in tour.unreached:
+    if route in tour.unreached:  # the only success it could have had was never asked for
+        stopped_by = tour.throttled_at.get(route)
+        if stopped_by is not None:
+            throttled(stopped_by, invariant, f"the tour's way to {_route_id(route)}")
         not_verified(
             invariant,
             "setup",
-            f"the tour never called {_route_id(route)}: {tour.unreached[route]} (that route's own "
-            "test says why)",
+            f"the tour could not call {_route_id(route)} as first-party clients do: "
+            f"{tour.unreached[route]} (that route's own test says why)",
         )
     if responses and all(is_throttled(r.status_code, r.headers) for r in responses):
         throttled(responses[-1], invariant, f"the tour's call of {_route_id(route)}")

@@ -33,7 +33,9 @@ from seecodes_conformance.plugin.hooks import (
     pytest_collection_modifyitems,
     pytest_configure,
     pytest_report_header,
+    pytest_runtest_call,
     pytest_runtest_makereport,
+    pytest_runtest_setup,
 )
 
 pytest_plugins = ["seecodes_conformance.plugin.spelling"]  # command-line checks, before all
@@ -53,7 +55,9 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_report_header",
+    "pytest_runtest_call",
     "pytest_runtest_makereport",
+    "pytest_runtest_setup",
     "run_prefix",
     "secrets",
     "seecodes_settings",
