@@ -820,10 +820,13 @@ def test_misbehaving_target_fails_tests_clearly_and_quickly(
     assert run.returncode == 1, run.output
     assert run.elapsed < 60, run.elapsed
     tests = {t["id"].split("::")[-1]: t for t in run.json()["tests"]}
+    # A reset before any answer is "not now" (a balancer shedding load), never a verdict.
+    reset = tests.pop("test_misbehaving[/reset]")
+    assert reset["outcome"] == "skipped", reset
+    assert "not verified" in reset["message"] and "reset a connection" in reset["message"], reset
     assert all(t["outcome"] == "failed" for t in tests.values()), tests
     expect = {
         "test_misbehaving[/hang]": "did not answer GET /hang within 2 s",
-        "test_misbehaving[/reset]": "refused or broke the connection",
         "test_misbehaving[/huge]": "over the limit of 1000000",
         "test_misbehaving[/huge-chunked]": "over the limit of 1000000",
         "test_misbehaving[/drip]": "still sending the response body",

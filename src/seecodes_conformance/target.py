@@ -21,6 +21,27 @@ EXIT_TARGET_UNAVAILABLE = 7
 PROBE_TIMEOUT_S = 3.0
 
 
+def version_claim(info_version: object, checked: str) -> str | None:
+    """What the target's ``info.version`` means for a run that checks protocol ``checked``:
+    None when they agree, otherwise one line for the terminal and the reports.
+
+    The harness checks one protocol version; a target claiming another is checked against that
+    one all the same (a warning, not a stop), and its verdicts say nothing about what the other
+    version changed. Certification requires the claims to agree.
+    """
+    if info_version == checked:
+        return None
+    if not isinstance(info_version, str) or not info_version.strip():
+        return (
+            f"the target's /openapi.json states no info.version; this run checks protocol {checked}"
+        )
+    return (
+        f"the target claims protocol {info_version} (/openapi.json info.version); this run checks "
+        f"{checked}: its verdicts say nothing about what {info_version} changed, and it cannot "
+        "certify the target"
+    )
+
+
 class TargetUnavailable(Exception):
     """The target cannot be tested at all; the message is meant for a person."""
 

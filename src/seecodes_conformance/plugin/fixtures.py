@@ -120,17 +120,55 @@ def _handshake(http: httpx.Client, forge: CredentialSource) -> None:
             f"seecodes: cannot obtain Forge credentials: {exc}", returncode=EXIT_TARGET_UNAVAILABLE
         )
     if session.current_key is None:
+        pytest.exit(
+            "seecodes: " + bootstrap_failure(response, forge), returncode=EXIT_TARGET_UNAVAILABLE
+        )
+
+
+def bootstrap_failure(response: httpx.Response, forge: CredentialSource) -> str:
+    """What the first request-key bootstrap's answer means, in one line and a hint.
+
+    Only 401 and 403 are about the credentials; a missing route, a 501, a server error or a
+    throttle each has its own cause, and a credentials hint would send the user the wrong way.
+    """
+    status = response.status_code
+    answered = f"POST /v1/jira/request-key answered {status}"
+    excerpt = REGISTRY.redact(response.text[:200]).strip()
+    said = f" ({excerpt})" if excerpt else ""
+    if status in (401, 403):
         hint = (
             "the target must trust the test issuer: SEECODES_FORGE_JWKS=<repo>/fixtures/forge/"
             "jwks.json and SEECODES_FORGE_APP_ID=<--forge-app-id>"
             if isinstance(forge, TestIssuer)
             else "the Forge token for tenant 'a' (expired? wrong app?)"
         )
-        pytest.exit(
-            f"seecodes: the target refused the Forge credentials: POST /v1/jira/request-key "
-            f"answered {response.status_code}\n  check: {hint}",
-            returncode=EXIT_TARGET_UNAVAILABLE,
+        return f"the target refused the Forge credentials: {answered}{said}\n  check: {hint}"
+    if status in (404, 405):
+        return (
+            f"the target has no request-key bootstrap: {answered}{said}\n  check: --base-url is "
+            "the engine's root (the origin that serves /healthz and /v1/...), not a UI or a path "
+            "under it"
         )
+    if status == 501:
+        return (
+            f"the target does not implement the request-key bootstrap: {answered} Not Implemented"
+            f"{said}\n  every Jira-App route needs it (protocol: request keys), so nothing behind "
+            "it can be checked"
+        )
+    if status == 429 or (status == 503 and "retry-after" in response.headers):
+        return (
+            f"the target kept throttling the first bootstrap: {answered}{said}\n  check: a lower "
+            "--rate-limit, or an allowance for the harness in the target's rate limiter"
+        )
+    if status >= 500:
+        return (
+            f"the target failed on the request-key bootstrap: {answered}{said}\n  a server "
+            "error, not a credentials problem: see the target's logs"
+        )
+    return (
+        f"the request-key bootstrap returned no request key: {answered}{said}\n  the protocol's "
+        "answer is { ok: true, requestKey, expiresAt }"
+    )
 
 
 JiraFactory = Callable[..., JiraAppSession]
@@ -151,7 +189,11 @@ def jira_factory(
         try:
             forge.token(who)
         except CredentialUnavailable as exc:
-            pytest.skip(str(exc))
+            not_verified_here(
+                "credentials",
+                f"no Forge token for tenant {tenant!r}: {exc}",
+                "a credential source with that tenant (see README: Forge credentials)",
+            )
         return JiraAppSession(http, lambda: forge.token(who), who)
 
     return make

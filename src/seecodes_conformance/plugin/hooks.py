@@ -28,6 +28,7 @@ from seecodes_conformance.target import (
     EXIT_TARGET_UNAVAILABLE,
     TargetUnavailable,
     probe,
+    version_claim,
 )
 
 
@@ -133,9 +134,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     needs_target = any("target" in getattr(i, "fixturenames", ()) for i in session.items)
     if settings.base_url and needs_target:
         try:
-            probe(settings.base_url, tls=settings.tls)
+            doc = probe(settings.base_url, tls=settings.tls)
         except TargetUnavailable as exc:
             pytest.exit(f"seecodes: target unavailable: {exc}", returncode=EXIT_TARGET_UNAVAILABLE)
+        info = doc.get("info")
+        claim = version_claim(info.get("version") if isinstance(info, dict) else None,
+                              PROTOCOL_VERSION)  # fmt: skip
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if claim and reporter is not None:
+            reporter.write_line(f"seecodes: warning: {claim}", yellow=True)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -40,7 +40,7 @@ from seecodes_conformance.report.records import RecordBook, report_data
 from seecodes_conformance.report.terminal import summary_lines
 from seecodes_conformance.report.waivers import Waiver, WaiverError, load_waivers
 from seecodes_conformance.settings import Settings
-from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
+from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE, version_claim
 
 SEED_PROPERTY = "seecodes_seed:"  # record_property("seecodes_seed:<name>", value) names a seed
 
@@ -237,15 +237,18 @@ class ReportCollector:
             gate.fail(
                 f"pytest ended with exit status {pytest_status} ({_exit_name(pytest_status)})"
             )
+        run = self._run_info()
+        claim = version_claim(run.openapi.get("info_version"), PROTOCOL_VERSION)
         return Result(
-            run=self._run_info(),
+            run=run,
             invariants=results,
             tests=records,
             unattributed=unattributed,
             gate=gate,
             verdict=verdict(results, unattributed, profile=self.settings.profile.name,
                             stop_reason=stop,
-                            strict_robustness=self.settings.strict_robustness),
+                            strict_robustness=self.settings.strict_robustness,
+                            version_claim=claim if "info_version" in run.openapi else None),
             exit_status=exit_status,
             notes=notes,
         )  # fmt: skip

@@ -125,10 +125,15 @@ def verdict(
     profile: str,
     stop_reason: str | None = None,
     strict_robustness: bool = False,
+    version_claim: str | None = None,
 ) -> Verdict:
+    """``version_claim``: the target claims another protocol version than the one checked (a
+    certificate is for the checked version only; a gate run just states it)."""
     reasons: list[str] = []
     if stop_reason:
         reasons.append(stop_reason.splitlines()[0])
+    if version_claim and profile == "certify":
+        reasons.append(version_claim)
     counts: dict[str, int] = {}
     advisories = 0
     for result in results:
@@ -149,16 +154,15 @@ def verdict(
         reasons.append("the invariant catalog is empty")
     conformant = not reasons
     certified = conformant and profile == "certify"
-    if certified:
-        label = "CERTIFIED"
-    elif conformant:
-        label = "ALL INVARIANTS PASSED"
+    if profile == "certify":
+        label = "CERTIFIED" if certified else "NOT CERTIFIED"
+    else:
+        # A gate run certifies nothing: its label never reads as a certificate, in any report.
+        label = "ALL INVARIANTS PASSED" if conformant else "NOT ALL INVARIANTS PASSED"
         reasons.append(
             f"not a certification run: profile {profile!r} runs fewer examples and bursts; "
             "a certificate needs --profile certify"
         )
-    else:
-        label = "NOT CERTIFIED"
     if advisories:
         reasons.append(f"{advisories} advisory robustness finding(s), reported, not gating")
     return Verdict(certified=certified, label=label, reasons=reasons, conformant=conformant)

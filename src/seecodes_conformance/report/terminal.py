@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from seecodes_conformance.report.model import FAILED, NOT_VERIFIED, WAIVED, Result
+from seecodes_conformance.target import version_claim
 
 Line = tuple[str, dict[str, Any]]
 WIDTH = 160  # on a terminal
@@ -120,6 +121,13 @@ def summary_lines(
     if reasons:
         head += ": " + "; ".join(reasons)
     lines.append((_short(head, width and 400), {"green" if good else "red": True, "bold": True}))
+    claim = (
+        version_claim(run.openapi.get("info_version"), run.protocol_version)
+        if "info_version" in run.openapi
+        else None
+    )
+    if claim and claim not in reasons:
+        lines.append((_short(f"PROTOCOL {claim}", width and 400), {"yellow": True}))
     executed = [f"{inv.id} {inv.checks}" for inv in result.invariants if inv.checks]
     if executed:
         lines.append((_short("executed checks: " + ", ".join(executed), width), {}))
