@@ -71,6 +71,8 @@ OPTIONS = (
     Option("client-key", "PEM private key of --client-cert, unless that file holds it"),
     Option("invariant", "run only the tests that check these invariant ids (repeatable)",
            multiple=True),
+    Option("route", "run only the tests that check a route: 'METHOD /path' as the protocol "
+           "writes it, or '/path' for every method (repeatable)", multiple=True),
     Option("invariant-map", "after collection, write {test id: [invariant ids]} as JSON here"),
     Option("engine-fault", "bundled engine only: switch on a fault (self-tests)", multiple=True),
     Option("engine-variant", "bundled engine only: a legal variation", multiple=True),
@@ -161,6 +163,7 @@ class Settings:
     stateful_seed: int | None
     tls: TlsConfig  # every client's TLS: verification, CA bundle, client certificate
     invariants: tuple[str, ...]
+    routes: tuple[str, ...]  # --route selection, as written
     invariant_map: str | None
     engine_faults: tuple[str, ...]
     engine_variants: tuple[str, ...]
@@ -269,6 +272,7 @@ def read_settings(config: pytest.Config) -> Settings:
         stateful_seed=values["seecodes_stateful_seed"],
         tls=_tls(config, values),
         invariants=tuple(values["seecodes_invariant"]),
+        routes=tuple(values["seecodes_route"]),
         invariant_map=values["seecodes_invariant_map"],
         engine_faults=tuple(values["seecodes_engine_fault"]),
         engine_variants=tuple(values["seecodes_engine_variant"]),

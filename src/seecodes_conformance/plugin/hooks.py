@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +121,21 @@ def pytest_collection_modifyitems(
                 + "\n  ".join(unknown)
             )
     if selected:
-        keep = [item for item in items if selected & marked[item.nodeid]]
-        deselected = [item for item in items if not selected & marked[item.nodeid]]
-        if deselected:
-            config.hook.pytest_deselected(items=deselected)
-            items[:] = keep
+        _keep_only(config, items, lambda item: bool(selected & marked[item.nodeid]))
+    if settings.routes:
+        from seecodes_conformance.plugin.routes import RouteSelection
+
+        selection = RouteSelection.parse(settings.routes)  # UsageError on an unknown route
+        _keep_only(config, items, lambda item: selection.selects(item, marked[item.nodeid]))
+
+
+def _keep_only(
+    config: pytest.Config, items: list[pytest.Item], wanted: Callable[[pytest.Item], bool]
+) -> None:
+    keep = [item for item in items if wanted(item)]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if not wanted(item)])
+        items[:] = keep
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -1,0 +1,82 @@
+"""``--route``: run the tests that check one or more documented routes.
+
+A test checks a route when one of its invariants is checked on that route (the catalog's
+``routes``). A test parametrized over routes (its id or a parameter names a documented
+"METHOD /path") runs only for the selected ones, so ``--route 'GET /v1/models'`` runs the fuzz
+test of that route and not of every route an invariant shares with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from seecodes_conformance.contract import ROUTES, load_catalog, route_key
+
+__all__ = ["RouteSelection"]
+
+DOCUMENTED: frozenset[str] = frozenset(route_key(method, path) for method, path in ROUTES)
+
+
+def _normalise(spelling: str) -> set[str]:
+    """The documented routes ``spelling`` names: "METHOD /path", or "/path" for every method."""
+    words = spelling.split()
+    if len(words) == 1:
+        path = words[0]
+        return {route for route in DOCUMENTED if route.split(" ", 1)[1] == path}
+    if len(words) == 2:
+        route = route_key(words[0], words[1])
+        return {route} if route in DOCUMENTED else set()
+    return set()
+
+
+def _routes_named_by(item: pytest.Item) -> set[str]:
+    """Documented routes a parametrized test instance is about (from its id and parameters)."""
+    named: set[str] = set()
+    callspec = getattr(item, "callspec", None)
+    values: Iterable[object] = callspec.params.values() if callspec is not None else ()
+    for value in values:
+        if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+            value = route_key(*value)
+        if isinstance(value, str) and value in DOCUMENTED:
+            named.add(value)
+    name = item.name
+    if name.endswith("]") and "[" in name:
+        label = name[name.index("[") + 1 : -1]
+        if label in DOCUMENTED:
+            named.add(label)
+    return named
+
+
+@dataclass(frozen=True)
+class RouteSelection:
+    routes: frozenset[str]
+    invariants: frozenset[str]  # every invariant checked on one of the routes
+
+    @classmethod
+    def parse(cls, spellings: Sequence[str]) -> RouteSelection:
+        routes: set[str] = set()
+        unknown: list[str] = []
+        for spelling in spellings:
+            found = _normalise(spelling)
+            if not found:
+                unknown.append(spelling)
+            routes |= found
+        if unknown:
+            raise pytest.UsageError(
+                "--route names no documented route: "
+                + ", ".join(repr(u) for u in unknown)
+                + "\n  documented routes:\n    "
+                + "\n    ".join(sorted(DOCUMENTED))
+            )
+        catalog = load_catalog()
+        invariants = {iid for iid, inv in catalog.items() if routes & set(inv.routes)}
+        return cls(frozenset(routes), frozenset(invariants))
+
+    def selects(self, item: pytest.Item, invariants: set[str]) -> bool:
+        if not invariants & self.invariants:
+            return False
+        named = _routes_named_by(item)
+        return not named or bool(named & self.routes)
