@@ -93,6 +93,19 @@ OPTIONS = (
 LIST_INVARIANTS_DEST = "seecodes_list_invariants"
 
 
+def _default_of(opt: Option) -> str:
+    """`` (default X)`` for ``--help``, unless the help text already says what happens."""
+    if opt.default is None or "default" in opt.help:
+        return ""
+    if opt.flag:
+        return " (default: off)" if not opt.default else " (default: on)"
+    return (
+        f" (default {opt.default:g})"
+        if isinstance(opt.default, float)
+        else (f" (default {opt.default})")
+    )
+
+
 def add_options(parser: pytest.Parser, *, register_base_url: bool) -> None:
     group = parser.getgroup("seecodes", "SeeCodes conformance")
     group.addoption(
@@ -110,7 +123,8 @@ def add_options(parser: pytest.Parser, *, register_base_url: bool) -> None:
             help="the target engine (default: start the bundled reference engine)",
         )
     for opt in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": opt.dest, "help": f"{opt.help} [env {opt.env}]"}
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": f"{opt.help}{_default_of(opt)} "
+                                  f"[env {opt.env}]"}  # fmt: skip
         if opt.multiple:
             kwargs.update(action="append", default=None)
         else:
