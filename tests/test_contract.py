@@ -331,7 +331,7 @@ WRONG_DOCUMENTS: list[tuple[str, Any]] = [
     ("ok.json", []),
     ("installation.json", _with("installation.json", credits="42")),
     ("installation.json", _without("installation.json", "cloudId")),
-    ("request-key-response.json", _with("request-key-response.json", requestKey="")),
+    ("request-key-response.json", _with("request-key-response.json", requestKey=None)),
     ("request-key-response.json", _with("request-key-response.json", expiresAt="1735689600")),
     ("launch-link-response.json", _with("launch-link-response.json", vscodeUrl="https://x/y")),
     ("launch-link-response.json", _without("launch-link-response.json", "launchCode")),
