@@ -326,17 +326,17 @@ def _without(name: str, key: str) -> dict[str, Any]:
 
 
 WRONG_DOCUMENTS: list[tuple[str, Any]] = [
-    ("health.json", {"ok": False}),
+    ("health.json", {"ok": "true"}),
     ("ok.json", {"ok": "true"}),
     ("ok.json", []),
     ("installation.json", _with("installation.json", credits="42")),
     ("installation.json", _without("installation.json", "cloudId")),
-    ("request-key-response.json", _with("request-key-response.json", requestKey="")),
+    ("request-key-response.json", _with("request-key-response.json", requestKey=None)),
     ("request-key-response.json", _with("request-key-response.json", expiresAt="1735689600")),
     ("launch-link-response.json", _with("launch-link-response.json", vscodeUrl="https://x/y")),
     ("launch-link-response.json", _without("launch-link-response.json", "launchCode")),
     ("task-permit-response.json", _without("task-permit-response.json", "permit")),
-    ("launch-exchange-response.json", _with("launch-exchange-response.json", ok=False)),
+    ("launch-exchange-response.json", _with("launch-exchange-response.json", ok=None)),
     ("task-context.json", {"ok": False}),
     ("task-context.json", {"ok": True, "context": "none"}),
     ("task-context.json", {"ok": False, "error": "Something else"}),
