@@ -340,7 +340,7 @@ WRONG_DOCUMENTS: list[tuple[str, Any]] = [
     ("task-context.json", {"ok": False}),
     ("task-context.json", {"ok": True, "context": "none"}),
     ("task-context.json", {"ok": False, "error": "Something else"}),
-    ("run-start-response.json", _with("run-start-response.json", status="started")),
+    ("run-start-response.json", _with("run-start-response.json", status=7)),
     ("run-start-response.json", _with("run-start-response.json", estimatedCredits="37")),
     ("run-status-response.json", {"ok": True, "status": {"status": "done", "updatedAt": "x"}}),
     ("run-status-response.json", {"ok": True, "status": "queued"}),
