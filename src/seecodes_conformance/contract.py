@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import enum
 import json
+import re
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -197,6 +198,30 @@ ROUTES: Final[tuple[tuple[str, str], ...]] = _routes()
 def route_key(method: str, path_template: str) -> str:
     """The "METHOD /path" spelling the catalog and payloads.yaml use."""
     return f"{method.upper()} {path_template}"
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^/{}]+\})", template)
+    body = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts if p)
+    return re.compile(f"(?:.*?){body}/?")  # a path prefix (an engine behind /engine) is allowed
+
+
+# Literal templates first: GET /v1/tasks/context is not a run id.
+_PATTERNS: Final[tuple[tuple[str, str, re.Pattern[str]], ...]] = tuple(
+    sorted(
+        ((method, path, _template_pattern(path)) for method, path in ROUTES),
+        key=lambda entry: (entry[1].count("{"), -len(entry[1])),
+    )
+)
+
+
+def route_of(method: str, path: str) -> str | None:
+    """The documented "METHOD /path" a concrete request was sent to, if any."""
+    method = method.upper()
+    for documented_method, template, pattern in _PATTERNS:
+        if documented_method == method and pattern.fullmatch(path):
+            return route_key(method, template)
+    return None
 
 
 ROUTE_KEYS: Final[tuple[str, ...]] = tuple(route_key(m, p) for m, p in ROUTES)

@@ -8,9 +8,15 @@ so the two can never disagree about what a test checks.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 
-__all__ = ["MARKERS", "invariants_of"]
+from seecodes_conformance.contract import ROUTES, route_key
+
+__all__ = ["MARKERS", "invariants_of", "routes_named_by"]
+
+_DOCUMENTED: frozenset[str] = frozenset(route_key(method, path) for method, path in ROUTES)
 
 MARKERS: tuple[str, ...] = (
     "invariant(*ids): the catalog invariants (contract/invariants.yaml) a test checks",
@@ -23,3 +29,21 @@ def invariants_of(item: pytest.Item) -> list[str]:
     return list(
         dict.fromkeys(str(iid) for mark in item.iter_markers("invariant") for iid in mark.args)
     )
+
+
+def routes_named_by(item: pytest.Item) -> set[str]:
+    """Documented routes a parametrized test instance is about (from its id and parameters)."""
+    named: set[str] = set()
+    callspec = getattr(item, "callspec", None)
+    values: Iterable[object] = callspec.params.values() if callspec is not None else ()
+    for value in values:
+        if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+            value = route_key(*value)
+        if isinstance(value, str) and value in _DOCUMENTED:
+            named.add(value)
+    name = item.name
+    if name.endswith("]") and "[" in name:
+        label = name[name.index("[") + 1 : -1]
+        if label in _DOCUMENTED:
+            named.add(label)
+    return named

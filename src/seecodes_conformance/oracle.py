@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from seecodes_conformance.contract import route_of
 from seecodes_conformance.http import json_or_none
 from seecodes_conformance.http.evidence import exchange_of
 from seecodes_conformance.http.throttling import is_throttled
@@ -125,6 +126,7 @@ def assert_rejected(
                 f"    after:  {secrets.redact(_short(after))}",
                 [response],
             )
+    LOG.reached(invariant, _route(response))
     LOG.rejected(invariant)
 
 
@@ -161,9 +163,19 @@ def assert_success(
         and "json" in response.headers.get("content-type", "")
     ):
         fail(invariant, f"{what} answered 2xx without ok: true", [response])
+    LOG.reached(invariant, _route(response))
     if control:
         LOG.control(invariant)
     return body
+
+
+def _route(response: httpx.Response) -> str | None:
+    """The documented route ``response`` answered (None for a presigned upload, say)."""
+    try:
+        request = response.request
+    except RuntimeError:  # a response built without a request
+        return None
+    return route_of(request.method, request.url.path)
 
 
 def _short(value: Any, limit: int = 600) -> str:

@@ -73,6 +73,7 @@ class Tally:
     controls: int = 0  # the rightful caller succeeded
     unverified: list[Unverified] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # figures worth reporting (race bursts)
+    routes: list[str] = field(default_factory=list)  # documented routes of the judged answers
 
     def executed(self, *, needs_rejection: bool, finished: bool = True) -> int:
         """How many checks of the invariant this test ran to a pass.
@@ -116,6 +117,7 @@ class Tally:
                 if isinstance(u, Mapping)
             ],
             notes=[str(n) for n in data.get("notes", [])],
+            routes=[str(r) for r in data.get("routes", [])],
         )
 
 
@@ -147,6 +149,11 @@ class CheckLog:
         """The rightful caller succeeded where the invariant's intruders are refused."""
         for invariant in invariants:
             self._tally(invariant).controls += 1
+
+    def reached(self, invariant: str, route: str | None) -> None:
+        """A check of the invariant judged an answer from ``route`` (a documented route)."""
+        if route is not None and route not in (routes := self._tally(invariant).routes):
+            routes.append(route)
 
     def unverified(self, invariants: Iterable[str], reason: Unverified) -> None:
         for invariant in invariants:

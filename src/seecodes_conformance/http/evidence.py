@@ -112,12 +112,27 @@ class Transcript:
         self._lock = threading.Lock()
         self.recent: deque[Exchange] = deque(maxlen=size)
         self.count = 0
+        self._touched: set[tuple[str, str]] = set()  # (method, path) since the last reset
 
     def record(self, response: httpx.Response) -> None:
         exchange = exchange_of(response, body_limit=BODY_LIMIT * 2)
         with self._lock:
             self.recent.append(exchange)
             self.count += 1
+            self._touched.add((response.request.method, response.request.url.path))
+
+    def touch(self, method: str, path: str) -> None:
+        """A request answered outside httpx (a race burst's raw sockets)."""
+        with self._lock:
+            self._touched.add((method.upper(), path.split("?", 1)[0]))
+
+    def touched(self, *, reset: bool = False) -> set[tuple[str, str]]:
+        """Every (method, path) answered since the last reset (however many exchanges)."""
+        with self._lock:
+            touched = set(self._touched)
+            if reset:
+                self._touched.clear()
+            return touched
 
     def last(self, n: int = 5) -> list[Exchange]:
         with self._lock:

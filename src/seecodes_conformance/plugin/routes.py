@@ -8,12 +8,13 @@ test of that route and not of every route an invariant shares with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
 
 from seecodes_conformance.contract import ROUTES, load_catalog, route_key
+from seecodes_conformance.markers import routes_named_by
 
 __all__ = ["RouteSelection"]
 
@@ -30,24 +31,6 @@ def _normalise(spelling: str) -> set[str]:
         route = route_key(words[0], words[1])
         return {route} if route in DOCUMENTED else set()
     return set()
-
-
-def _routes_named_by(item: pytest.Item) -> set[str]:
-    """Documented routes a parametrized test instance is about (from its id and parameters)."""
-    named: set[str] = set()
-    callspec = getattr(item, "callspec", None)
-    values: Iterable[object] = callspec.params.values() if callspec is not None else ()
-    for value in values:
-        if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
-            value = route_key(*value)
-        if isinstance(value, str) and value in DOCUMENTED:
-            named.add(value)
-    name = item.name
-    if name.endswith("]") and "[" in name:
-        label = name[name.index("[") + 1 : -1]
-        if label in DOCUMENTED:
-            named.add(label)
-    return named
 
 
 @dataclass(frozen=True)
@@ -78,5 +61,5 @@ class RouteSelection:
     def selects(self, item: pytest.Item, invariants: set[str]) -> bool:
         if not invariants & self.invariants:
             return False
-        named = _routes_named_by(item)
+        named = routes_named_by(item)
         return not named or bool(named & self.routes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from seecodes_conformance.http.evidence import TRANSCRIPT
 from seecodes_conformance.http.traffic import TRAFFIC
 from seecodes_conformance.race._h1 import burst_h1
 from seecodes_conformance.race._h2 import burst_h2
@@ -79,6 +80,9 @@ def send_burst(
             tls=source,
             warmup_path=warmup_path,
         )
+    for req, response in zip(reqs, result.responses, strict=False):
+        if not response.error:
+            TRANSCRIPT.touch(req.method, req.path)  # the test's routes, for the route matrix
     if auto:
         why = "speaks HTTP/2" if result.technique == H2_SINGLE_PACKET else "has no HTTP/2"
         return BurstResult(

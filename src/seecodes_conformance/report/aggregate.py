@@ -67,6 +67,9 @@ def invariant_results(
             finished = record.outcome in ("passed", "xpassed")
             executed = tally.executed(needs_rejection=needs_rejection, finished=finished)
             result.checks += executed
+            if executed:
+                for route in {*record.routes, *tally.routes} & set(result.routes):
+                    result.route_checks[route] = result.route_checks.get(route, 0) + 1
             why = [str(u) for u in tally.reasons(needs_rejection=needs_rejection)]
             if not why and not executed:
                 why = [str(_silent(record))]

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from seecodes_conformance.contract import route_of
 from seecodes_conformance.credentials import IN_USE, CredentialSourceFailed, TokensInUse
 from seecodes_conformance.http.evidence import TRANSCRIPT
 from seecodes_conformance.http.traffic import (
@@ -26,7 +27,7 @@ from seecodes_conformance.http.traffic import (
     ResponseTooLarge,
     ResponseTooSlow,
 )
-from seecodes_conformance.markers import invariants_of
+from seecodes_conformance.markers import invariants_of, routes_named_by
 from seecodes_conformance.oracle import InvariantViolation
 from seecodes_conformance.outcomes import LOG
 from seecodes_conformance.redaction import redact
@@ -123,6 +124,13 @@ def _hint(exc: BaseException, settings: Settings) -> str:
     return ""
 
 
+def routes_touched(item: pytest.Item) -> list[str]:
+    """The documented routes this test sent requests to (so far), and those its id names (a
+    fuzz test's requests go through schemathesis' own client)."""
+    routes = {route_of(method, path) for method, path in TRANSCRIPT.touched()}
+    return sorted({r for r in routes if r is not None} | routes_named_by(item))
+
+
 class Capture:
     """Per-process hooks; registered in every process (xdist workers and the controller)."""
 
@@ -139,6 +147,7 @@ class Capture:
         # collected with.
         item.stash[_NODEID] = item.nodeid
         LOG.reset()
+        TRANSCRIPT.touched(reset=True)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -150,6 +159,7 @@ class Capture:
             "invariants": invariants_of(item),
             "item": item.stash.get(_NODEID, item.nodeid),
             "checks": LOG.snapshot(),
+            "routes": routes_touched(item),
         }
         if report.failed and call.excinfo is not None:
             data.update(self._failure(item, call.excinfo.value))

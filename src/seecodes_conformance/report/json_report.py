@@ -29,6 +29,8 @@ def _invariant(inv: InvariantResult) -> dict[str, Any]:
         "routes": inv.routes,
         "tests": inv.tests,
         "checks": inv.checks,
+        # the sentence x route matrix: per governed route, the tests whose check reached it
+        "routes_checked": {route: inv.route_checks.get(route, 0) for route in inv.routes},
     }
     if inv.reasons:
         entry["reasons"] = inv.reasons
@@ -66,6 +68,8 @@ def _test(record: TestRecord) -> dict[str, Any]:
     }
     if record.checks:  # what the test actually checked, per invariant
         entry["checks"] = {iid: tally.to_json() for iid, tally in record.checks.items()}
+    if record.routes:
+        entry["routes"] = record.routes
     if record.outcome != "passed" and record.message:
         entry["message"] = record.message.splitlines()[0][:500]
     if record.tolerated:

@@ -40,6 +40,7 @@ class TestRecord:
     duration: float = 0.0
     tolerated: str | None = None  # set by the gate: why a failure does not fail it
     checks: dict[str, Tally] = field(default_factory=dict)  # what the test actually checked
+    routes: list[str] = field(default_factory=list)  # documented routes it sent requests to
 
     @property
     def failed(self) -> bool:
@@ -78,12 +79,19 @@ class InvariantResult:
     status: str = NOT_VERIFIED
     tests: list[str] = field(default_factory=list)  # the tests meant to check it (markers)
     checks: int = 0  # checks of it that actually ran to a pass
+    # route -> tests whose check of it ran to a pass and sent requests to that route
+    route_checks: dict[str, int] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)  # why it was not verified, and how to
     notes: list[str] = field(default_factory=list)  # figures its checks reported
     failures: list[Failure] = field(default_factory=list)
     waiver: dict[str, str] | None = None
     baseline: str | None = None  # status in the baseline report
     change: str | None = None  # regression | progress | known-failure | new-failure | lost
+
+    @property
+    def unchecked_routes(self) -> list[str]:
+        """Routes the catalog says it governs that no executed check of it reached."""
+        return [route for route in self.routes if route not in self.route_checks]
 
 
 @dataclass

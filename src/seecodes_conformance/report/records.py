@@ -61,6 +61,8 @@ class RecordBook:
                 for iid, tally in data["checks"].items()
                 if isinstance(tally, dict)
             }
+        if isinstance(data.get("routes"), list) and not subtest:
+            record.routes = sorted({*record.routes, *(str(r) for r in data["routes"])})
         if not subtest:
             record.duration += float(getattr(report, "duration", 0.0) or 0.0)
         if report.failed:

@@ -84,6 +84,22 @@ def _not_verified_lines(result: Result, width: int | None) -> list[Line]:
     return lines
 
 
+def _route_coverage_line(result: Result, width: int | None) -> Line | None:
+    """The sentence x route matrix of the invariants checked: how many of the (invariant, route)
+    cells the catalog lists an executed check reached, and which it did not."""
+    checked = [inv for inv in result.invariants if inv.checks and inv.routes]
+    cells = sum(len(inv.routes) for inv in checked)
+    if not cells:
+        return None
+    gaps = [f"{inv.id} {', '.join(inv.unchecked_routes)}" for inv in checked
+            if inv.unchecked_routes]  # fmt: skip
+    reached = cells - sum(len(inv.unchecked_routes) for inv in checked)
+    text = f"routes checked: {reached}/{cells} (invariant, route) cells of the checked invariants"
+    if gaps:
+        text += "; no check reached: " + "; ".join(gaps)
+    return _short(text, width and 600), {"yellow": bool(gaps)}
+
+
 def _tolerated_line(result: Result) -> Line | None:
     """pytest's own summary counts a failure the gate tolerates; say why the exit is still 0."""
     tolerated = [r for r in result.tests if r.failed and r.tolerated]
@@ -131,6 +147,9 @@ def summary_lines(
     executed = [f"{inv.id} {inv.checks}" for inv in result.invariants if inv.checks]
     if executed:
         lines.append((_short("executed checks: " + ", ".join(executed), width), {}))
+    coverage = _route_coverage_line(result, width)
+    if coverage:
+        lines.append(coverage)
     lines += _not_verified_lines(result, width)
     for inv in result.invariants:
         if inv.status not in (FAILED, WAIVED):
