@@ -19,7 +19,7 @@ import pytest
 
 from seecodes_conformance.flows import LAUNCHER_PATH, LaunchLink, ProtocolSteps, launcher_redirects
 from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
-from seecodes_conformance.ids import TaskRef
+from seecodes_conformance.ids import TaskRef, cyrillic_look_alike, fullwidth_letter
 from seecodes_conformance.oracle import (
     assert_rejected,
     assert_success,
@@ -313,17 +313,17 @@ def test_used_code_is_rejected(protocol: ProtocolSteps) -> None:
 
 
 def _cyrillic(value: str) -> str:
-    """The first Latin C, A, E or O replaced by its Cyrillic look-alike."""
-    for latin, cyrillic in (("C", "\u0421"), ("A", "\u0410"), ("E", "\u0415"), ("O", "\u041e")):
-        if latin in value:
-            return value.replace(latin, cyrillic, 1)
-    raise AssertionError(f"no look-alike letter in {value!r}")
+    near = cyrillic_look_alike(value)
+    if near is None:
+        raise AssertionError(f"no look-alike letter in {value!r}")
+    return near
 
 
 def _fullwidth(value: str) -> str:
-    """The first letter as its fullwidth form (the same letter after NFKC normalisation)."""
-    index = next(i for i, ch in enumerate(value) if ch.isascii() and ch.isalpha())
-    return value[:index] + chr(ord(value[index]) + 0xFEE0) + value[index + 1 :]
+    near = fullwidth_letter(value)
+    if near is None:
+        raise AssertionError(f"no ASCII letter in {value!r}")
+    return near
 
 
 Mismatch = Callable[[TaskRef, ProtocolSteps], tuple[str, str]]
