@@ -99,3 +99,21 @@ def test_the_checker_sees_a_misspelled_option() -> None:
     (words,) = command_lines(text)
 
     assert set(long_options(words)) - KNOWN == {"--proflie"}
+
+
+def test_the_jobs_keep_the_reports_and_tell_an_outage_from_a_regression() -> None:
+    """Reports are uploaded whatever the verdict; exit 7 (target unavailable) is flagged apart
+    from exit 1 (the gate failed), which fails the job."""
+    github = yaml.safe_load((ROOT / "examples/ci/github-actions-nightly.yml").read_text("utf-8"))
+    steps = {step.get("name"): step for step in github["jobs"]["conformance"]["steps"]}
+    upload = steps["Upload the reports"]
+    assert upload["if"] == "always()" and "reports/" in upload["with"]["path"]
+    gate = steps["Gate"]["run"]
+    assert "1) " in gate and "7) " in gate and "exit 1" in gate
+
+    gitlab = yaml.safe_load((ROOT / "examples/ci/gitlab-ci-nightly.yml").read_text("utf-8"))
+    job = gitlab["seecodes-nightly"]
+    assert job["artifacts"]["when"] == "always" and "reports/" in job["artifacts"]["paths"]
+    assert job["allow_failure"] == {"exit_codes": [7]}
+    assert any(cache["paths"] == [".seecodes/"] and cache["when"] == "always"
+               for cache in job["cache"])  # fmt: skip
