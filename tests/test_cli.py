@@ -114,3 +114,14 @@ def test_the_command_ignores_the_working_directorys_configuration(tmp_path: Path
     collected = [line for line in done.stdout.splitlines() if "::" in line]
     assert collected and all(line.startswith("suites/test_surface.py::") for line in collected)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conftest.py", "pytest.ini"]
+
+
+def test_help_says_what_the_command_runs_before_pytests_help(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    status = cli.main(["--help"])
+
+    out = capfd.readouterr().out
+    assert status == 0
+    assert out.startswith("seecodes-conformance [options] [suites/...]: ")
+    assert "--base-url" in out and "SeeCodes conformance" in out

@@ -32,6 +32,11 @@ PROGRAM = "seecodes-conformance"
 SUITES = "suites"  # how a selection names the suites folder, in a checkout and here alike
 _SUITES_PACKAGE = "seecodes_conformance.suites"
 _INI = "suites.ini"
+_HELP_HEADER = (
+    f"{PROGRAM} [options] [suites/...]: the conformance suites installed with the harness, run "
+    "by pytest with the checkout's configuration. pytest's help follows (its usage line names "
+    "pytest); the harness's options are under 'SeeCodes conformance'.\n"
+)
 # Options whose value is compared as written (a node id prefix, an expression), never a path.
 _VERBATIM_VALUE_OPTIONS = frozenset({"--deselect", "-k", "-m"})
 
@@ -82,7 +87,11 @@ def pytest_args(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the suites; pytest's exit status is the command's (1 failed, 7 target unavailable)."""
-    args = pytest_args(sys.argv[1:] if argv is None else argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    if "-h" in given or "--help" in given:
+        sys.stdout.write(_HELP_HEADER)
+        sys.stdout.flush()
+    args = pytest_args(given)
     child = subprocess.Popen([sys.executable, "-m", "pytest", *args])
     while True:
         try:
