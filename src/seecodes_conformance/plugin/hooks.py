@@ -13,13 +13,14 @@ import httpx
 import pytest
 
 from seecodes_conformance import PROTOCOL_VERSION, __version__
+from seecodes_conformance.deferred import open_state
 from seecodes_conformance.fuzz import coverage as fuzz_coverage_table
 from seecodes_conformance.http.throttling import is_refusal
 from seecodes_conformance.http.traffic import TRAFFIC, Policy
 from seecodes_conformance.ids import new_run_prefix
 from seecodes_conformance.markers import MARKERS, invariants_of
 from seecodes_conformance.outcomes import LOG, NotVerified, Unverified
-from seecodes_conformance.plugin._stash import RUN_PREFIX, settings_of
+from seecodes_conformance.plugin._stash import DEFERRED_STATE, RUN_PREFIX, settings_of
 from seecodes_conformance.plugin.xdist import XdistController
 from seecodes_conformance.redaction import REGISTRY
 from seecodes_conformance.report.collector import ReportCollector
@@ -50,6 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
     worker_input = getattr(config, "workerinput", None)
     if worker_input is None:
         config.stash[RUN_PREFIX] = settings.run_prefix or new_run_prefix()
+        config.stash[DEFERRED_STATE] = open_state(
+            settings.state_file, settings.base_url, fresh=True
+        )
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(XdistController(config), "seecodes-xdist-controller")
     else:
@@ -88,10 +92,12 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = settings_of(config)
     target = settings.base_url or "bundled reference engine (started for this session)"
+    _, state_note = config.stash.get(DEFERRED_STATE, (None, None))
     return [
         f"seecodes-conformance {__version__}, protocol {PROTOCOL_VERSION}: target {target}",
         f"profile {settings.profile.name}, forge source {settings.forge_source}, "
         f"run prefix {config.stash[RUN_PREFIX]}",
+        *([f"seecodes: {state_note}"] if state_note else []),
     ]
 
 
