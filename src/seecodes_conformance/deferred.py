@@ -52,6 +52,12 @@ class Deferred:
     def due_at(self) -> float:
         return self.expires_at + CLOCK_SKEW_S
 
+    @property
+    def context_text(self) -> str:
+        """Where it was minted, for messages (the credential itself is never shown)."""
+        pair = "/".join(self.context[k] for k in ("projectId", "taskId") if k in self.context)
+        return pair or self.context.get("tenant", "(no pair)")
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deferred:
         kind = str(data["kind"])
@@ -150,6 +156,11 @@ class StateFile:
                 self.entries = [e for e in self.entries if e not in due]
                 self.save()
         return due
+
+    def waiting(self, kind: str, now: float) -> list[Deferred]:
+        """The entries of ``kind`` not yet due, as the file holds them now."""
+        with self._locked():
+            return self.pending(kind, now)
 
     def fresh(self) -> None:
         """Start the file afresh after a message (missing, corrupt, foreign): entries of
