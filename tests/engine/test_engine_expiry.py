@@ -114,6 +114,8 @@ def test_a_clock_offset_plays_the_same_engine_later(tmp_path: Path) -> None:
             json={"code": code, "projectId": task.project_id, "taskId": task.task_id},
         )
         assert expired_code.status_code == 410, expired_code.text
+        fresh = mint_permit(jira_session(http), IDS.task())  # minted and checked by one clock
+        assert fresh.get("/v1/tasks/context").status_code == 404
     with (
         start_engine(
             faults=["permit-lifetime-expiry"], variants=production, database=database,

@@ -92,12 +92,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = settings_of(config)
     target = settings.base_url or "bundled reference engine (started for this session)"
-    _, state_note = config.stash.get(DEFERRED_STATE, (None, None))
     return [
         f"seecodes-conformance {__version__}, protocol {PROTOCOL_VERSION}: target {target}",
         f"profile {settings.profile.name}, forge source {settings.forge_source}, "
         f"run prefix {config.stash[RUN_PREFIX]}",
-        *([f"seecodes: {state_note}"] if state_note else []),
     ]
 
 
@@ -147,6 +145,10 @@ def _keep_only(
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Probe an explicit --base-url before the first test, so an outage is one message."""
     settings = settings_of(session.config)
+    _, state_note = session.config.stash.get(DEFERRED_STATE, (None, None))  # controller only
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if state_note and reporter is not None:
+        reporter.write_line(f"seecodes: warning: {state_note}", yellow=True)
     needs_target = any("target" in getattr(i, "fixturenames", ()) for i in session.items)
     if settings.base_url and needs_target:
         try:
@@ -156,7 +158,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         info = doc.get("info")
         claim = version_claim(info.get("version") if isinstance(info, dict) else None,
                               PROTOCOL_VERSION)  # fmt: skip
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if claim and reporter is not None:
             reporter.write_line(f"seecodes: warning: {claim}", yellow=True)
 
