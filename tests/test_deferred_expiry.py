@@ -99,6 +99,7 @@ def test_first_run_keeps_the_credentials_and_reports_pending(first: FirstRun) ->
     assert any("pending until" in reason for reason in code["reasons"]), code
     permit = run.invariant("PERMIT-LIFETIME")  # its 24-hour bound holds in this very run
     assert any("pending until" in note for note in permit.get("notes", [])), permit
+    assert "EXPIRY PERMIT-LIFETIME" in run.output and "pending until" in run.output
     assert first.secrets and not _leaks(run, first.workdir, first.secrets)
 
 
@@ -109,6 +110,7 @@ def test_a_later_run_verifies_them_at_production_lifetime(first: FirstRun, tmp_p
         result = run.invariant(invariant)
         assert result["status"] == "passed", result
         assert any("verified at production lifetime" in n for n in result.get("notes", [])), result
+    assert "verified at production lifetime" in run.output  # the terminal's EXPIRY lines
     passed = {c.name.rsplit("::", 1)[-1] for c in run.with_outcome("passed")}
     assert {KEPT_CODE, KEPT_PERMIT} <= passed, run.summary()
 
