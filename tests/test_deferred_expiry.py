@@ -1,11 +1,11 @@
 """Expiry checks deferred across runs, end to end: two runs, one state file, one database.
 
-Run 1 targets an engine with production lifetimes (24-hour permits, 14-day codes): the expiry
-checks are "pending" and the credentials go to the state file (which starts corrupt here: one
-message, a fresh 0600 file, no crash). Run 2 targets the same database through an engine whose
+Run 1 targets an engine with production lifetimes (5-minute request keys, 24-hour permits,
+14-day codes): the expiry checks are "pending" and the credentials go to the state file (which
+starts corrupt here: one message, a fresh 0600 file, no crash). Run 2 targets the same database through an engine whose
 clock is past every expiry (``--clock-offset``) on the same origin: the kept credentials are
 presented, and the invariants pass on the clean engine and fail under the faults that accept
-expired permits or codes. No kept credential ever shows in the output or the reports.
+expired keys, codes or permits. No kept credential ever shows in the output or the reports.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ import pytest
 from seecodes_conformance.engine_process import EngineProcess, free_port
 from suite_runner import SuiteRun, run_suites
 
-INVARIANTS = ("LC-EXPIRY", "PERMIT-LIFETIME")
+INVARIANTS = ("RK-EXPIRY", "LC-EXPIRY", "PERMIT-LIFETIME")
 PRODUCTION = ["production-lifetimes"]
 LATER = str(24 * 3600 + 14 * 86400 + 3600)  # past a 24 h permit and a 14-day code, and skew
 KEPT_CODE = "test_code_kept_by_an_earlier_run_is_rejected_after_expiry"
 KEPT_PERMIT = "test_permit_kept_by_an_earlier_run_is_rejected_after_expiry"
+KEPT_KEY = "test_key_kept_by_an_earlier_run_is_rejected_after_expiry"
 
 
 @dataclass
@@ -93,10 +94,11 @@ def test_first_run_keeps_the_credentials_and_reports_pending(first: FirstRun) ->
     assert run.output.count("is corrupt") == 1, run.output[-3000:]
     assert stat.S_IMODE(first.state.stat().st_mode) == 0o600
     kinds = sorted(e["kind"] for e in json.loads(first.state.read_text())["entries"])
-    assert kinds == ["launch-code", "permit"], kinds
-    code = run.invariant("LC-EXPIRY")
-    assert code["status"] == "not_verified", code
-    assert any("pending until" in reason for reason in code["reasons"]), code
+    assert kinds == ["launch-code", "permit", "request-key"], kinds
+    for invariant in ("RK-EXPIRY", "LC-EXPIRY"):
+        result = run.invariant(invariant)
+        assert result["status"] == "not_verified", result
+        assert any("pending until" in reason for reason in result["reasons"]), result
     permit = run.invariant("PERMIT-LIFETIME")  # its 24-hour bound holds in this very run
     assert any("pending until" in note for note in permit.get("notes", [])), permit
     assert "EXPIRY PERMIT-LIFETIME" in run.output and "pending until" in run.output
@@ -112,7 +114,7 @@ def test_a_later_run_verifies_them_at_production_lifetime(first: FirstRun, tmp_p
         assert any("verified at production lifetime" in n for n in result.get("notes", [])), result
     assert "verified at production lifetime" in run.output  # the terminal's EXPIRY lines
     passed = {c.name.rsplit("::", 1)[-1] for c in run.with_outcome("passed")}
-    assert {KEPT_CODE, KEPT_PERMIT} <= passed, run.summary()
+    assert {KEPT_KEY, KEPT_CODE, KEPT_PERMIT} <= passed, run.summary()
 
 
 @pytest.mark.parametrize(
@@ -120,6 +122,7 @@ def test_a_later_run_verifies_them_at_production_lifetime(first: FirstRun, tmp_p
     [
         ("permit-lifetime-expiry", "PERMIT-LIFETIME", KEPT_PERMIT),
         ("lc-expiry", "LC-EXPIRY", KEPT_CODE),
+        ("rk-expiry", "RK-EXPIRY", KEPT_KEY),
     ],
 )
 def test_a_later_run_catches_an_engine_accepting_them(
