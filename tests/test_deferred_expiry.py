@@ -2,10 +2,11 @@
 
 Run 1 targets an engine with production lifetimes (5-minute request keys, 24-hour permits,
 14-day codes): the expiry checks are "pending" and the credentials go to the state file (which
-starts corrupt here: one message, a fresh 0600 file, no crash). Run 2 targets the same database through an engine whose
-clock is past every expiry (``--clock-offset``) on the same origin: the kept credentials are
-presented, and the invariants pass on the clean engine and fail under the faults that accept
-expired keys, codes or permits. No kept credential ever shows in the output or the reports.
+starts corrupt here: one message, a fresh 0600 file, no crash). Run 2 targets the same database
+through an engine whose clock is past every expiry (``--clock-offset``) on the same origin: the
+kept credentials are presented, and the invariants pass on the clean engine and fail under the
+faults that accept expired keys, codes or permits. No kept credential ever shows in the output
+or the reports.
 """
 
 from __future__ import annotations
