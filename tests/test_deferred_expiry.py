@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from seecodes_conformance.engine_process import EngineProcess, free_port
+from seecodes_conformance.engine_process import EngineProcess
 from suite_runner import SuiteRun, run_suites
 
 INVARIANTS = ("RK-EXPIRY", "LC-EXPIRY", "PERMIT-LIFETIME")
@@ -36,14 +36,13 @@ class FirstRun:
     workdir: Path
     database: Path
     state: Path
-    port: int
     run: SuiteRun
     secrets: list[str]
 
 
-def _suites(port: int, workdir: Path, state: Path) -> SuiteRun:
+def _suites(base_url: str, workdir: Path, state: Path) -> SuiteRun:
     return run_suites(
-        f"http://127.0.0.1:{port}",
+        base_url,
         workdir,
         invariants=INVARIANTS,
         args=[f"--state-file={state}"],
@@ -64,28 +63,34 @@ def _leaks(run: SuiteRun, workdir: Path, secrets: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def first(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstRun]:
     workdir = tmp_path_factory.mktemp("run1")
-    database, state, port = workdir / "engine.sqlite3", workdir / "state.json", free_port()
+    database, state = workdir / "engine.sqlite3", workdir / "state.json"
     state.write_text("{not json")  # a corrupt state file: one message, then a fresh one
-    with EngineProcess(variants=PRODUCTION, database=str(database), port=port):
-        run = _suites(port, workdir, state)
+    with EngineProcess(variants=PRODUCTION, database=str(database)) as engine:
+        run = _suites(engine.base_url, workdir, state)
     entries = json.loads(state.read_text())["entries"] if state.exists() else []
-    yield FirstRun(workdir, database, state, port, run, [e["credential"] for e in entries])
+    yield FirstRun(workdir, database, state, run, [e["credential"] for e in entries])
 
 
 def _second(first: FirstRun, tmp_path: Path, faults: list[str]) -> SuiteRun:
-    """Run 2 on copies of the database and state file, the engine's clock past every expiry."""
+    """Run 2 on copies of the database and state file, the engine's clock past every expiry.
+
+    The two engine processes play one target, so the file is handed to the second one's
+    origin (a fresh port each start: a port fixed across the restart could be taken meanwhile).
+    """
     database, state = tmp_path / "engine.sqlite3", tmp_path / "state.json"
     shutil.copy(first.database, database)
-    shutil.copy(first.state, state)
     with EngineProcess(
         faults=faults,
         variants=PRODUCTION,
         database=str(database),
-        port=first.port,
         extra_args=("--clock-offset", LATER),
-    ):
-        run = _suites(first.port, tmp_path, state)
+    ) as engine:
+        kept = json.loads(first.state.read_text())
+        state.write_text(json.dumps({**kept, "target": engine.base_url}))
+        state.chmod(0o600)
+        run = _suites(engine.base_url, tmp_path, state)
     assert not _leaks(run, tmp_path, first.secrets), "a kept credential leaked"
+    assert "seecodes: warning" not in run.output  # the file was this target's: no message
     return run
 
 

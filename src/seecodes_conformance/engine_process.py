@@ -45,7 +45,6 @@ class EngineProcess:
         database: str | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 30.0,
-        port: int | None = None,
     ) -> None:
         self.faults = tuple(faults)
         self.variants = tuple(variants)
@@ -55,9 +54,6 @@ class EngineProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix="seecodes-engine-")
         self.database = database or str(Path(self._tmp.name) / "engine.sqlite3")
         self.log_path = Path(self._tmp.name) / "engine.log"
-        # A fixed port keeps the origin of an engine started again on the same database (the
-        # state file of deferred checks belongs to an origin); None: a free one on each start.
-        self._fixed_port = port
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -78,7 +74,7 @@ class EngineProcess:
         return cmd + list(self.extra_args)
 
     def start(self) -> EngineProcess:
-        self.port = self._fixed_port or free_port()
+        self.port = free_port()
         env = dict(os.environ)
         env.setdefault("SEECODES_FORGE_JWKS", str(forge_dir() / "jwks.json"))
         env.pop("SEECODES_ENGINE_FAULTS", None)
