@@ -17,7 +17,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
+from seecodes_conformance.deferred import Deferred, StateFile, utc
 from seecodes_conformance.flows import LAUNCHER_PATH, LaunchLink, ProtocolSteps, launcher_redirects
+from seecodes_conformance.flows.expiry import claim_due, defer_expiry, engine_now, verified_note
 from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
 from seecodes_conformance.ids import TaskRef, cyrillic_look_alike, fullwidth_letter
 from seecodes_conformance.oracle import (
@@ -28,7 +30,7 @@ from seecodes_conformance.oracle import (
     fail,
     throttled,
 )
-from seecodes_conformance.outcomes import not_verified
+from seecodes_conformance.outcomes import LOG, not_verified
 from seecodes_conformance.race import BurstResponse, PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import RaceCampaign, assert_single_winner
 from seecodes_conformance.redaction import REGISTRY
@@ -39,6 +41,7 @@ DAY = 86400.0
 MAX_LINK_DAYS = 14  # "configurable from 1 to 14 days"
 CLOCK_SKEW = 60.0  # seconds of slack between "minted" and the target's expiresAt
 EXPIRY_MARGIN = 2.0  # seconds past expiresAt before an expired code is tried
+EXCHANGE_ROUTE = "POST /v1/security/launch-exchange"
 
 
 # -- reading the link ------------------------------------------------------------------------
@@ -405,25 +408,34 @@ def test_code_after_a_mismatch_is_burnt_or_still_exact(protocol: ProtocolSteps) 
 
 
 @pytest.mark.invariant("LC-EXPIRY")
-def test_expired_code_is_rejected(protocol: ProtocolSteps, seecodes_settings: Settings) -> None:
+def test_expired_code_is_rejected(
+    protocol: ProtocolSteps,
+    seecodes_settings: Settings,
+    deferred_state: StateFile | None,
+    run_prefix: str,
+) -> None:
     """A code past its expiresAt is rejected; a twin code used in time works (so the rejection
-    is about expiry)."""
+    is about expiry). A code outliving --max-wait is kept for a later run (--state-file)."""
     task = protocol.new_task()
     twin = protocol.mint_launch_code(task)
     link = protocol.mint_launch_code(task)
     expires_at = link.body.get("expiresAt")
     if not ProtocolSteps.is_number(expires_at):
         fail("LC-MINT", "vscode-link answered without a numeric expiresAt", [link.response])
-    lifetime = expires_at - ProtocolSteps.server_time(link.response)
+    minted_at = ProtocolSteps.server_time(link.response)
+    lifetime = expires_at - minted_at
     max_wait = seecodes_settings.max_wait
     if lifetime + EXPIRY_MARGIN > max_wait:
-        not_verified(
-            "LC-EXPIRY",
-            "lifetime",
-            f"launch codes live {lifetime:.0f} s here; waiting past one's expiresAt exceeds "
-            f"--max-wait {max_wait:.0f} s",
-            f"--max-wait {lifetime + EXPIRY_MARGIN:.0f} or more, or a target configured with "
-            "short launch-code lifetimes",
+        pair = {"projectId": task.project_id, "taskId": task.task_id, "route": EXCHANGE_ROUTE}
+        defer_expiry(
+            deferred_state,
+            Deferred(
+                "launch-code", "LC-EXPIRY", link.code, expires_at, minted_at, run_prefix, pair
+            ),
+            detail=f"launch codes live {lifetime:.0f} s here; waiting past one's expiresAt "
+            f"exceeds --max-wait {max_wait:.0f} s",
+            configure=f"--max-wait {lifetime + EXPIRY_MARGIN:.0f} or more, or a target "
+            "configured with short launch-code lifetimes",
         )
     _permit(protocol, protocol.exchange(twin.code, task), task, "LC-EXCHANGE")
     controlled("LC-EXPIRY")  # the twin, exchanged in time, got its permit
@@ -432,6 +444,35 @@ def test_expired_code_is_rejected(protocol: ProtocolSteps, seecodes_settings: Se
     response = protocol.exchange(link.code, task)
 
     assert_rejected(response, "LC-EXPIRY", what=f"a launch code {lifetime:.1f} s past expiresAt")
+
+
+@pytest.mark.invariant("LC-EXPIRY")
+def test_code_kept_by_an_earlier_run_is_rejected_after_expiry(
+    protocol: ProtocolSteps, deferred_state: StateFile | None
+) -> None:
+    """Codes an earlier run kept in the state file, now past expiresAt + 60 s by the target's
+    clock, are each exchanged once on the pair they were minted for and must be refused; a fresh
+    code exchanged now works (so the refusal is about expiry)."""
+    due = claim_due(deferred_state, "launch-code", "LC-EXPIRY", engine_now(protocol.http))
+    answers = []
+    for entry in due:
+        task = TaskRef(entry.context["projectId"], entry.context["taskId"])
+        response = protocol.exchange(entry.credential, task)
+        if is_throttled(response.status_code, response.headers) and deferred_state is not None:
+            deferred_state.add(entry)  # not now: stays pending for the next run
+            continue
+        answers.append((entry, response))
+    if not answers:
+        not_verified("LC-EXPIRY", "throttled", "every due launch code met throttling; kept "
+                     "for the next run", "allow the harness through the rate limiter")  # fmt: skip
+    fresh = protocol.new_task()
+    _permit(protocol, protocol.exchange(protocol.mint_launch_code(fresh).code, fresh), fresh,
+            "LC-EXCHANGE")  # fmt: skip
+    controlled("LC-EXPIRY")
+    for entry, response in answers:
+        what = f"a launch code kept since {utc(entry.minted_at)}, expired {utc(entry.expires_at)}"
+        assert_rejected(response, "LC-EXPIRY", what=what)
+        LOG.note("LC-EXPIRY", verified_note(entry))
 
 
 # -- LC-RACE -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ still usable or burnt: the target chooses; tests take fresh keys instead.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets as pysecrets
@@ -26,8 +27,15 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from seecodes_conformance.credentials import CredentialSource, CredentialUnavailable
+from seecodes_conformance.credentials import (
+    CredentialSource,
+    CredentialUnavailable,
+    Principal,
+    TestIssuer,
+)
+from seecodes_conformance.deferred import Deferred, StateFile, utc
 from seecodes_conformance.flows import JIRA_APP_ROUTES, JiraCall, ProtocolSteps, route_id
+from seecodes_conformance.flows.expiry import claim_due, defer_expiry, engine_now, verified_note
 from seecodes_conformance.flows.jira import assert_accepted
 from seecodes_conformance.http import (
     NEXT_KEY_HEADER,
@@ -38,7 +46,7 @@ from seecodes_conformance.http import (
 )
 from seecodes_conformance.ids import IdFactory
 from seecodes_conformance.oracle import assert_rejected, checked, controlled, fail, throttled
-from seecodes_conformance.outcomes import not_verified
+from seecodes_conformance.outcomes import LOG, not_verified
 from seecodes_conformance.race import PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import RaceCampaign, assert_single_winner, loser_headers
 from seecodes_conformance.settings import Settings
@@ -50,6 +58,8 @@ ROUTES = [pytest.param(route, id=route_id(route)) for route in JIRA_APP_ROUTES]
 FORGE_ONLY_ROUTES = [p for p in ROUTES if p.values[0] != "GET /v1/tasks/{taskId}/progress"]
 # Past a key's expiresAt, wait this long too: expiresAt may be rounded down to the second.
 EXPIRY_MARGIN_S = 1.5
+# A kept key is presented on one plain read: every Jira-App route checks the key alike.
+KEPT_KEY_ROUTE = "GET /v1/instances/me"
 
 
 def _garbage_token() -> str:
@@ -330,12 +340,23 @@ class _ExpiredKeys:
     route bootstraps and waits on its own.
     """
 
-    def __init__(self, protocol: ProtocolSteps, max_wait: float, batch: bool) -> None:
+    def __init__(
+        self,
+        protocol: ProtocolSteps,
+        max_wait: float,
+        batch: bool,
+        state: StateFile | None = None,
+        run_prefix: str = "",
+    ) -> None:
         self.protocol = protocol
         self.max_wait = max_wait
         self.batch = batch
         self.ready: dict[str, _Expired] = {}
         self.lifetime: float | None = None  # set once a key outlives --max-wait
+        # With --state-file, one such key is kept for a later run (the first that outlived it).
+        self.state = state
+        self.run_prefix = run_prefix
+        self.unstored: Deferred | None = None
 
     def get(self, route: str) -> _Expired:
         if self.lifetime is not None:
@@ -368,19 +389,33 @@ class _ExpiredKeys:
         wait = lifetime + EXPIRY_MARGIN_S
         if wait > self.max_wait:
             self.lifetime = lifetime
+            # Only a principal of this run's own has no later key to displace this one, so a
+            # later refusal can be about expiry alone: with a shared principal, keep nothing.
+            if self.batch and self.unstored is None:
+                who = jira.who
+                context = {"tenant": who.tenant, "principal": who.name, "route": KEPT_KEY_ROUTE}
+                self.unstored = Deferred(
+                    kind="request-key", invariant="RK-EXPIRY", credential=key,
+                    expires_at=expires_at, minted_at=ProtocolSteps.server_time(response),
+                    run_prefix=self.run_prefix, context=context,
+                )  # fmt: skip
             self._too_long(lifetime)
         self.ready[route] = _Expired(jira, call, key)
         return time.monotonic() + max(wait, 0.0)
 
     def _too_long(self, lifetime: float) -> NoReturn:
-        not_verified(
-            "RK-EXPIRY",
-            "lifetime",
+        detail = (
             f"request keys live {lifetime:.0f} s here; waiting past one's expiresAt exceeds "
-            f"--max-wait {self.max_wait:.0f} s",
-            f"--max-wait {lifetime + EXPIRY_MARGIN_S + 1:.0f}, or shorter request-key lifetimes "
-            "in the target's configuration",
+            f"--max-wait {self.max_wait:.0f} s"
         )
+        configure = (
+            f"--max-wait {lifetime + EXPIRY_MARGIN_S + 1:.0f}, or shorter request-key lifetimes "
+            "in the target's configuration"
+        )
+        entry, self.unstored = self.unstored, None
+        if entry is not None:  # the first route kept a key (or says how one would be kept)
+            defer_expiry(self.state, entry, detail=detail, configure=configure)
+        not_verified("RK-EXPIRY", "lifetime", detail, configure)
 
 
 @pytest.fixture(scope="module")
@@ -389,6 +424,8 @@ def expired_keys(
     forge: CredentialSource,
     ids: IdFactory,
     seecodes_settings: Settings,
+    deferred_state: StateFile | None,
+    run_prefix: str,
     _handshake: None,
 ) -> Iterator[_ExpiredKeys]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -400,7 +437,7 @@ def expired_keys(
         owner=f"{__name__}:expiry:{worker}",
     )
     batch = forge.principals_per_tenant is None
-    yield _ExpiredKeys(protocol, seecodes_settings.max_wait, batch)
+    yield _ExpiredKeys(protocol, seecodes_settings.max_wait, batch, deferred_state, run_prefix)
 
 
 @pytest.mark.invariant("RK-EXPIRY")
@@ -418,6 +455,44 @@ def test_expired_key_rejected(
     rightful = expired.call.send(expired.jira, protocol.own_key(expired.jira))
     assert_accepted(rightful, "RK-EXPIRY", what=f"{route} with the principal's fresh key")
     protocol.assert_no_usable_next_key(expired.jira, response, what=what)
+
+
+def _kept_key_session(
+    issuer: TestIssuer, protocol: ProtocolSteps, entry: Deferred
+) -> JiraAppSession:
+    """The session context a kept key was bound to: the earlier run's principal, whose Forge
+    tokens the test issuer signs again from that run's prefix."""
+    who = Principal(entry.context["tenant"], entry.context["principal"])
+    source = dataclasses.replace(issuer, run_id=entry.run_prefix)
+    return JiraAppSession(protocol.http, lambda: source.token(who), who)
+
+
+@pytest.mark.invariant("RK-EXPIRY")
+def test_key_kept_by_an_earlier_run_is_rejected_after_expiry(
+    protocol: ProtocolSteps, forge: CredentialSource, deferred_state: StateFile | None
+) -> None:
+    """Request keys an earlier run kept in the state file (each the last key its principal was
+    given), now past expiresAt + 60 s by the target's clock, are each sent once, with a valid
+    Forge token of that principal, and must be refused; that principal's fresh key then works."""
+    if not isinstance(forge, TestIssuer):
+        not_verified("RK-EXPIRY", "credentials", "request keys kept by an earlier run need "
+                     "that run's principals, which only the test issuer signs again",
+                     "--forge-source=test-issuer (the default)")  # fmt: skip
+    due = claim_due(deferred_state, "request-key", "RK-EXPIRY", engine_now(protocol.http))
+    for index, entry in enumerate(due):
+        jira = _kept_key_session(forge, protocol, entry)
+        call = protocol.jira_call(KEPT_KEY_ROUTE, jira)
+        response = call.send(jira, entry.credential)
+        if is_throttled(response.status_code, response.headers) and deferred_state is not None:
+            for unsent in due[index:]:
+                deferred_state.add(unsent)  # not now: stays pending for the next run
+            throttled(response, "RK-EXPIRY", "presenting a request key kept by an earlier run")
+        rightful = call.send(jira, protocol.own_key(jira))
+        fresh = f"{KEPT_KEY_ROUTE} with the principal's fresh key"
+        assert_accepted(rightful, "RK-EXPIRY", what=fresh)
+        what = f"a request key kept since {utc(entry.minted_at)}, expired {utc(entry.expires_at)}"
+        assert_rejected(response, "RK-EXPIRY", what=what)
+        LOG.note("RK-EXPIRY", verified_note(entry))
 
 
 # -- RK-RACE -------------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ OPTIONS = (
     Option("profile", "ci, nightly, certify (or smoke: smallest budgets)", "ci",
            choices=tuple(PROFILES)),
     Option("max-wait", "longest wait, in seconds, for a credential to expire", 15.0, float),
+    Option("state-file", "keep expiry checks of credentials living longer than --max-wait "
+           "here, for a later run to finish (holds secrets: 0600; with --base-url)"),
     Option("run-wait", "longest wait, in seconds, for a run to settle (default: from the "
            "profile: 60 smoke, 180 ci, 900 nightly and certify)", None, float),
     Option("request-timeout", "per-request timeout in seconds", 10.0, float),
@@ -167,6 +169,7 @@ class Settings:
     run_prefix: str | None
     profile: Profile
     max_wait: float
+    state_file: Path | None  # expiry checks deferred across runs (deferred.py)
     strict_robustness: bool  # advisory findings fail the gate
     run_wait: float  # how long a run may take to settle before its checks are not verified
     request_timeout: float
@@ -276,6 +279,7 @@ def read_settings(config: pytest.Config) -> Settings:
         run_prefix=values["seecodes_run_prefix"],
         profile=profile,
         max_wait=values["seecodes_max_wait"],
+        state_file=_path(config, values["seecodes_state_file"]),
         run_wait=values["seecodes_run_wait"] or profile.run_wait,
         strict_robustness=bool(values["seecodes_strict_robustness"]),
         request_timeout=values["seecodes_request_timeout"],

@@ -13,6 +13,7 @@ this module, so it re-exports every hook and fixture of its submodules:
 from seecodes_conformance.plugin.engine import EMBEDDED_ENGINE_ARGS
 from seecodes_conformance.plugin.fixtures import _handshake as _handshake
 from seecodes_conformance.plugin.fixtures import (
+    deferred_state,
     forge,
     http,
     ids,
@@ -42,6 +43,7 @@ pytest_plugins = ["seecodes_conformance.plugin.spelling"]  # command-line checks
 
 __all__ = [
     "EMBEDDED_ENGINE_ARGS",
+    "deferred_state",
     "forge",
     "http",
     "ids",
