@@ -86,6 +86,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         routes = ", ".join(invariant.routes) or "(no route)"
         print(f"{invariant.id}  [{invariant.level}, {invariant.area}]  {routes}")
         print(f'    "{" ".join(invariant.quote.split())}"')
+        for route, sentence in invariant.route_sources:  # cells another sentence governs
+            print(f'      {route}: "{" ".join(sentence.split())}"')
     return 0
 
 
