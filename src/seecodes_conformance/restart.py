@@ -16,6 +16,7 @@ from typing import IO, Protocol
 import httpx
 
 from seecodes_conformance.engine_process import EngineProcess, EngineStartError
+from seecodes_conformance.http import new_http_client
 from seecodes_conformance.redaction import REGISTRY, SecretRegistry
 from seecodes_conformance.tls import TlsConfig
 
@@ -52,15 +53,16 @@ def wait_until_healthy(
 ) -> None:
     """Poll ``GET /healthz`` until it answers 200, backing off up to ``_MAX_POLL_S``.
 
-    ``after`` names what was done (for the message when the target never comes back).
+    ``after`` names what was done (for the message when the target never comes back). The
+    probes go through the run's traffic policy like every request: counted and paced.
     """
     deadline = time.monotonic() + timeout
     pause = _FIRST_POLL_S
     last = "no answer"
-    with httpx.Client(verify=tls.httpx_verify(), timeout=5.0) as client:
+    with new_http_client(base_url, timeout=5.0, tls=tls) as client:
         while True:
             try:
-                response = client.get(base_url.rstrip("/") + "/healthz")
+                response = client.get("/healthz")
                 if response.status_code == 200:
                     return
                 last = f"answered {response.status_code}"
