@@ -32,8 +32,8 @@ from seecodes_conformance.plugin.engine import NoRestart
 from seecodes_conformance.restart import RestartFailed, TargetRestart
 
 # Seconds a credential must still have to live when it is replayed: its expiry, not its use,
-# would otherwise explain a rejection.
-LIFETIME_MARGIN_S = 1.0
+# would otherwise explain a rejection. expiresAt and Date are whole seconds, so two of slack.
+LIFETIME_MARGIN_S = 2.0
 
 
 class Lifetime:
@@ -42,8 +42,8 @@ class Lifetime:
 
     def __init__(self, response: httpx.Response, expires_at: object) -> None:
         self.deadline: float | None = None
-        if ProtocolSteps.is_number(expires_at):
-            remaining = float(expires_at) - ProtocolSteps.server_time(response)  # type: ignore[arg-type]
+        if isinstance(expires_at, int | float) and not isinstance(expires_at, bool):
+            remaining = float(expires_at) - ProtocolSteps.server_time(response)
             self.deadline = time.monotonic() + remaining
 
     def left(self) -> float | None:
