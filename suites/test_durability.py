@@ -30,6 +30,7 @@ from seecodes_conformance.oracle import assert_rejected, assert_success, control
 from seecodes_conformance.outcomes import not_verified
 from seecodes_conformance.plugin.engine import NoRestart
 from seecodes_conformance.restart import RestartFailed, TargetRestart
+from seecodes_conformance.target import EXIT_TARGET_UNAVAILABLE
 
 # Seconds a credential must still have to live when it is replayed: its expiry, not its use,
 # would otherwise explain a rejection. expiresAt and Date are whole seconds, so two of slack.
@@ -52,13 +53,20 @@ class Lifetime:
 
 def _restart(restart: TargetRestart | NoRestart, invariant: str) -> float:
     """Restart the target; its duration in seconds. No capability or a failed restart: the
-    check is not verified (a setup matter, never a protocol verdict)."""
+    check is not verified (a setup matter, never a protocol verdict); a target that no longer
+    answers ends the run as an outage (exit 7), so later tests are not charged with it."""
     if isinstance(restart, NoRestart):
         not_verified(invariant, "capability", restart.detail, restart.configure)
     started = time.monotonic()
     try:
         restart.restart()
     except RestartFailed as exc:
+        if exc.target_down:
+            pytest.exit(
+                f"seecodes: target unavailable: {restart.description} failed and the target "
+                f"no longer answers: {exc}",
+                returncode=EXIT_TARGET_UNAVAILABLE,
+            )
         not_verified(
             invariant,
             "setup",

@@ -37,7 +37,15 @@ _MAX_POLL_S = 2.0  # polite: at most one health probe every two seconds once it 
 
 
 class RestartFailed(RuntimeError):
-    """The restart did not happen or the target did not come back; meant for a person."""
+    """The restart did not happen or the target did not come back; meant for a person.
+
+    ``target_down``: the target does not answer ``/healthz`` any more, so nothing after this
+    can be tested (the run ends as an outage rather than charging the protocol with it).
+    """
+
+    def __init__(self, message: str, *, target_down: bool) -> None:
+        super().__init__(message)
+        self.target_down = target_down
 
 
 class TargetRestart(Protocol):
@@ -71,7 +79,8 @@ def wait_until_healthy(
             if time.monotonic() + pause > deadline:
                 raise RestartFailed(
                     f"the target did not answer GET /healthz with 200 within {timeout:g} s "
-                    f"{after} (last: {last})"
+                    f"{after} (last: {last})",
+                    target_down=True,
                 )
             time.sleep(pause)
             pause = min(_MAX_POLL_S, pause * 2)
@@ -106,6 +115,27 @@ class CommandRestart:
         self._secrets = secrets
 
     def restart(self) -> None:
+        try:
+            self._run()
+        except RestartFailed as failed:
+            failed.target_down = not self._answers()
+            raise
+        wait_until_healthy(
+            self._base_url,
+            self._tls,
+            self._healthy_timeout,
+            after="after the restart command (--restart-command) finished",
+        )
+
+    def _answers(self) -> bool:
+        """One quick look: does the target still answer /healthz after a failed command?"""
+        try:
+            wait_until_healthy(self._base_url, self._tls, 3.0, after="")
+        except RestartFailed:
+            return False
+        return True
+
+    def _run(self) -> None:
         with tempfile.TemporaryFile() as stderr:
             try:
                 done = subprocess.run(
@@ -120,24 +150,21 @@ class CommandRestart:
             except subprocess.TimeoutExpired:
                 raise RestartFailed(
                     f"the restart command (--restart-command) did not finish within "
-                    f"{self._timeout:g} s" + self._stderr(stderr)
+                    f"{self._timeout:g} s" + self._stderr(stderr),
+                    target_down=False,
                 ) from None
             except OSError as exc:
                 raise RestartFailed(
                     f"the restart command (--restart-command) could not start: "
-                    f"{exc.strerror or exc}"
+                    f"{exc.strerror or exc}",
+                    target_down=False,
                 ) from None
             if done.returncode != 0:
                 raise RestartFailed(
                     f"the restart command (--restart-command) exited {done.returncode}"
-                    + self._stderr(stderr)
+                    + self._stderr(stderr),
+                    target_down=False,
                 )
-        wait_until_healthy(
-            self._base_url,
-            self._tls,
-            self._healthy_timeout,
-            after="after the restart command (--restart-command) finished",
-        )
 
     def _stderr(self, stderr: IO[bytes], lines: int = 8) -> str:
         """The end of the command's stderr, redacted, as indented lines of a message."""
@@ -162,4 +189,6 @@ class BundledEngineRestart:
         try:
             self._engine.restart(same_port=True)
         except EngineStartError as exc:
-            raise RestartFailed(f"the bundled engine did not start again: {exc}") from None
+            raise RestartFailed(
+                f"the bundled engine did not start again: {exc}", target_down=True
+            ) from None
