@@ -63,6 +63,11 @@ def restart_of(target: Target, settings: Settings) -> TargetRestart | NoRestart:
         return CommandRestart(settings.restart_command, target.base_url, settings.tls)
     if target.engine is not None:
         return BundledEngineRestart(target.engine)
+    if settings.base_url is None:
+        return NoRestart(
+            "the bundled engine runs in the xdist controller, which a worker cannot restart",
+            "-n 0 (for instance: pytest suites/test_durability.py -n 0)",
+        )
     return NoRestart(
         NO_RESTART_COMMAND,
         "--restart-command CMD: a shell command that restarts the target",
