@@ -17,10 +17,17 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from seecodes_conformance.flows import LaunchLink, ProtocolSteps
-from seecodes_conformance.http import PermitSession, json_or_none
-from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import assert_rejected, assert_success, checked, controlled, fail
+from seecodes_conformance.flows import LAUNCHER_PATH, LaunchLink, ProtocolSteps, launcher_redirects
+from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
+from seecodes_conformance.ids import TaskRef, cyrillic_look_alike, fullwidth_letter
+from seecodes_conformance.oracle import (
+    assert_rejected,
+    assert_success,
+    checked,
+    controlled,
+    fail,
+    throttled,
+)
 from seecodes_conformance.outcomes import not_verified
 from seecodes_conformance.race import BurstResponse, PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import RaceCampaign, assert_single_winner
@@ -103,30 +110,91 @@ def test_vscode_link_returns_code_urls_and_expiry(protocol: ProtocolSteps) -> No
     checked("LC-MINT")
 
 
+def _binding_errors(
+    got: tuple[str | None, str | None, str | None],
+    wanted: tuple[str, str, str],
+    *,
+    pair_required: bool,
+) -> list[str]:
+    """What of (project, task, code) ``got`` has wrong: the code must be there; the pair must
+    be there only where the protocol requires it (``p`` and ``t`` of the launcher), and must be
+    the requested one wherever it is shown."""
+    wrong = []
+    for label, value, expected in zip(("project", "task", "code"), got, wanted, strict=True):
+        if value is None and label != "code" and not pair_required:
+            continue  # a vscode:// URI that leaves the pair to the exchange: the target's choice
+        if value != expected:
+            wrong.append(label)
+    return wrong
+
+
+def _open_launcher(http: httpx.Client, link: LaunchLink, invariant: str) -> httpx.Response:
+    """The target's launcher opened with the minted link's own query, as a browser would."""
+    query = urlsplit(_url(link, "httpsUrl")).query
+    response = http.get(f"{LAUNCHER_PATH}?{query}")
+    what = "the target's launcher opened with the minted httpsUrl's query"
+    if is_throttled(response.status_code, response.headers):
+        throttled(response, invariant, what)
+    if not (response.is_success or 300 <= response.status_code < 400):
+        fail(invariant, f"{what} answered {response.status_code}", [link.response, response])
+    return response
+
+
 @pytest.mark.invariant("LC-URL-BINDING")
-def test_both_urls_carry_the_requested_pair_and_the_code(protocol: ProtocolSteps) -> None:
-    """Both URLs name exactly the requested project and task and carry the minted code."""
+def test_both_urls_carry_the_requested_pair_and_the_code(
+    protocol: ProtocolSteps, http: httpx.Client
+) -> None:
+    """Both URLs carry the minted code; the launcher URL names exactly the requested project and
+    task (its p and t are required); the vscode:// URI may leave them out, but names no other.
+    Opened, the launcher sends the browser into vscode:// with that same code and pair."""
     task = protocol.new_task()
     link = protocol.mint_launch_code(task)
 
     wanted = (task.project_id, task.task_id, link.code)
-    for name, parse in (("httpsUrl", _https_binding), ("vscodeUrl", _vscode_binding)):
+    for name, parse, pair_required in (
+        ("httpsUrl", _https_binding, True),
+        ("vscodeUrl", _vscode_binding, False),
+    ):
         got = parse(_url(link, name))
-        if got != wanted:
-            labels = ("project", "task", "code")
-            wrong = [label for label, g, w in zip(labels, got, wanted, strict=True) if g != w]
+        wrong = _binding_errors(got, wanted, pair_required=pair_required)
+        if wrong:
             fail(
                 "LC-URL-BINDING",
                 f"{name} does not carry the requested {', '.join(wrong)} "
                 f"(asked for {task.project_id}/{task.task_id}; got {got[0]!r}/{got[1]!r})",
                 [link.response],
             )
+
+    page = _open_launcher(http, link, "LC-URL-BINDING")
+    text, redirects = launcher_redirects(page)
+    for url in redirects:
+        wrong = [
+            label
+            for label, value, expected in zip(
+                ("project", "task", "code"), _vscode_binding(url), wanted, strict=True
+            )
+            if value is not None and value != expected
+        ]
+        if wrong:
+            fail(
+                "LC-URL-BINDING",
+                "the launcher opened from the minted link sends the browser into a vscode:// URI"
+                f" with another {', '.join(wrong)}",
+                [link.response, page],
+            )
+    if link.code not in unquote(text):
+        fail(
+            "LC-URL-BINDING",
+            "the launcher opened from the minted link does not carry the minted code",
+            [link.response, page],
+        )
     checked("LC-URL-BINDING")
 
 
 @pytest.mark.invariant("LC-NO-PERMIT-IN-LINK")
-def test_link_carries_only_the_launch_code(protocol: ProtocolSteps) -> None:
-    """No permit in the payload or the URLs (not even one minted for the same task), no `k`."""
+def test_link_carries_only_the_launch_code(protocol: ProtocolSteps, http: httpx.Client) -> None:
+    """No permit in the payload, the URLs or the launcher page they open (not even one minted for
+    the same task), no `k`."""
     task = protocol.new_task()
     permit = protocol.mint_permit(task)
     link = protocol.mint_launch_code(task)
@@ -143,6 +211,14 @@ def test_link_carries_only_the_launch_code(protocol: ProtocolSteps) -> None:
     for name in ("vscodeUrl", "httpsUrl"):
         if "k" in _query(_url(link, name)):
             fail("LC-NO-PERMIT-IN-LINK", f"{name} has the retired `k` parameter", [link.response])
+
+    page = _open_launcher(http, link, "LC-NO-PERMIT-IN-LINK")
+    served, redirects = launcher_redirects(page)
+    served += "\n" + page.text + "\n" + page.headers.get("location", "")
+    if permit.permit in served or permit.permit in unquote(served) or _permits_in(served):
+        fail("LC-NO-PERMIT-IN-LINK", "the launcher page of the link carries a permit", [page])
+    if any("k" in _query(url) for url in redirects):
+        fail("LC-NO-PERMIT-IN-LINK", "the launcher sends the retired `k` parameter", [page])
     checked("LC-NO-PERMIT-IN-LINK")
 
 
@@ -237,17 +313,17 @@ def test_used_code_is_rejected(protocol: ProtocolSteps) -> None:
 
 
 def _cyrillic(value: str) -> str:
-    """The first Latin C, A, E or O replaced by its Cyrillic look-alike."""
-    for latin, cyrillic in (("C", "\u0421"), ("A", "\u0410"), ("E", "\u0415"), ("O", "\u041e")):
-        if latin in value:
-            return value.replace(latin, cyrillic, 1)
-    raise AssertionError(f"no look-alike letter in {value!r}")
+    near = cyrillic_look_alike(value)
+    if near is None:
+        raise AssertionError(f"no look-alike letter in {value!r}")
+    return near
 
 
 def _fullwidth(value: str) -> str:
-    """The first letter as its fullwidth form (the same letter after NFKC normalisation)."""
-    index = next(i for i, ch in enumerate(value) if ch.isascii() and ch.isalpha())
-    return value[:index] + chr(ord(value[index]) + 0xFEE0) + value[index + 1 :]
+    near = fullwidth_letter(value)
+    if near is None:
+        raise AssertionError(f"no ASCII letter in {value!r}")
+    return near
 
 
 Mismatch = Callable[[TaskRef, ProtocolSteps], tuple[str, str]]

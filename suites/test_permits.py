@@ -20,7 +20,7 @@ import pytest
 
 from seecodes_conformance.flows import ProtocolSteps
 from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
-from seecodes_conformance.ids import TaskRef
+from seecodes_conformance.ids import TaskRef, near_misses
 from seecodes_conformance.oracle import (
     assert_rejected,
     assert_success,
@@ -288,6 +288,78 @@ def test_progress_read_only_for_the_permit_pair(protocol: ProtocolSteps) -> None
             "PERMIT-BINDING-PROGRESS-READ",
             what=f"reading {project_id}/{task_id} with a permit for {own.task_id}",
             protected=markers,
+        )
+
+
+# -- near misses: "exactly matches" is not "matches after folding" -------------------------------
+
+# One kind per comparison a lenient implementation forgives (see ids.near_misses).
+NEAR_MISS_KINDS = list(near_misses("SCCQZT1B-1"))
+
+
+def _near(value: str, kind: str) -> str:
+    near = near_misses(value).get(kind)
+    if near is None:
+        pytest.skip(f"{value!r} has no {kind} near miss (a --run-prefix without those letters)")
+    return near
+
+
+@pytest.mark.invariant("PERMIT-BINDING-PROGRESS", "PERMIT-BINDING-PROGRESS-READ")
+@pytest.mark.parametrize("kind", NEAR_MISS_KINDS)
+def test_progress_binding_is_exact_not_near(protocol: ProtocolSteps, kind: str) -> None:
+    """Protocol: "The server rejects requests unless the path taskId exactly matches the
+    permit's bound taskId" (write), and for the read "unless query projectId exactly matches
+    the permit's bound projectId and path taskId exactly matches the permit's bound taskId".
+    A near miss of the bound id (case, whitespace, a look-alike letter, a prefix either way) is
+    another id: rejected, where the exact ids succeed on the same route with the same permit."""
+    task = protocol.new_task()
+    permit, _ = _with_progress(protocol, task, "PERMIT-BINDING-PROGRESS")  # exact write: control
+    exact_read = protocol.read_progress(permit)
+    assert_success(exact_read, "PERMIT-BINDING-PROGRESS-READ", what="the exact progress read")
+    near_task, near_project = _near(task.task_id, kind), _near(task.project_id, kind)
+
+    write = protocol.write_progress(permit, protocol.marked_progress(_marker(kind)), near_task)
+    assert_rejected(
+        write,
+        "PERMIT-BINDING-PROGRESS",
+        what=f"a progress write to {near_task!r} ({kind} of the bound {task.task_id!r})",
+    )
+    for project_id, task_id, what in (
+        (task.project_id, near_task, f"taskId {near_task!r}"),
+        (near_project, task.task_id, f"projectId {near_project!r}"),
+    ):
+        read = protocol.read_progress(permit, project_id, task_id)
+        assert_rejected(
+            read,
+            "PERMIT-BINDING-PROGRESS-READ",
+            what=f"a progress read of {what} ({kind} of the bound id)",
+        )
+
+
+@pytest.mark.invariant("PERMIT-BINDING-INDEX")
+@pytest.mark.parametrize("kind", NEAR_MISS_KINDS)
+def test_index_binding_is_exact_not_near(protocol: ProtocolSteps, kind: str) -> None:
+    """Protocol: the server rejects project-index requests outside the permit's exact binding.
+    A near miss of the bound projectId in the path is another project: rejected, where the exact
+    project's query succeeds with the same permit and body."""
+    task = protocol.new_task()
+    permit = protocol.mint_permit(task)
+    path, digest = f"src/near-{uuid.uuid4().hex[:12]}.ts", hashlib.sha256(b"near").hexdigest()
+    bodies = {
+        "query": {"items": [{"path": path, "hash": digest}]},
+        "upsert": {"entries": {path: protocol.index_entry(digest)}},
+    }
+    for action, body in bodies.items():  # the exact project, same permit and body: the control
+        exact = permit.post(f"/v1/projects/{task.project_id}/indexes/{action}", json=body)
+        assert_success(exact, "PERMIT-BINDING-INDEX", what=f"the exact index {action}")
+    near_project = _near(task.project_id, kind)
+
+    for action, body in bodies.items():
+        response = permit.post(f"/v1/projects/{near_project}/indexes/{action}", json=body)
+        assert_rejected(
+            response,
+            "PERMIT-BINDING-INDEX",
+            what=f"an index {action} of project {near_project!r} ({kind} of the bound project)",
         )
 
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NoReturn
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -47,7 +48,6 @@ ROUTES = [pytest.param(route, id=route_id(route)) for route in JIRA_APP_ROUTES]
 # The progress read also takes a task permit as bearer, so a permit there is legitimately
 # accepted; every other Jira-App route must refuse a permit in place of the Forge token.
 FORGE_ONLY_ROUTES = [p for p in ROUTES if p.values[0] != "GET /v1/tasks/{taskId}/progress"]
-RACE_ROUTE = "POST /v1/jira/instance-metrics"  # a JSON body, so last-byte sync applies
 # Past a key's expiresAt, wait this long too: expiresAt may be rounded down to the second.
 EXPIRY_MARGIN_S = 1.5
 
@@ -163,6 +163,33 @@ def test_task_permit_is_not_a_forge_token(
     response = call.send(jira, key, forge_token=permit.permit)
 
     what = f"{route} with a valid request key and a task permit as bearer"
+    assert_rejected(response, "PERMIT-NOT-FORGE", what=what)
+    protocol.assert_no_usable_next_key(jira, response, what=what)
+    _rightful_calls(protocol, jira, call, "PERMIT-NOT-FORGE")
+
+
+@pytest.mark.invariant("PERMIT-NOT-FORGE")
+def test_task_permit_with_a_request_key_is_not_the_jira_app(
+    protocol: ProtocolSteps, jira: JiraAppSession
+) -> None:
+    """``GET /v1/tasks/{taskId}/progress`` takes a task permit, or the Forge token plus a request
+    key: a permit presented in the Jira App's form must not read what only the Jira App may.
+
+    The neighbour task shares the project, tenant and principal with the permit's own pair, and
+    holds a stored progress document, so only the bearer's kind decides.
+    """
+    call = protocol.jira_call("GET /v1/tasks/{taskId}/progress", jira)  # the stored document
+    assert call.task is not None
+    own = protocol.new_task(call.task.project_id, number=2)  # same project, another task
+    permit = protocol.mint_permit(own, jira)
+
+    key = protocol.own_key(jira)
+    response = call.send(jira, key, forge_token=permit.permit)
+
+    what = (
+        f"{call.route} of another task of the permit's project, with a valid request key and "
+        "a task permit as bearer"
+    )
     assert_rejected(response, "PERMIT-NOT-FORGE", what=what)
     protocol.assert_no_usable_next_key(jira, response, what=what)
     _rightful_calls(protocol, jira, call, "PERMIT-NOT-FORGE")
@@ -397,16 +424,24 @@ def test_expired_key_rejected(
 
 
 @pytest.mark.invariant("RK-RACE")
+@pytest.mark.parametrize("route", ROUTES)
 def test_concurrent_uses_of_one_key_have_exactly_one_winner(
+    route: str,
     protocol: ProtocolSteps,
     jira: JiraAppSession,
     target: Target,
     seecodes_settings: Settings,
 ) -> None:
+    """Every Jira-App route resolves the race: a target may lock only the routes it thought of.
+
+    Routes with a JSON body are released by their last body byte, bodiless ones by their last
+    header byte (the burst reports which technique it used).
+    """
     settings = seecodes_settings
     size, bursts = settings.race_size, settings.race_bursts
-    call = protocol.jira_call(RACE_ROUTE, jira)
-    body = json.dumps(call.json).encode()
+    call = protocol.jira_call(route, jira)
+    body = json.dumps(call.json).encode() if call.json is not None else b""
+    path = call.path + (f"?{urlencode(call.params)}" if call.params else "")
 
     campaign = RaceCampaign("RK-RACE", wanted=bursts)
     for burst in campaign:
@@ -414,9 +449,10 @@ def test_concurrent_uses_of_one_key_have_exactly_one_winner(
         headers = {
             "Authorization": f"Bearer {jira.forge_token()}",  # one valid bearer for all N
             REQUEST_KEY_HEADER: key,
-            "Content-Type": "application/json",
         }
-        requests = [PreparedRequest(call.method, call.path, headers, body)] * size
+        if body:
+            headers["Content-Type"] = "application/json"
+        requests = [PreparedRequest(call.method, path, headers, body)] * size
 
         result = campaign.send(
             send_burst,
@@ -429,7 +465,7 @@ def test_concurrent_uses_of_one_key_have_exactly_one_winner(
         if result is None or not campaign.conclusive(result):
             continue  # answers began early, or were throttled or refused: proves nothing
 
-        what = f"burst {burst}: {size} concurrent {RACE_ROUTE} with one request key"
+        what = f"burst {burst}: {size} concurrent {route} with one request key"
         winner = assert_single_winner(result, "RK-RACE", what=what)
         # The winner's next key works exactly once (checked before any loser key is tried).
         following = result.responses[winner].header(NEXT_KEY_HEADER)
