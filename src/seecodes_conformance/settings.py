@@ -76,6 +76,9 @@ OPTIONS = (
     Option("route", "run only the tests that check a route: 'METHOD /path' as the protocol "
            "writes it, or '/path' for every method (repeatable)", multiple=True),
     Option("invariant-map", "after collection, write {test id: [invariant ids]} as JSON here"),
+    Option("restart-command", "shell command that restarts the target, for the durability "
+           "checks; the harness then waits for /healthz (default: the bundled engine restarts "
+           "itself, a --base-url target is not restarted)"),
     Option("engine-fault", "bundled engine only: switch on a fault (self-tests)", multiple=True),
     Option("engine-variant", "bundled engine only: a legal variation", multiple=True),
     Option("engine-workers", "bundled engine only: worker processes", 1, int),
@@ -182,6 +185,7 @@ class Settings:
     invariants: tuple[str, ...]
     routes: tuple[str, ...]  # --route selection, as written
     invariant_map: str | None
+    restart_command: str | None  # restarts the target (durability checks)
     engine_faults: tuple[str, ...]
     engine_variants: tuple[str, ...]
     engine_workers: int
@@ -292,6 +296,7 @@ def read_settings(config: pytest.Config) -> Settings:
         invariants=tuple(values["seecodes_invariant"]),
         routes=tuple(values["seecodes_route"]),
         invariant_map=values["seecodes_invariant_map"],
+        restart_command=values["seecodes_restart_command"] or None,
         engine_faults=tuple(values["seecodes_engine_fault"]),
         engine_variants=tuple(values["seecodes_engine_variant"]),
         engine_workers=values["seecodes_engine_workers"],
