@@ -13,14 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from seecodes_conformance.flows import ProtocolSteps
+from seecodes_conformance.flows import SNAPSHOT_VISIBLE_WITHIN_S, ProtocolSteps
 from seecodes_conformance.http import JiraAppSession, is_throttled, json_or_none
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_success, checked, fail, throttled
 
 # A store that aggregates asynchronously may take a moment; this bounds the wait (not a timing
 # assertion: the check passes as soon as the snapshot shows up).
-SNAPSHOT_VISIBLE_WITHIN_S = 5.0
 METRICS_BODY = {"installedUsersCount": 17, "source": "forge-hourly-sync"}
 TEAM_COMPETITION_PARTS: dict[str, type] = {
     "items": list,

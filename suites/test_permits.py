@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from seecodes_conformance.deferred import Deferred, StateFile, utc
-from seecodes_conformance.flows import ProtocolSteps
+from seecodes_conformance.flows import SNAPSHOT_VISIBLE_WITHIN_S, ProtocolSteps
 from seecodes_conformance.flows.expiry import claim_due, defer_expiry, engine_now, verified_note
 from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
 from seecodes_conformance.ids import TaskRef, near_misses
@@ -35,7 +35,6 @@ from seecodes_conformance.outcomes import LOG, not_verified
 from seecodes_conformance.redaction import REGISTRY
 from seecodes_conformance.settings import Settings
 
-SNAPSHOT_VISIBLE_WITHIN_S = 5.0  # an asynchronous board may take a moment to show a snapshot
 MAX_PERMIT_LIFETIME = 24 * 3600.0  # "a fresh 24-hour permit": at most, a shorter one is legal
 CLOCK_SKEW = 60.0  # seconds of slack between "minted" and the target's expiresAt
 EXPIRY_MARGIN = 2.0  # seconds past expiresAt before an expired permit is tried

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
 
-from seecodes_conformance.flows import SETTLED, ProtocolSteps
-from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
+from seecodes_conformance.flows import SETTLED, SNAPSHOT_VISIBLE_WITHIN_S, ProtocolSteps
+from seecodes_conformance.http import JiraAppSession, PermitSession, is_throttled, json_or_none
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_rejected, assert_success, checked, fail, throttled
 from seecodes_conformance.outcomes import not_verified
@@ -195,3 +197,43 @@ def test_a_run_of_the_same_ids_is_started_only_in_its_tenant(protocol: ProtocolS
     )
     mine = protocol.start_run(permit_a, run.run_id)
     assert_success(mine, INVARIANT, what="tenant a's permit starting its own run")
+
+
+@pytest.mark.invariant(INVARIANT)
+def test_a_snapshot_of_the_same_ids_stays_in_its_tenant(protocol: ProtocolSteps) -> None:
+    """POST /v1/tasks/activity-snapshot with tenant b's permit is stored for tenant b (it
+    reaches tenant b's board: the control), and never shows on tenant a's board for the same
+    ids, where tenant a recorded nothing."""
+    task = protocol.new_task()
+    jira_a, jira_b = protocol.default_jira, protocol.jira("b")
+    permit_b = protocol.mint_permit(task, jira_b)  # b's board may be b's recorder's alone
+
+    stored = protocol.write_snapshot(permit_b)
+
+    assert_success(stored, INVARIANT, what="tenant b's permit saving an activity snapshot")
+    deadline = time.monotonic() + SNAPSHOT_VISIBLE_WITHIN_S
+    while not _board_items(protocol, jira_b, task):
+        if time.monotonic() > deadline:
+            not_verified(
+                INVARIANT,
+                "timeout",
+                f"tenant b's snapshot for {task.task_id} did not reach tenant b's board within "
+                f"{SNAPSHOT_VISIBLE_WITHIN_S:.0f} s, so whether it reaches tenant a's cannot be "
+                "told",
+                "a target whose snapshots reach GET /v1/jira/team-competition within seconds",
+            )
+        time.sleep(0.5)
+    leaked = _board_items(protocol, jira_a, task)
+    if leaked:
+        fail(INVARIANT, f"tenant a's board shows tenant b's snapshot of {task.task_id}: {leaked}")
+    checked(INVARIANT)
+
+
+def _board_items(protocol: ProtocolSteps, jira: JiraAppSession, task: TaskRef) -> list[Any]:
+    """The team-competition items of ``task`` on ``jira``'s board (its project's view)."""
+    response = protocol.team_competition(jira, project_id=task.project_id)
+    body = assert_success(response, INVARIANT, what="reading team-competition")
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        fail(INVARIANT, "team-competition answered without items", [response])
+    return [i for i in items if isinstance(i, dict) and i.get("taskId") == task.task_id]

@@ -1,6 +1,10 @@
 """The shared protocol steps every suite uses: minting, exchanging, runs, progress, boards."""
 
-from seecodes_conformance.flows.data import SAMPLE_PROGRESS, SAMPLE_SNAPSHOT
+from seecodes_conformance.flows.data import (
+    SAMPLE_PROGRESS,
+    SAMPLE_SNAPSHOT,
+    SNAPSHOT_VISIBLE_WITHIN_S,
+)
 from seecodes_conformance.flows.jira import JIRA_APP_ROUTES, JiraCall, route_id
 from seecodes_conformance.flows.launch import (
     LAUNCHER_PATH,
@@ -19,6 +23,7 @@ __all__ = [
     "SAMPLE_PROGRESS",
     "SAMPLE_SNAPSHOT",
     "SETTLED",
+    "SNAPSHOT_VISIBLE_WITHIN_S",
     "JiraCall",
     "LaunchLink",
     "ProtocolSteps",

@@ -20,6 +20,9 @@ SAMPLE_PROGRESS: dict[str, Any] = {
     "risks": ["Identity provider payload may still change"],
     "logs": ["Recent activity summary line"],
 }
+# How long a stored activity snapshot may take to show on the board: the protocol says nothing
+# of when, and an asynchronous aggregation may take a moment.
+SNAPSHOT_VISIBLE_WITHIN_S = 5.0
 SAMPLE_SNAPSHOT: dict[str, Any] = {
     "windowStartedAt": "2026-04-04T10:00:00.000Z",
     "windowEndedAt": "2026-04-04T10:15:00.000Z",
