@@ -13,6 +13,7 @@ this module, so it re-exports every hook and fixture of its submodules:
 from seecodes_conformance.plugin.engine import EMBEDDED_ENGINE_ARGS
 from seecodes_conformance.plugin.fixtures import _handshake as _handshake
 from seecodes_conformance.plugin.fixtures import (
+    early_runs,
     forge,
     http,
     ids,
@@ -21,6 +22,7 @@ from seecodes_conformance.plugin.fixtures import (
     module_protocol,
     protocol,
     run_prefix,
+    run_registry,
     secrets,
     seecodes_settings,
     target,
@@ -42,6 +44,7 @@ pytest_plugins = ["seecodes_conformance.plugin.spelling"]  # command-line checks
 
 __all__ = [
     "EMBEDDED_ENGINE_ARGS",
+    "early_runs",
     "forge",
     "http",
     "ids",
@@ -59,6 +62,7 @@ __all__ = [
     "pytest_runtest_makereport",
     "pytest_runtest_setup",
     "run_prefix",
+    "run_registry",
     "secrets",
     "seecodes_settings",
     "target",
