@@ -112,22 +112,13 @@ class PermitProbes(LaunchSteps, RunSteps, DataSteps):
             write, invariant, what=f"writing progress with {what}", readback=readback, before=before
         )
 
-    def permit_routes(self, task: TaskRef, invariant: str) -> PermitRoutes:
-        """A permit for ``task`` with something behind every permit route: a run started and
-        polled until it settled, and a run initialised and uploaded but never started.
-        ``invariant``: the check that needs them (not verified if the run never settles)."""
-        permit = self.mint_permit(task)
-        settled = self.started_run(permit)
-        statuses = self.poll_statuses(permit, settled.run_id, invariant=invariant)
-        idle = self.init_run(permit)
-        self.upload_all(idle)
-        return PermitRoutes(permit, settled.run_id, statuses[-1], idle.run_id)
-
     def start_permit_routes(self, task: TaskRef, registry: RunRegistry) -> PendingRoutes:
-        """``permit_routes`` in two halves: this one starts the run and hands it to
-        ``registry`` (it settles beside the session's other runs); ``settled_routes`` waits."""
+        """A permit for ``task`` with something behind every permit route, in two halves: this
+        one starts a run and hands it to ``registry`` (it settles beside the session's other
+        runs), and initialises and uploads a run never started; ``settled_routes`` waits."""
         permit = self.mint_permit(task)
-        started = registry.track(self.started_run(permit), label=f"{task.task_id}")
+        run = self.started_run(permit)
+        started = registry.track(run, label=f"{run.run_id} (task {task.task_id})")
         idle = self.init_run(permit)
         self.upload_all(idle)
         return PendingRoutes(task, permit, started, idle.run_id)
