@@ -194,8 +194,8 @@ class RunRegistry:
         not_verified(
             invariant,
             "timeout",
-            f"run {tracked.run.run_id} did not settle within the wait of {tracked.wait:g} s "
-            f"(statuses seen: {seen})",
+            f"run {tracked.run.run_id} did not settle within {tracked.wait:g} s, the wait for a "
+            f"run (statuses seen: {seen})",
             settle_wait_hint(tracked.wait),
         )
 
@@ -223,6 +223,16 @@ class RunRegistry:
         return (
             f"seecodes: waiting for {len(pending)} {noun} to settle ({so_far:.0f} s so far, "
             f"at most {at_most:g} s): {runs}"
+        )
+
+    def summary_line(self) -> str:
+        """How the runs went, once the session is over: ``at most N pending at once`` above 1
+        means they settled side by side (the self-tests read it)."""
+        record = self.record
+        return (
+            f"seecodes: run registry: {record.tracked} run(s) tracked, at most "
+            f"{record.most_pending} pending at once, {record.polls} polls, "
+            f"{record.waited_s:.0f} s waited in all"
         )
 
     # -- the poller -------------------------------------------------------------------------

@@ -263,9 +263,12 @@ def run_registry(
     pytestconfig: pytest.Config, seecodes_settings: Settings, http: httpx.Client
 ) -> Iterator[RunRegistry]:
     """This process's started runs, settled side by side by one background poller."""
-    registry = RunRegistry(seecodes_settings.run_wait, progress=_progress_writer(pytestconfig))
+    write = _progress_writer(pytestconfig)
+    registry = RunRegistry(seecodes_settings.run_wait, progress=write)
     yield registry
     registry.close()
+    if registry.record.tracked:
+        write(registry.summary_line())
 
 
 @pytest.fixture(scope="session")
