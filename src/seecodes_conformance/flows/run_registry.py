@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import httpx
 
@@ -37,9 +37,6 @@ from seecodes_conformance.http import is_throttled
 from seecodes_conformance.http.throttling import retry_after_s
 from seecodes_conformance.oracle import assert_success, fail, throttled
 from seecodes_conformance.outcomes import LOG, Unverified, not_verified
-
-if TYPE_CHECKING:
-    from seecodes_conformance.flows.steps import ProtocolSteps
 
 __all__ = [
     "PROGRESS_AFTER_S",
@@ -310,7 +307,9 @@ class RunRegistry:
         tracked._interval = min(tracked._interval * 2, MAX_POLL_INTERVAL_S)
 
 
-Starter = Callable[["ProtocolSteps", RunRegistry], Any]
+# starter(protocol steps, registry) -> the test's arrangement. The steps are typed Any: they
+# combine every flow (flows.steps), which imports this module through flows.probes.
+Starter = Callable[[Any, RunRegistry], Any]
 
 
 class EarlyRuns:
@@ -329,7 +328,7 @@ class EarlyRuns:
         self,
         registry: RunRegistry,
         starters: list[Starter],
-        protocol_for: Callable[[str], ProtocolSteps],
+        protocol_for: Callable[[str], Any],
     ) -> None:
         self.registry = registry
         self._starters = list(dict.fromkeys(starters))
