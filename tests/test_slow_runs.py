@@ -22,8 +22,9 @@ import pytest
 
 from seecodes_conformance.engine_process import EngineProcess
 from seecodes_conformance.flows import Run
-from seecodes_conformance.flows.run_registry import RunRegistry, TrackedRun
-from seecodes_conformance.outcomes import NotVerified
+from seecodes_conformance.flows.run_registry import EarlyRuns, RunRegistry, TrackedRun
+from seecodes_conformance.oracle import InvariantViolation, fail
+from seecodes_conformance.outcomes import LOG, NotVerified, not_verified
 from seecodes_conformance.plugin import EMBEDDED_ENGINE_ARGS
 from suite_runner import SuiteRun, run_suites
 
@@ -158,3 +159,40 @@ def test_slow_runs_pass_and_settle_side_by_side(workers: int, tmp_path: Path) ->
         assert most_pending > 1, summaries
         assert waited < tracked * SETTLE_S / 2, summaries
     assert PROGRESS.search(run.output), run.output[-3000:]
+
+
+# -- early runs: started together, judged in the test that takes them -----------------------------
+
+
+def test_early_runs_start_every_starter_at_the_first_take_and_reraise_in_the_taker() -> None:
+    started: list[str] = []
+
+    def quick(protocol: Any, registry: RunRegistry) -> str:
+        started.append(f"quick by {protocol}")
+        return "arranged"
+
+    def unsettled(protocol: Any, registry: RunRegistry) -> str:
+        started.append("unsettled")
+        not_verified("RUN-STATUS", "timeout", "the run did not settle", "a longer --run-wait")
+
+    def broken(protocol: Any, registry: RunRegistry) -> str:
+        started.append("broken")
+        fail("RUN-START", "start answered 500")
+
+    registry = RunRegistry(60)
+    early = EarlyRuns(registry, [quick, unsettled, broken], protocol_for=lambda owner: owner)
+    try:
+        LOG.reset()
+        assert early.take(quick) == "arranged"
+        assert started == [f"quick by early:{__name__}.quick", "unsettled", "broken"]
+
+        LOG.reset()  # the next test: its own log
+        with pytest.raises(NotVerified):
+            early.take(unsettled)
+        assert [str(u) for u in LOG.tallies()["RUN-STATUS"].unverified], LOG.tallies()
+        with pytest.raises(InvariantViolation, match=r"\[RUN-START\]"):
+            early.take(broken)
+        assert started.count("broken") == 1  # taken once: never started twice
+    finally:
+        LOG.reset()
+        registry.close()
