@@ -159,8 +159,17 @@ class RunRegistry:
         """Block until the poller is done with ``tracked`` (settled, stopped or out of time),
         writing a progress line now and then; re-raises the poller's own trouble."""
         began = self._clock()
+        # Beyond the wait and the longest pause between polls, something is stuck (a poll
+        # held up by the transport's own patience): stop waiting, as for an unsettled run.
+        give_up = tracked.started + tracked.wait + LONGEST_RETRY_AFTER_S + 2 * MAX_POLL_INTERVAL_S
         try:
             while not tracked.done.wait(timeout=1.0):
+                if self._thread is None or not self._thread.is_alive():
+                    tracked.error = RuntimeError("the run poller stopped before the run settled")
+                    break
+                if self._clock() > give_up:
+                    tracked.timed_out = True
+                    break
                 self._maybe_report_progress(began)
         finally:
             self.record.waited_s += self._clock() - began
