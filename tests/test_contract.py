@@ -3,7 +3,8 @@
 The harness judges engines by these files, so they are checked against the protocol itself: the
 OpenAPI document lists exactly the protocol's 24 route-method combinations, every schema accepts
 the protocol's own examples (so none is stricter than the protocol) yet can still fail, and every
-catalog quote is verbatim protocol text.
+catalog quote is verbatim protocol text, and so is the sentence each (invariant, route) cell
+comes from (or, for a cell a Forge profile rule governs, verbatim certification-profile text).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from seecodes_conformance.resources import contract_dir
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = Path(__file__).resolve().parent / "data" / "protocol_examples"
 PROTOCOL_NAME = "seecodes-engine-3.1.10.md"
+PROFILE_NAME = "certification-profile.md"
 
 EXPECTED_ROUTES = {
     ("GET", "/healthz"),
@@ -140,6 +142,16 @@ def protocol_text() -> str:
     )
     if not path.is_file():
         pytest.skip(f"protocol text not found at {path} (set SEECODES_PROTOCOL_PATH)")
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def profile_text() -> str:
+    """The certification profile, the other source a cell's sentence may come from."""
+    configured = os.environ.get("SEECODES_PROFILE_PATH")
+    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / PROFILE_NAME
+    if not path.is_file():
+        pytest.skip(f"certification profile not found at {path} (set SEECODES_PROFILE_PATH)")
     return path.read_text(encoding="utf-8")
 
 
@@ -417,6 +429,29 @@ def test_invariant_quotes_are_verbatim_protocol_text(
         assert _normalise(quote) in protocol, quote
 
 
+@pytest.mark.parametrize("invariant", contract.load_catalog().values(), ids=lambda i: i.id)
+def test_every_cell_names_a_verbatim_source_sentence(
+    invariant: contract.Invariant, protocol_text: str, profile_text: str
+) -> None:
+    """Each (invariant, route) cell comes from a sentence of the protocol or the profile, and
+    route_sources speaks only of routes the invariant lists (a stray key is a cell nobody checks).
+    """
+    sources = (_normalise(protocol_text), _normalise(profile_text))
+    assert {route for route, _ in invariant.route_sources} <= set(invariant.routes)
+    for route in invariant.routes:
+        sentence = _normalise(invariant.source_of(route))
+        assert any(sentence in source for source in sources), (route, sentence)
+
+
+def test_a_cell_without_its_own_sentence_is_governed_by_the_quote() -> None:
+    catalog = contract.load_catalog()
+    replay = catalog["RK-REPLAY"]
+    assert replay.source_of("GET /v1/jira/usage") != replay.quote  # its Access pattern line
+    assert "single-use key" in replay.source_of("GET /v1/jira/usage")
+    status = catalog["RUN-STATUS"]
+    assert status.source_of("GET /v1/tasks/{runId}") == status.quote
+
+
 def test_catalog_covers_every_documented_route() -> None:
     covered = {
         route for invariant in contract.load_catalog().values() for route in invariant.routes
@@ -502,6 +537,18 @@ def _first_invariant(**changes: Any) -> Any:
         ),
         (_first_invariant(observable="yes"), "HEALTH-OK: observable must be a boolean, got 'yes'"),
         (_first_invariant(routes=["GET /healthz", 5]), "routes must be a list of strings, got 5"),
+        (
+            _first_invariant(route_sources={"GET /healthz": ""}),
+            "HEALTH-OK: route_sources values must be non-empty sentences, got ''",
+        ),
+        (
+            _first_invariant(route_sources={"healthz": "Minimal liveness probe"}),
+            "HEALTH-OK: route_sources keys must be \"METHOD /path\" routes, got 'healthz'",
+        ),
+        (
+            _first_invariant(route_sources={"GET /v1/models": "Minimal liveness probe"}),
+            "invariant HEALTH-OK: route_sources names routes it does not list: GET /v1/models",
+        ),
         (
             lambda f: f["invariants.yaml"]["invariants"].append(
                 dict(f["invariants.yaml"]["invariants"][0])

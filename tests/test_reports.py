@@ -50,6 +50,7 @@ from seecodes_conformance.report.aggregate import invariant_results
 from seecodes_conformance.report.baseline import change
 from seecodes_conformance.report.gate import decide, verdict
 from seecodes_conformance.report.html_report import render
+from seecodes_conformance.report.json_report import to_json
 from seecodes_conformance.report.junit import to_xml
 from seecodes_conformance.report.model import (
     Evidence,
@@ -76,6 +77,7 @@ class _Entry:
     quote: str = "The protocol says so."
     routes: tuple[str, ...] = ()
     rationale: str | None = None
+    route_sources: tuple[tuple[str, str], ...] = ()
 
 
 CATALOG = {
@@ -374,6 +376,52 @@ def test_html_shows_verdict_table_and_escapes_what_the_target_sent() -> None:
     assert "<h2>Invariants by area</h2>" in html and "request-keys" in html
     assert "GET /healthz" in html  # per-route coverage
     assert "pytest t.py::test_r" in html  # the reproduction command
+
+
+def _matrix_result() -> Result:
+    """RK-REPLAY governs usage (by its quote) and instances/me (by its Access pattern line);
+    two executed checks reached usage, none reached instances/me."""
+    usage, me = "GET /v1/jira/usage", "GET /v1/instances/me"
+    catalog = {
+        "RK-REPLAY": _Entry(
+            "request-keys", routes=(usage, me), route_sources=((me, "Sentence <of> the route."),)
+        )
+    }
+    records = [
+        TestRecord(f"t::replay{n}", ["RK-REPLAY"], checks=_passed("RK-REPLAY"), routes=[usage])
+        for n in (1, 2)
+    ]
+    result = _result(records)
+    result.invariants = invariant_results(catalog, records, lambda r: f"pytest {r.nodeid}")
+    return result
+
+
+def _cell(html: str, route: str) -> str:
+    found = re.search(rf'<span class="cell (\w+)" title="([^"]*)"><code>{re.escape(route)}</code>'
+                      r" <b>([^<]*)</b></span>", html)  # fmt: skip
+    assert found, f"no matrix cell for {route}"
+    return " | ".join(found.groups())
+
+
+def test_html_matrix_shows_each_cells_checks_sentence_and_highlights_an_unreached_one() -> None:
+    html = render(_matrix_result())
+    assert "Sentence x route matrix: 1/2 cells reached" in html
+    assert _cell(html, "GET /v1/jira/usage") == "reached | The protocol says so. | 2"
+    # an unreached cell is marked, its sentence (escaped) is the route's own, not the quote
+    assert _cell(html, "GET /v1/instances/me") == (
+        "unreached | Sentence &lt;of&gt; the route. | 0: not reached"
+    )
+    assert "“Sentence &lt;of&gt; the route.”" in html  # the small quote beside its cells
+    assert '<details class="matrix" open><summary>request-keys: 1/2 cells reached' in html
+
+
+def test_json_lists_each_cells_checks_and_sentence() -> None:
+    entry = to_json(_matrix_result())["invariants"][0]
+    assert entry["routes_checked"] == {"GET /v1/jira/usage": 2, "GET /v1/instances/me": 0}
+    assert entry["route_sources"] == {
+        "GET /v1/jira/usage": "The protocol says so.",
+        "GET /v1/instances/me": "Sentence <of> the route.",
+    }
 
 
 def test_html_escapes_markup_in_test_ids_and_messages_everywhere_they_appear() -> None:

@@ -53,6 +53,14 @@ class Invariant:
     faults: tuple[str, ...]
     also_quotes: tuple[str, ...] = ()
     observable: bool = True
+    route_sources: tuple[tuple[str, str], ...] = ()
+    """(route, sentence) for the routes whose governing sentence is not `quote`: usually the
+    route's own "Access pattern" line that puts it in the family `quote` speaks of. A pair,
+    not a dict, so the entry stays hashable."""
+
+    def source_of(self, route: str) -> str:
+        """The protocol or profile sentence the (invariant, route) cell comes from."""
+        return dict(self.route_sources).get(route, self.quote)
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ def _invariant(entry: Mapping[str, Any]) -> Invariant:
         faults=tuple(entry.get("fault", [])),
         also_quotes=tuple(entry.get("also_quotes", [])),
         observable=entry.get("observable", True),
+        route_sources=tuple(entry.get("route_sources", {}).items()),
     )
 
 
@@ -158,6 +167,12 @@ def _catalog() -> tuple[Invariant, ...]:
         if invariant.id in seen:
             raise ContractError(f"invariants.yaml: duplicate id {invariant.id}")
         seen.add(invariant.id)
+        strays = [route for route, _ in invariant.route_sources if route not in invariant.routes]
+        if strays:  # a sentence for a cell that does not exist would never be checked
+            raise ContractError(
+                f"invariant {invariant.id}: route_sources names routes it does not list: "
+                + ", ".join(strays)
+            )
     return entries
 
 

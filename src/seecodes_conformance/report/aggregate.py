@@ -36,6 +36,7 @@ def _result_for(invariant_id: str, entry: Any) -> InvariantResult:
         quote=str(getattr(entry, "quote", "")),
         routes=list(getattr(entry, "routes", ())),
         rationale=getattr(entry, "rationale", None),
+        route_sources=dict(getattr(entry, "route_sources", ())),
     )
 
 

@@ -1,7 +1,9 @@
 """The HTML report a person reads first: one self-contained file, no scripts, no external assets.
 
 Order: the verdict; the run facts; every invariant by area with its status; each failure with
-the protocol sentence, the evidence and how to reproduce it; per-route coverage; the gate.
+the protocol sentence, the evidence and how to reproduce it; the sentence x route matrix (which
+governed route an executed check reached, and from which sentence each cell comes); per-route
+coverage; the gate.
 
 The markup lives in ``templates/report.html`` (its stylesheet, ``report.css``, is inlined by the
 template); this module only prepares the words. Jinja2 autoescapes every value, because most of
@@ -52,6 +54,36 @@ class _RouteRow:
     route: str
     badges: list[_RouteBadge]
     fuzz: list[str]
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One (invariant, route) cell: how many executed checks of the invariant reached it."""
+
+    route: str
+    checks: int
+
+
+@dataclass(frozen=True)
+class _SentenceRow:
+    """The cells of one invariant that come from one sentence."""
+
+    sentence: str
+    cells: list[_Cell]
+
+
+@dataclass(frozen=True)
+class _MatrixRow:
+    invariant: InvariantResult
+    sentences: list[_SentenceRow]
+
+
+@dataclass(frozen=True)
+class _MatrixArea:
+    name: str
+    reached: int
+    cells: int
+    rows: list[_MatrixRow]
 
 
 @cache
@@ -178,6 +210,27 @@ def _routes(
     return columns, rows
 
 
+def _matrix(result: Result) -> list[_MatrixArea]:
+    """The sentence x route matrix by area: per invariant, its governed routes grouped by the
+    sentence each cell comes from (the quote's cells first), with the checks that reached it.
+    A cell no executed check reached shows 0, which the template highlights."""
+    areas = []
+    for area in _areas(result):
+        rows = []
+        for inv in area.invariants:
+            by_sentence: dict[str, list[_Cell]] = {}
+            if any(inv.source_of(route) == inv.quote for route in inv.routes):
+                by_sentence[inv.quote] = []
+            for route in inv.routes:
+                cell = _Cell(route, inv.route_checks.get(route, 0))
+                by_sentence.setdefault(inv.source_of(route), []).append(cell)
+            rows.append(_MatrixRow(inv, [_SentenceRow(s, c) for s, c in by_sentence.items()]))
+        cells = [cell for row in rows for group in row.sentences for cell in group.cells]
+        reached = sum(1 for cell in cells if cell.checks)
+        areas.append(_MatrixArea(area.name, reached, len(cells), rows))
+    return areas
+
+
 def _gate_groups(result: Result) -> list[tuple[str, list[str]]]:
     g = result.gate
     groups = {
@@ -214,6 +267,7 @@ def render(result: Result) -> str:
         has_coverage=bool(coverage),
         fuzz_columns=fuzz_columns,
         route_rows=route_rows,
+        matrix=_matrix(result),
         gate_groups=_gate_groups(result),
     )
 

@@ -31,6 +31,8 @@ def _invariant(inv: InvariantResult) -> dict[str, Any]:
         "checks": inv.checks,
         # the sentence x route matrix: per governed route, the tests whose check reached it
         "routes_checked": {route: inv.route_checks.get(route, 0) for route in inv.routes},
+        # and the sentence each of those cells comes from (route_sources in the catalog, or quote)
+        "route_sources": {route: inv.source_of(route) for route in inv.routes},
     }
     if inv.reasons:
         entry["reasons"] = inv.reasons

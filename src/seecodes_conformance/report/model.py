@@ -81,6 +81,8 @@ class InvariantResult:
     checks: int = 0  # checks of it that actually ran to a pass
     # route -> tests whose check of it ran to a pass and sent requests to that route
     route_checks: dict[str, int] = field(default_factory=dict)
+    # route -> the sentence its cell comes from, for a route not governed by quote
+    route_sources: dict[str, str] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)  # why it was not verified, and how to
     notes: list[str] = field(default_factory=list)  # figures its checks reported
     failures: list[Failure] = field(default_factory=list)
@@ -92,6 +94,10 @@ class InvariantResult:
     def unchecked_routes(self) -> list[str]:
         """Routes the catalog says it governs that no executed check of it reached."""
         return [route for route in self.routes if route not in self.route_checks]
+
+    def source_of(self, route: str) -> str:
+        """The protocol or profile sentence the (invariant, route) cell comes from."""
+        return self.route_sources.get(route, self.quote)
 
 
 @dataclass
