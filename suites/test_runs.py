@@ -124,6 +124,8 @@ def _not_settled(seen: ObservedRun, invariant: str) -> NoReturn:
 @pytest.mark.invariant("RUN-INIT")
 def test_init_without_files_offers_list_md(observed: ObservedRun) -> None:
     run = observed.run
+    if run.init_response is not None:  # made early, with the session's other runs: judged here
+        assert_success(run.init_response, "RUN-INIT", what="initialising a run without files")
 
     if not run.run_id:
         fail("RUN-INIT", "init answered an empty runId")
