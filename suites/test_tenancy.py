@@ -8,6 +8,7 @@ reading the ids tenant ``a`` wrote sees nothing of ``a`` (its own data, or none)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 
@@ -178,3 +179,25 @@ def test_runs_of_the_same_ids_are_separate(early_runs: EarlyRuns) -> None:
             "tenant a's run failed, so it has no output; the run and its logs were checked",
             "a target whose runs succeed on the sample list.md",
         )
+
+
+@pytest.mark.invariant(INVARIANT)
+def test_a_run_of_the_same_ids_is_started_only_in_its_tenant(protocol: ProtocolSteps) -> None:
+    """POST /v1/tasks/{runId}/start with tenant b's permit for the same ids is refused on
+    tenant a's run; the run stays as tenant a reads it, and tenant a's permit then starts it."""
+    _, permit_a, permit_b = _twins(protocol)
+    run = protocol.init_run(permit_a)
+    protocol.upload_all(run)
+    before = protocol.run_view(permit_a, run.run_id)
+
+    theirs = protocol.start_run(permit_b, run.run_id)
+
+    assert_rejected(
+        theirs,
+        INVARIANT,
+        what="tenant b's permit starting tenant a's run of the same ids",
+        readback=functools.partial(protocol.run_view, permit_a, run.run_id),
+        before=before,
+    )
+    mine = protocol.start_run(permit_a, run.run_id)
+    assert_success(mine, INVARIANT, what="tenant a's permit starting its own run")

@@ -10,7 +10,6 @@ comes from (or, for a cell a Forge profile rule governs, verbatim certification-
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,19 @@ import yaml
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
+from protocol_sources import (
+    KEPT,
+    ORIGINALS,
+    PROFILE_NAME,
+    PROTOCOL_NAME,
+    profile_path,
+    protocol_path,
+)
 from seecodes_conformance import contract
 from seecodes_conformance.resources import contract_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = Path(__file__).resolve().parent / "data" / "protocol_examples"
-PROTOCOL_NAME = "seecodes-engine-3.1.10.md"
-PROFILE_NAME = "certification-profile.md"
 
 EXPECTED_ROUTES = {
     ("GET", "/healthz"),
@@ -135,24 +140,14 @@ def _normalise(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def protocol_text() -> str:
-    """The protocol markdown; the quote and heading checks skip (with the reason) without it."""
-    configured = os.environ.get("SEECODES_PROTOCOL_PATH")
-    path = (
-        Path(configured) if configured else REPO_ROOT.parent / "shared" / "protocol" / PROTOCOL_NAME
-    )
-    if not path.is_file():
-        pytest.skip(f"protocol text not found at {path} (set SEECODES_PROTOCOL_PATH)")
-    return path.read_text(encoding="utf-8")
+    """The protocol markdown the catalog quotes (kept in contract/protocol/)."""
+    return protocol_path().read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def profile_text() -> str:
     """The certification profile, the other source a cell's sentence may come from."""
-    configured = os.environ.get("SEECODES_PROFILE_PATH")
-    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / PROFILE_NAME
-    if not path.is_file():
-        pytest.skip(f"certification profile not found at {path} (set SEECODES_PROFILE_PATH)")
-    return path.read_text(encoding="utf-8")
+    return profile_path().read_text(encoding="utf-8")
 
 
 def _operations() -> list[tuple[str, dict[str, Any]]]:
@@ -582,3 +577,13 @@ def test_a_malformed_payload_entry_is_refused_with_one_clear_line(
         contract.ContractError, match="^payloads.yaml GET /healthz: " + re.escape(message)
     ):
         contract.payload_spec("GET", "/healthz")
+
+
+@pytest.mark.parametrize("name", [PROTOCOL_NAME, PROFILE_NAME])
+def test_kept_sources_equal_the_originals(name: str) -> None:
+    """contract/protocol/ holds the texts as published: where the originals are at hand, the
+    kept copies are byte for byte the same (a new protocol text means a new harness version)."""
+    original = ORIGINALS[name]
+    if not original.is_file():
+        pytest.skip(f"the original of {name} is not beside this clone ({original})")
+    assert (KEPT / name).read_bytes() == original.read_bytes(), f"contract/protocol/{name} drifted"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from protocol_sources import protocol_path
 from seecodes_conformance import contract
 
 if TYPE_CHECKING:  # referencing exports the resolver type only from its private core module
@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # referencing exports the resolver type only from its private
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = Path(__file__).resolve().parent / "data" / "protocol_examples"
-PROTOCOL_NAME = "seecodes-engine-3.1.10.md"
 BASE = contract.SCHEMA_BASE_URI
 
 VALUE_KEYWORDS = frozenset(
@@ -153,14 +152,8 @@ def _normalise(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def protocol_text() -> str:
-    """The protocol markdown; the quote checks skip (with the reason) without it."""
-    configured = os.environ.get("SEECODES_PROTOCOL_PATH")
-    path = (
-        Path(configured) if configured else REPO_ROOT.parent / "shared" / "protocol" / PROTOCOL_NAME
-    )
-    if not path.is_file():
-        pytest.skip(f"protocol text not found at {path} (set SEECODES_PROTOCOL_PATH)")
-    return path.read_text(encoding="utf-8")
+    """The protocol markdown the catalog quotes (kept in contract/protocol/)."""
+    return protocol_path().read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------ the rule itself
