@@ -20,6 +20,8 @@ import pytest
 from seecodes_conformance.deferred import Deferred, StateFile, utc
 from seecodes_conformance.flows import LAUNCHER_PATH, LaunchLink, ProtocolSteps, launcher_redirects
 from seecodes_conformance.flows.expiry import claim_due, defer_expiry, engine_now, verified_note
+from seecodes_conformance.flows.probes import PendingRoutes
+from seecodes_conformance.flows.run_registry import EarlyRuns, RunRegistry
 from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
 from seecodes_conformance.ids import TaskRef, cyrillic_look_alike, fullwidth_letter
 from seecodes_conformance.oracle import (
@@ -530,12 +532,21 @@ def test_concurrent_exchanges_of_one_code_yield_one_permit(
 # -- LC-NOT-PERMIT -------------------------------------------------------------------------------
 
 
+def _start_code_pair_routes(protocol: ProtocolSteps, registry: RunRegistry) -> PendingRoutes:
+    """Routes of a fresh pair, its run started early (settling beside the session's others)."""
+    return protocol.start_permit_routes(protocol.new_task(), registry)
+
+
+EARLY_RUNS = {"test_launch_code_is_not_a_permit": _start_code_pair_routes}
+
+
 @pytest.mark.invariant("LC-NOT-PERMIT")
-def test_launch_code_is_not_a_permit(protocol: ProtocolSteps) -> None:
+def test_launch_code_is_not_a_permit(protocol: ProtocolSteps, early_runs: EarlyRuns) -> None:
     """An unused launch code as bearer is rejected on every permit route of its own pair,
     where the pair's permit succeeds."""
-    task = protocol.new_task()
-    routes = protocol.permit_routes(task, "LC-NOT-PERMIT")
+    pending: PendingRoutes = early_runs.take(_start_code_pair_routes)
+    task = pending.task
+    routes = ProtocolSteps.settled_routes(pending, early_runs.registry, "LC-NOT-PERMIT")
     link = protocol.mint_launch_code(task)
 
     protocol.assert_not_a_permit({"an unused launch code": link.code}, "LC-NOT-PERMIT", on=routes)

@@ -21,6 +21,8 @@ import pytest
 from seecodes_conformance.deferred import Deferred, StateFile, utc
 from seecodes_conformance.flows import SNAPSHOT_VISIBLE_WITHIN_S, ProtocolSteps
 from seecodes_conformance.flows.expiry import claim_due, defer_expiry, engine_now, verified_note
+from seecodes_conformance.flows.probes import PendingRoutes, PermitRoutes
+from seecodes_conformance.flows.run_registry import EarlyRuns, RunRegistry, Starter
 from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
 from seecodes_conformance.ids import TaskRef, near_misses
 from seecodes_conformance.oracle import (
@@ -49,6 +51,38 @@ def _neighbours(protocol: ProtocolSteps) -> tuple[TaskRef, TaskRef, TaskRef]:
     """(own task, a sibling task in the same project, a task of another project)."""
     own = protocol.new_task()
     return own, protocol.new_task(own.project_id, number=2), protocol.new_task()
+
+
+# -- runs started early: they settle side by side, not one after another ---------------------
+
+
+def _start_required_routes(protocol: ProtocolSteps, registry: RunRegistry) -> PendingRoutes:
+    return protocol.start_permit_routes(protocol.new_task(), registry)
+
+
+def _start_forge_routes(protocol: ProtocolSteps, registry: RunRegistry) -> PendingRoutes:
+    return protocol.start_permit_routes(protocol.new_task(), registry)
+
+
+def _start_neighbour_routes(
+    protocol: ProtocolSteps, registry: RunRegistry
+) -> tuple[TaskRef, list[PendingRoutes]]:
+    """The own task, and routes of a sibling task and of another project's task."""
+    own, sibling, other = _neighbours(protocol)
+    return own, [protocol.start_permit_routes(t, registry) for t in (sibling, other)]
+
+
+EARLY_RUNS = {
+    "test_permit_routes_reject_a_missing_or_bad_permit": _start_required_routes,
+    "test_forge_token_or_request_key_is_not_a_permit": _start_forge_routes,
+    "test_run_routes_only_for_runs_of_the_permit_pair": _start_neighbour_routes,
+}
+
+
+def _settled_routes(early_runs: EarlyRuns, starter: Starter, invariant: str) -> PermitRoutes:
+    """The routes ``starter`` arranged, once their run settled (not verified if it did not)."""
+    pending: PendingRoutes = early_runs.take(starter)
+    return ProtocolSteps.settled_routes(pending, early_runs.registry, invariant)
 
 
 def _with_progress(
@@ -227,11 +261,13 @@ def _bad_permit(kind: str, real: str) -> str | None:
 
 
 @pytest.mark.invariant("PERMIT-REQUIRED")
-def test_permit_routes_reject_a_missing_or_bad_permit(protocol: ProtocolSteps) -> None:
+def test_permit_routes_reject_a_missing_or_bad_permit(
+    protocol: ProtocolSteps, early_runs: EarlyRuns
+) -> None:
     """Without a permit, with a made-up one, or with a tampered or truncated copy of a real
     one, every permit route of the real permit's own pair answers a 4xx and stores nothing;
     the real permit succeeds on each of them."""
-    routes = protocol.permit_routes(protocol.new_task(), "PERMIT-REQUIRED")
+    routes = _settled_routes(early_runs, _start_required_routes, "PERMIT-REQUIRED")
     bad_permits = {
         f"a {kind} permit": _bad_permit(kind, routes.permit.permit) for kind in BAD_PERMITS
     }
@@ -242,10 +278,12 @@ def test_permit_routes_reject_a_missing_or_bad_permit(protocol: ProtocolSteps) -
 
 
 @pytest.mark.invariant("FORGE-NOT-PERMIT")
-def test_forge_token_or_request_key_is_not_a_permit(protocol: ProtocolSteps) -> None:
+def test_forge_token_or_request_key_is_not_a_permit(
+    protocol: ProtocolSteps, early_runs: EarlyRuns
+) -> None:
     """The Jira App's credentials open no permit route, not even for a pair it may mint; the
     pair's permit succeeds on each of them."""
-    routes = protocol.permit_routes(protocol.new_task(), "FORGE-NOT-PERMIT")
+    routes = _settled_routes(early_runs, _start_forge_routes, "FORGE-NOT-PERMIT")
     other = protocol.jira("a")  # its key is spent here, never again
     credentials = {"a Forge token": other.forge_token(), "a request key": other.fresh_key()}
     for kind, credential in credentials.items():
@@ -444,14 +482,17 @@ def test_index_binding_is_exact_not_near(protocol: ProtocolSteps, kind: str) -> 
 
 
 @pytest.mark.invariant("PERMIT-BINDING-RUN")
-def test_run_routes_only_for_runs_of_the_permit_pair(protocol: ProtocolSteps) -> None:
+def test_run_routes_only_for_runs_of_the_permit_pair(
+    protocol: ProtocolSteps, early_runs: EarlyRuns
+) -> None:
     """start, status, output and logs reject runs of a sibling task and of another project,
     which the run's own permit reads and starts; a rejected start leaves the run unstarted."""
-    own, sibling, other = _neighbours(protocol)
+    own, pending = early_runs.take(_start_neighbour_routes)
     permit = protocol.mint_permit(own)
 
-    for t in (sibling, other):
-        routes = protocol.permit_routes(t, "PERMIT-BINDING-RUN")
+    for arranged in pending:
+        t = arranged.task
+        routes = ProtocolSteps.settled_routes(arranged, early_runs.registry, "PERMIT-BINDING-RUN")
         owner, settled, idle = routes.permit, routes.settled_run, routes.idle_run
         what = f"a permit for {own.task_id} on a run of {t.task_id}"
         # Output is "the final text artifact produced by a successful AI run" only.

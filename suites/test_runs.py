@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from seecodes_conformance.flows import RUN_STATUSES, SETTLED, ProtocolSteps, Run
+from seecodes_conformance.flows.run_registry import EarlyRuns, RunRegistry, TrackedRun
 from seecodes_conformance.flows.runs import settle_wait_hint
 from seecodes_conformance.http import JiraAppSession, PermitSession, is_throttled
 from seecodes_conformance.oracle import assert_success, checked, fail, throttled
@@ -20,10 +21,9 @@ from seecodes_conformance.outcomes import not_verified
 
 # The wait for the run to settle is --run-wait; passing never depends on how fast it settles:
 # the protocol bounds no run's duration, so a run still unsettled after it is not verified.
-POLL_INTERVAL_S = 0.02  # frequent, to see every intermediate status
-POLLS_AFTER_SETTLED = 6  # to catch a settled run that moves backwards
-# Documented order; succeeded and failed are both final.
-STATUS_RANK = {"queued": 0, "in_process": 1, "processing_remote": 2, "succeeded": 3, "failed": 3}
+# Polled by the session's run registry (0.5 s doubling to 5 s): intermediate statuses may come in
+# any order, so only the polls after settling matter, to catch a settled run that moves on.
+POLLS_AFTER_SETTLED = 4
 CREDIT_READ_ATTEMPTS = 5
 
 
@@ -33,6 +33,7 @@ class ObservedRun:
     run: Run
     wait: float  # how long the run was given to settle (--run-wait)
     start: httpx.Response | None = None
+    tracked: TrackedRun | None = None  # in the run registry, once started
     history: list[httpx.Response] = field(default_factory=list)
     output: httpx.Response | None = None
     logs: httpx.Response | None = None
@@ -47,30 +48,40 @@ class ObservedRun:
         return next((s for s in self.statuses if s in SETTLED), None)
 
 
-@pytest.fixture(scope="module")
-def observed(module_protocol: ProtocolSteps) -> ObservedRun:
-    """Init (files omitted), upload, start and poll one run; record, never judge."""
-    protocol = module_protocol
+def _start_observed(protocol: ProtocolSteps, registry: RunRegistry) -> ObservedRun:
+    """Init (files omitted), upload and start one run, handed to ``registry`` to settle beside
+    the session's other runs; record, never judge."""
     permit = protocol.mint_permit(protocol.new_task())
     run = protocol.init_run(permit)  # no files: the target defaults to ["list.md"]
-    seen = ObservedRun(permit, run, protocol.settings.run_wait)
+    seen = ObservedRun(permit, run, registry.run_wait)
     if "list.md" not in run.uploads:
         return seen
     protocol.upload_all(run)
     seen.start = protocol.start_run(permit, run.run_id)
-    if not seen.start.is_success:
+    if seen.start.is_success:
+        seen.tracked = registry.track(
+            run, label=f"{run.run_id} (runs suite)", polls_after_settled=POLLS_AFTER_SETTLED
+        )
+    return seen
+
+
+EARLY_RUNS = {"observed": _start_observed}
+
+
+@pytest.fixture(scope="module")
+def observed(early_runs: EarlyRuns) -> ObservedRun:
+    """The run started early (with the session's other runs), polled until it settled and a
+    few polls more; then its logs and output. Recorded, never judged."""
+    seen: ObservedRun = early_runs.take(_start_observed)
+    if seen.tracked is None:
         return seen
-    seen.history = protocol.run_history(
-        permit,
-        run.run_id,
-        timeout=seen.wait,
-        interval=POLL_INTERVAL_S,
-        polls_after_settled=POLLS_AFTER_SETTLED,
-    )
+    tracked = early_runs.registry.wait(seen.tracked)
+    # Only "not now" answers: the last one shows why nothing was seen (the tests judge it).
+    seen.history = tracked.history or ([tracked.throttled] if tracked.throttled else [])
     if seen.final is not None:
-        seen.logs = permit.get(f"/v1/tasks/{run.run_id}/logs")
+        seen.logs = seen.permit.get(f"/v1/tasks/{seen.run.run_id}/logs")
     if seen.final == "succeeded":
-        seen.output = permit.get(f"/v1/tasks/{run.run_id}/output")
+        seen.output = seen.permit.get(f"/v1/tasks/{seen.run.run_id}/output")
     return seen
 
 
@@ -113,6 +124,8 @@ def _not_settled(seen: ObservedRun, invariant: str) -> NoReturn:
 @pytest.mark.invariant("RUN-INIT")
 def test_init_without_files_offers_list_md(observed: ObservedRun) -> None:
     run = observed.run
+    if run.init_response is not None:  # made early, with the session's other runs: judged here
+        assert_success(run.init_response, "RUN-INIT", what="initialising a run without files")
 
     if not run.run_id:
         fail("RUN-INIT", "init answered an empty runId")
@@ -167,21 +180,21 @@ def test_status_is_documented_and_the_run_settles(observed: ObservedRun) -> None
 def test_status_never_moves_backwards(observed: ObservedRun) -> None:
     _require_settled(observed, "RUN-MONOTONIC")
 
-    previous: str | None = None
+    # The protocol names no order among queued, in_process and processing_remote (they may
+    # come in any order and repeat); a settled status is final: clients stop polling there.
+    settled: str | None = None
     for response, status in zip(observed.history, observed.statuses, strict=True):
-        if status not in STATUS_RANK:  # only the last answer can be; _require_settled read it
+        if status not in RUN_STATUSES:  # only the last answer can be; _require_settled read it
             fail("RUN-STATUS", f"status {status!r} is not one of {RUN_STATUSES}", [response])
-        if previous is not None and (
-            STATUS_RANK[status] < STATUS_RANK[previous]
-            or (previous in SETTLED and status != previous)
-        ):
+        if settled is not None and status != settled:
             fail(
                 "RUN-MONOTONIC",
-                f"status moved from {previous!r} back to {status!r} "
+                f"status moved from the settled {settled!r} to {status!r} "
                 f"(statuses seen: {observed.statuses})",
                 [response],
             )
-        previous = status
+        if status in SETTLED:
+            settled = status
     checked("RUN-MONOTONIC")
 
 

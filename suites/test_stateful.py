@@ -87,8 +87,13 @@ from seecodes_conformance.settings import Settings
 
 # A credential this close to its expiresAt may legally be refused; the model then accepts both.
 EXPIRY_MARGIN_S = 3.0
-RUN_ORDER = {"queued": 0, "in_process": 1, "processing_remote": 2, "succeeded": 3, "failed": 3}
-SETTLE_WITHIN_S = 30.0  # how long a settling step polls one run
+# Non-terminal statuses may come in any order and repeat; a settled one is final.
+RUN_ORDER = {"queued": 0, "in_process": 0, "processing_remote": 0, "succeeded": 1, "failed": 1}
+# How long a settling step polls one run. The RUN-* suites wait a run's full --run-wait (their
+# runs settle side by side); here settling is opportunistic, so a slow target does not cost
+# (settle steps) x (its run time): once one step ran out of time, later ones poll only once.
+SETTLE_WITHIN_S = 5.0
+SLOW_TARGET: set[str] = set()  # holds "slow" once a settling step ran out of time (per process)
 HEX = "0123456789abcdef"
 INDEX_PATHS = ["src/a.ts", "src/b.ts"]
 # The seed of derandomized profiles (smoke, ci): the same command always replays the same runs.
@@ -933,17 +938,21 @@ def build_machine(protocol: ProtocolSteps, forge: CredentialSource) -> type[Rule
 
         def _settle(self, run: RunRef) -> None:
             """Poll until the run settles, then once more: no status may move back."""
-            deadline = time.monotonic() + SETTLE_WITHIN_S
+            within = 0.0 if SLOW_TARGET else SETTLE_WITHIN_S
+            deadline, pause = time.monotonic() + within, 0.02
             while run.highest < RUN_ORDER["succeeded"]:
                 if time.monotonic() > deadline:
+                    SLOW_TARGET.add("slow")
                     LOG.unverified(["RUN-MONOTONIC"], Unverified(
-                        "timeout", f"a run did not settle within {SETTLE_WITHIN_S:.0f} s, so "
-                        "the state machine saw only part of its lifecycle",
+                        "timeout", f"a run did not settle within {SETTLE_WITHIN_S:.0f} s (once "
+                        "one did not, later settling steps poll once), so the state machine saw "
+                        "only part of its lifecycle; the runs suite waits the full --run-wait",
                         "the target's run duration (the bundled engine: --run-step)"))  # fmt: skip
                     self.step_note = "not settled in time"
                     return
                 self._poll(run.permit, run)
-                time.sleep(0.02)
+                time.sleep(pause)  # polite to a run that takes minutes: up to 1 s apart
+                pause = min(pause * 1.5, 1.0)
             self._poll(run.permit, run)
 
         @rule(permit=permits, run=runs)

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from seecodes_conformance.flows import SETTLED, SNAPSHOT_VISIBLE_WITHIN_S, ProtocolSteps
+from seecodes_conformance.flows import SNAPSHOT_VISIBLE_WITHIN_S, ProtocolSteps
+from seecodes_conformance.flows.run_registry import EarlyRuns, RunRegistry, TrackedRun
 from seecodes_conformance.http import JiraAppSession, PermitSession, is_throttled, json_or_none
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_rejected, assert_success, checked, fail, throttled
@@ -142,24 +143,29 @@ def test_project_index_of_the_same_ids_is_separate(protocol: ProtocolSteps) -> N
     checked(INVARIANT)
 
 
-@pytest.mark.invariant(INVARIANT)
-def test_runs_of_the_same_ids_are_separate(protocol: ProtocolSteps) -> None:
-    """Tenant a's run, its output and its logs are refused to tenant b's permit for the same
-    ids, where tenant a's permit reads them."""
+def _start_twin_run(
+    protocol: ProtocolSteps, registry: RunRegistry
+) -> tuple[PermitSession, PermitSession, TrackedRun]:
+    """Twins, and tenant a's run started and handed to ``registry`` (settling beside the
+    session's other runs)."""
     _, permit_a, permit_b = _twins(protocol)
     run = protocol.started_run(permit_a)
-    statuses = protocol.poll_statuses(permit_a, run.run_id, invariant="TENANT-ISOLATION")
-    if statuses[-1] not in SETTLED:
-        not_verified(
-            INVARIANT,
-            "timeout",
-            f"tenant a's run had not settled after {len(statuses)} polls (last status "
-            f"{statuses[-1]!r}); its output and logs are read once it settles",
-            "a target that settles runs within a minute",
-        )
+    return permit_a, permit_b, registry.track(run, label=f"{run.run_id} (tenant a)")
+
+
+EARLY_RUNS = {"test_runs_of_the_same_ids_are_separate": _start_twin_run}
+
+
+@pytest.mark.invariant(INVARIANT)
+def test_runs_of_the_same_ids_are_separate(early_runs: EarlyRuns) -> None:
+    """Tenant a's run, its output and its logs are refused to tenant b's permit for the same
+    ids, where tenant a's permit reads them."""
+    permit_a, permit_b, tracked = early_runs.take(_start_twin_run)
+    # Not verified if it does not settle within --run-wait: its output and logs are read then.
+    run = early_runs.registry.settled(tracked, INVARIANT).run
     # "GET /v1/tasks/{runId}/output: Returns the final text artifact produced by a successful
     # AI run": a failed run has no output for tenant a to read, so there is nothing to protect.
-    suffixes = ("", "/logs", "/output") if statuses[-1] == "succeeded" else ("", "/logs")
+    suffixes = ("", "/logs", "/output") if tracked.final == "succeeded" else ("", "/logs")
 
     for suffix in suffixes:
         theirs = permit_b.get(f"/v1/tasks/{run.run_id}{suffix}")

@@ -24,11 +24,14 @@ _EXCLUSIVE_PREFIX = "reject-"
 # A gateway's "not now" and runs that never settle leave checks not verified: combined with the
 # protocol's legal choices they would hide what those choices are meant to exercise.
 NOT_NOW = ("throttle-429", "refuse-503", "refuse-connections", "never-settle")
+# Slow runs cost time, not verdicts: their own row (and tests/test_slow_runs.py) prove them.
+SLOW = ("slow-runs",)
 
 
 def _combined() -> tuple[str, ...]:
     rejects = sorted(v for v in VARIANTS if v.startswith(_EXCLUSIVE_PREFIX))
-    others = sorted(v for v in VARIANTS if not v.startswith(_EXCLUSIVE_PREFIX) and v not in NOT_NOW)
+    out = (*NOT_NOW, *SLOW)
+    others = sorted(v for v in VARIANTS if not v.startswith(_EXCLUSIVE_PREFIX) and v not in out)
     return (*rejects[:1], *others)
 
 
@@ -50,7 +53,9 @@ def test_suites_pass_under_legal_variation(
     variants: tuple[str, ...], workers: int, profile: str, tmp_path: Path
 ) -> None:
     with EngineProcess(
-        variants=variants, workers=workers, extra_args=EMBEDDED_ENGINE_ARGS
+        variants=variants,
+        workers=workers,
+        extra_args=(*EMBEDDED_ENGINE_ARGS, *_ENGINE_ARGS.get(variants, ())),
     ) as engine:
         run = run_suites(
             engine.base_url, tmp_path, args=[f"--profile={profile}", *_ARGS.get(variants, ())],
@@ -82,3 +87,5 @@ def test_suites_pass_under_legal_variation(
 
 # Runs never settle: waiting the ci profile's 3 minutes per run proves nothing more than 5 s.
 _ARGS: dict[tuple[str, ...], tuple[str, ...]] = {("never-settle",): ("--run-wait=5",)}
+# Runs settle after 12 s instead of the engine's 60: long enough to overlap, short for CI.
+_ENGINE_ARGS: dict[tuple[str, ...], tuple[str, ...]] = {("slow-runs",): ("--slow-run-settle", "12")}

@@ -3,7 +3,8 @@
 ``throttle-429``: every 7th request 429 with Retry-After, as delta-seconds and as an HTTP-date;
 ``refuse-503``: every 9th 503 with Retry-After; ``refuse-connections``: every 4th new TCP
 connection reset before a byte is read. (``never-settle`` is proven through the suites, in
-tests/test_verdicts.py: no run settles within --run-wait.)
+tests/test_verdicts.py: no run settles within --run-wait; ``slow-runs`` in
+tests/test_slow_runs.py: runs settle late, side by side.)
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import email.utils
 import httpx
 from engine_helpers import start_engine
 
-# Variants whose proof lives here or in tests/test_verdicts.py, not in the route walk.
-GATEWAY_VARIANTS = frozenset({"throttle-429", "refuse-503", "refuse-connections", "never-settle"})
+# Variants whose proof lives here, in tests/test_verdicts.py or tests/test_slow_runs.py, not in
+# the route walk.
+GATEWAY_VARIANTS = frozenset(
+    {"throttle-429", "refuse-503", "refuse-connections", "never-settle", "slow-runs"}
+)
 
 
 def _statuses(base_url: str, n: int) -> list[httpx.Response]:

@@ -14,6 +14,7 @@ import httpx
 
 from seecodes_conformance.flows.data import DataSteps
 from seecodes_conformance.flows.launch import LaunchSteps
+from seecodes_conformance.flows.run_registry import RunRegistry, TrackedRun
 from seecodes_conformance.flows.runs import RunSteps
 from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
 from seecodes_conformance.ids import TaskRef
@@ -29,6 +30,16 @@ class PermitRoutes:
     permit: PermitSession
     settled_run: str
     settled_as: str
+    idle_run: str
+
+
+@dataclass(frozen=True)
+class PendingRoutes:
+    """``PermitRoutes`` whose run was started and is still settling (in a ``RunRegistry``)."""
+
+    task: TaskRef
+    permit: PermitSession
+    run: TrackedRun
     idle_run: str
 
 
@@ -101,16 +112,26 @@ class PermitProbes(LaunchSteps, RunSteps, DataSteps):
             write, invariant, what=f"writing progress with {what}", readback=readback, before=before
         )
 
-    def permit_routes(self, task: TaskRef, invariant: str) -> PermitRoutes:
-        """A permit for ``task`` with something behind every permit route: a run started and
-        polled until it settled, and a run initialised and uploaded but never started.
-        ``invariant``: the check that needs them (not verified if the run never settles)."""
+    def start_permit_routes(self, task: TaskRef, registry: RunRegistry) -> PendingRoutes:
+        """A permit for ``task`` with something behind every permit route, in two halves: this
+        one starts a run and hands it to ``registry`` (it settles beside the session's other
+        runs), and initialises and uploads a run never started; ``settled_routes`` waits."""
         permit = self.mint_permit(task)
-        settled = self.started_run(permit)
-        statuses = self.poll_statuses(permit, settled.run_id, invariant=invariant)
+        run = self.started_run(permit)
+        started = registry.track(run, label=f"{run.run_id} (task {task.task_id})")
         idle = self.init_run(permit)
         self.upload_all(idle)
-        return PermitRoutes(permit, settled.run_id, statuses[-1], idle.run_id)
+        return PendingRoutes(task, permit, started, idle.run_id)
+
+    @staticmethod
+    def settled_routes(
+        pending: PendingRoutes, registry: RunRegistry, invariant: str
+    ) -> PermitRoutes:
+        """The routes of ``pending`` once its run settled (not verified for ``invariant`` if it
+        did not within the wait)."""
+        tracked = registry.settled(pending.run, invariant)
+        settled_as = tracked.final or ""
+        return PermitRoutes(pending.permit, tracked.run.run_id, settled_as, pending.idle_run)
 
     def assert_not_a_permit(
         self, bearers: Mapping[str, str | None], invariant: str, *, on: PermitRoutes

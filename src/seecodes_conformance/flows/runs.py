@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -35,6 +35,8 @@ class Run:
     run_id: str
     uploads: dict[str, str]
     permit: PermitSession
+    # The init answer, for a test that judges it later than it was made (runs started early).
+    init_response: httpx.Response | None = field(default=None, compare=False, repr=False)
 
 
 class RunSteps(StepsBase):
@@ -51,7 +53,7 @@ class RunSteps(StepsBase):
         if not isinstance(run_id, str) or not isinstance(uploads, dict):
             fail("RUN-INIT", "init answered 2xx without runId and uploads", [response])
         register_credentials(data)
-        return Run(run_id, {str(k): str(v) for k, v in uploads.items()}, permit)
+        return Run(run_id, {str(k): str(v) for k, v in uploads.items()}, permit, response)
 
     def upload(self, url: str, content: bytes) -> httpx.Response:
         """PUT to a presigned target, as object stores take uploads; no harness credentials.

@@ -14,6 +14,7 @@ from seecodes_conformance.plugin.engine import EMBEDDED_ENGINE_ARGS, target_rest
 from seecodes_conformance.plugin.fixtures import _handshake as _handshake
 from seecodes_conformance.plugin.fixtures import (
     deferred_state,
+    early_runs,
     forge,
     http,
     ids,
@@ -22,6 +23,7 @@ from seecodes_conformance.plugin.fixtures import (
     module_protocol,
     protocol,
     run_prefix,
+    run_registry,
     secrets,
     seecodes_settings,
     target,
@@ -44,6 +46,7 @@ pytest_plugins = ["seecodes_conformance.plugin.spelling"]  # command-line checks
 __all__ = [
     "EMBEDDED_ENGINE_ARGS",
     "deferred_state",
+    "early_runs",
     "forge",
     "http",
     "ids",
@@ -61,6 +64,7 @@ __all__ = [
     "pytest_runtest_makereport",
     "pytest_runtest_setup",
     "run_prefix",
+    "run_registry",
     "secrets",
     "seecodes_settings",
     "target",

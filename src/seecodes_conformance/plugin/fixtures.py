@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from seecodes_conformance.credentials import (
 )
 from seecodes_conformance.deferred import StateFile, open_state
 from seecodes_conformance.flows import ProtocolSteps
+from seecodes_conformance.flows.run_registry import EarlyRuns, RunRegistry, starters_of
 from seecodes_conformance.http import JiraAppSession, new_http_client
 from seecodes_conformance.ids import IdFactory
 from seecodes_conformance.outcomes import not_verified_here
@@ -237,3 +240,74 @@ def module_protocol(
     return ProtocolSteps.standalone(
         http=http, forge=forge, ids=ids, settings=seecodes_settings, owner=request.module.__name__
     )
+
+
+def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
+    """Where a long wait for runs says how it is going: the terminal, past pytest's capture.
+
+    The controller writes a line through the terminal reporter (on a line of its own, after
+    any ``-q`` dots); an xdist worker has no terminal, so it writes to the stderr it inherited
+    from the controller, a line of its own prefixed with the worker's id.
+    """
+    capture = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    worker = getattr(config, "workerinput", None)
+
+    def write(line: str) -> None:
+        suspended = capture.global_and_fixture_disabled() if capture is not None else nullcontext()
+        with suspended:
+            if worker is None and reporter is not None:
+                if config.get_terminal_writer().width_of_current_line:  # -q dots so far
+                    reporter.write("\n")
+                reporter.write_line(line)
+            else:
+                prefix = f"[{worker['workerid']}] " if worker is not None else ""
+                stream = sys.__stderr__
+                if stream is not None:
+                    # The controller may be amid a line of -q dots: start a line of our own.
+                    stream.write(f"\n{prefix}{line}\n")
+                    stream.flush()
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def run_registry(
+    pytestconfig: pytest.Config, seecodes_settings: Settings, http: httpx.Client
+) -> Iterator[RunRegistry]:
+    """This process's started runs, settled side by side by one background poller."""
+    write = _progress_writer(pytestconfig)
+    registry = RunRegistry(seecodes_settings.run_wait, progress=write)
+    yield registry
+    registry.close()
+    if registry.record.tracked:
+        write(registry.summary_line())
+
+
+@pytest.fixture(scope="session")
+def early_runs(
+    request: pytest.FixtureRequest,
+    run_registry: RunRegistry,
+    http: httpx.Client,
+    forge: CredentialSource,
+    ids: IdFactory,
+    seecodes_settings: Settings,
+    _handshake: None,
+) -> EarlyRuns:
+    """The runs of every selected test whose module declares ``EARLY_RUNS``, all started at the
+    first test that needs one (each xdist worker starts those of every selected test: it cannot
+    know which it will be sent)."""
+    used: dict[object, set[str]] = {}
+    for item in request.session.items:
+        module = getattr(item, "module", None)
+        if module is not None and hasattr(module, "EARLY_RUNS"):
+            names = used.setdefault(module, set())
+            names.update(getattr(item, "fixturenames", ()))
+            names.add(getattr(item, "originalname", item.name))
+
+    def protocol_for(owner: str) -> ProtocolSteps:
+        return ProtocolSteps.standalone(
+            http=http, forge=forge, ids=ids, settings=seecodes_settings, owner=owner
+        )
+
+    return EarlyRuns(run_registry, starters_of(list(used.items())), protocol_for)
