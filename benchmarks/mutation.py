@@ -251,10 +251,11 @@ def run_test_command(command: str, copy: EngineCopy, timeout: float) -> tuple[st
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        # before reading to the end: a survivor holding the output pipe would block that read
         for pid in _processes_marked(str(copy.root)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        proc.communicate()
         return "timeout", f"no verdict after {timeout:.0f}s"
     tail = "\n".join(output.decode(errors="replace").splitlines()[-5:])
     return ("survived" if proc.returncode == 0 else "killed"), tail
