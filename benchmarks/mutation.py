@@ -24,6 +24,7 @@ Not a timed test: ``pip install -e '.[dev,mutation]'`` then
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import difflib
 import os
@@ -46,14 +47,16 @@ __all__ = [
     "DEFAULT_TEST_COMMAND",
     "OUTCOMES",
     "SECURITY_MODULES",
-    "SWITCHES",
+    "SWITCH_CALLS",
     "EngineCopy",
     "ModuleTally",
     "MutantResult",
+    "SourceFacts",
     "format_report",
     "main",
     "resolve_modules",
     "run_test_command",
+    "source_facts",
     "tally",
 ]
 
@@ -85,9 +88,10 @@ DEFAULT_TEST_COMMAND = (
 
 OUTCOMES = ("killed", "survived", "timeout", "incompetent")
 
-# Calls that switch the engine's faults and variants on: the runs start the clean engine, so a
-# survivor on such a line is often equivalent there (a hint for the reader, not a filter).
-SWITCHES = ("fault(", "variant(")
+# The engine's fault and variant switches (config.fault("name"), config.variant("name")): the
+# runs start the clean engine, so code that only a switch turns on never runs there, and a
+# survivor in it is likely equivalent (a hint for the reader, not a filter).
+SWITCH_CALLS = frozenset({"fault", "variant"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class MutantResult:
     removed: str = ""  # the original line(s), as the unified diff shows them
     added: str = ""  # the mutated line(s)
     detail: str = ""  # incompetent: why
+    switched: bool = False  # on a line that reads a switch, or that only a switch turns on
 
 
 @dataclass
@@ -108,7 +113,8 @@ class ModuleTally:
     """Counts of one module's campaign; ``planned`` is every mutant cosmic-ray found."""
 
     module: str
-    planned: int
+    planned: int  # every mutant that can change behaviour (annotation mutants left out)
+    equivalent: int = 0  # mutants inside annotations: never evaluated, so never run
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
 
     @property
@@ -124,8 +130,10 @@ class ModuleTally:
         return (self.counts["killed"] + self.counts["timeout"]) / judged
 
 
-def tally(module: str, planned: int, results: Sequence[MutantResult]) -> ModuleTally:
-    counted = ModuleTally(module, planned)
+def tally(
+    module: str, planned: int, results: Sequence[MutantResult], equivalent: int = 0
+) -> ModuleTally:
+    counted = ModuleTally(module, planned, equivalent)
     for result in results:
         counted.counts[result.outcome] += 1
     return counted
@@ -158,6 +166,12 @@ def format_report(tallies: Sequence[ModuleTally], results: Sequence[MutantResult
     if any(c.run != c.planned for c in tallies):
         lines.append("mutants: run/found (a sample; --max-mutants 0 runs all)")
     lines.append("score: (killed + timeout) / (killed + timeout + survived)")
+    lines.extend(
+        f"{c.module}: {c.equivalent} more mutants inside annotations, not run (never evaluated:"
+        " from __future__ import annotations)"
+        for c in tallies
+        if c.equivalent
+    )
     survivors = [r for r in results if r.outcome == "survived"]
     lines.append("")
     lines.append(f"surviving mutants: {len(survivors)}")
@@ -167,7 +181,7 @@ def format_report(tallies: Sequence[ModuleTally], results: Sequence[MutantResult
         )
         lines.extend(f"      - {text}" for text in result.removed.splitlines())
         lines.extend(f"      + {text}" for text in result.added.splitlines())
-        if any(switch in result.removed for switch in SWITCHES):
+        if result.switched:
             lines.append("      (the line reads a fault or variant switch: the mutant may change")
             lines.append("       only the faulty or variant engine, which these runs do not start)")
     incompetent = [r for r in results if r.outcome == "incompetent"]
@@ -175,6 +189,66 @@ def format_report(tallies: Sequence[ModuleTally], results: Sequence[MutantResult
         lines.append(f"incompetent (the test command could not judge them): {len(incompetent)}")
         lines.extend(f"  {r.module}:{r.line}  {r.operator}: {r.detail}" for r in incompetent)
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What the source says about a mutant's position, read with ``ast`` (1-based lines)."""
+
+    annotations: tuple[tuple[tuple[int, int], tuple[int, int]], ...]  # (start, end) positions
+    switch_lines: frozenset[int]
+
+    def in_annotation(self, line: int, column: int) -> bool:
+        return any(start <= (line, column) < end for start, end in self.annotations)
+
+
+def _is_switch_call(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return name in SWITCH_CALLS
+
+
+def _switch_turns_on(test: ast.expr) -> bool:
+    """``if fault(...)`` or ``if x and fault(...)``: the body runs only with the switch on."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_switch_turns_on(value) for value in test.values)
+    return _is_switch_call(test)
+
+
+def source_facts(source: str) -> SourceFacts:
+    """Annotation spans (only where ``from __future__ import annotations`` keeps them strings)
+    and the lines that read a switch or that only a switch turns on."""
+    tree = ast.parse(source)
+    postponed = any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == "__future__"
+        and any(alias.name == "annotations" for alias in node.names)
+        for node in tree.body
+    )
+    annotations: list[ast.expr] = []
+    switch_lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            arguments = node.args
+            every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+            every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+            annotations += [a.annotation for a in every if a.annotation is not None]
+            if node.returns is not None:
+                annotations.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+        elif _is_switch_call(node):
+            switch_lines.add(getattr(node, "lineno", 0))
+        if isinstance(node, ast.If) and _switch_turns_on(node.test):
+            end = node.body[-1].end_lineno or node.body[-1].lineno
+            switch_lines.update(range(node.body[0].lineno, end + 1))
+    spans = tuple(
+        ((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0))
+        for a in annotations
+    )
+    return SourceFacts(spans if postponed else (), frozenset(switch_lines))
 
 
 class EngineCopy:
@@ -277,6 +351,7 @@ class _Planned:
     operator: str
     occurrence: int
     line: int
+    column: int
 
 
 def _plan(module_path: Path, session: Path) -> list[_Planned]:
@@ -287,7 +362,7 @@ def _plan(module_path: Path, session: Path) -> list[_Planned]:
     with use_db(str(session), WorkDB.Mode.create) as db:
         init([module_path], db, {})
         return [
-            _Planned(item.job_id, spec.operator_name, spec.occurrence, spec.start_pos[0])
+            _Planned(item.job_id, spec.operator_name, spec.occurrence, *spec.start_pos)
             for item in db.work_items
             for spec in item.mutations
         ]
@@ -311,6 +386,7 @@ def _run_mutant(
     command: str,
     slots: queue.Queue[EngineCopy],
     timeout: float,
+    switched: bool,
 ) -> tuple[MutantResult, Any]:
     """Put one mutant in a free engine copy, run the test command, give the copy back."""
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
@@ -327,7 +403,9 @@ def _run_mutant(
     finally:
         slots.put(copy)
     detail = output if outcome == "incompetent" else ""
-    result = MutantResult(module, planned.line, planned.operator, outcome, removed, added, detail)
+    result = MutantResult(
+        module, planned.line, planned.operator, outcome, removed, added, detail, switched
+    )
     test_outcome = {
         "killed": TestOutcome.KILLED,
         "timeout": TestOutcome.KILLED,  # cosmic-ray's convention: output "timeout"
@@ -359,12 +437,14 @@ def _campaign(
 
     module = module_path.name
     session = session_dir / f"{module_path.stem}.sqlite"
-    planned = _plan(module_path, session)
+    original = module_path.read_text(encoding="utf-8")
+    facts = source_facts(original)
+    found = _plan(module_path, session)
+    planned = [p for p in found if not facts.in_annotation(p.line, p.column)]
     chosen = list(planned)
     if args.max_mutants and len(chosen) > args.max_mutants:
         chosen = random.Random(f"{args.seed}:{module}").sample(chosen, args.max_mutants)
     command = _command_for(args.test_command, module)
-    original = module_path.read_text(encoding="utf-8")
     print(f"{module}: {len(chosen)} of {len(planned)} mutants; test command: {command}", flush=True)
     results: list[MutantResult] = []
     with (
@@ -381,6 +461,7 @@ def _campaign(
                 command,
                 slots,
                 timeout,
+                item.line in facts.switch_lines,
             ): item
             for item in chosen
         }
@@ -394,10 +475,10 @@ def _campaign(
                 f"{result.outcome}",
                 flush=True,
             )
-        skipped = {item.job_id for item in planned} - {item.job_id for item in chosen}
+        skipped = {item.job_id for item in found} - {item.job_id for item in chosen}
         for job_id in skipped:  # visible in cr-report as skipped, not as pending
             db.set_result(job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
-    return tally(module, len(planned), results), results
+    return tally(module, len(planned), results, len(found) - len(planned)), results
 
 
 def _command_for(template: str, module: str) -> str:

@@ -57,8 +57,12 @@ def test_default_modules_and_suites_exist() -> None:
         bench.resolve_modules(["no_such_module.py"])
 
 
-def _result(outcome: str, line: int, removed: str = "a != b", added: str = "a == b") -> object:
-    return bench.MutantResult("request_keys.py", line, "core/Op", outcome, removed, added)
+def _result(
+    outcome: str, line: int, removed: str = "a != b", added: str = "a == b", switched: bool = False
+) -> object:
+    return bench.MutantResult(
+        "request_keys.py", line, "core/Op", outcome, removed, added, switched=switched
+    )
 
 
 def test_report_counts_each_outcome_and_lists_every_survivor() -> None:
@@ -67,10 +71,10 @@ def test_report_counts_each_outcome_and_lists_every_survivor() -> None:
         _result("killed", 11),
         _result("timeout", 12),
         _result("survived", 40, 'if state != "current":', 'if state == "current":'),
-        _result("survived", 7, 'if x and fault("rk-replay"):', 'if not x and fault("rk-replay"):'),
+        _result("survived", 7, "if x and on:", "if not x and on:", switched=True),
         bench.MutantResult("request_keys.py", 50, "core/Op", "incompetent", detail="no start"),
     ]
-    counted = bench.tally("request_keys.py", 115, results)
+    counted = bench.tally("request_keys.py", 115, results, equivalent=11)
     assert counted.counts == {"killed": 2, "survived": 2, "timeout": 1, "incompetent": 1}
     assert counted.score == pytest.approx(3 / 5)  # incompetent mutants are not judged
     report = bench.format_report([counted], results)
@@ -83,7 +87,8 @@ def test_report_counts_each_outcome_and_lists_every_survivor() -> None:
     second = survivors.index("fixtures/reference_engine/request_keys.py:40  core/Op")
     assert first < second
     assert '- if state != "current":' in survivors and '+ if state == "current":' in survivors
-    assert survivors.count("fault or variant switch") == 1  # only the line reading fault(...)
+    assert survivors.count("fault or variant switch") == 1  # only the switched survivor
+    assert "request_keys.py: 11 more mutants inside annotations, not run" in report
     assert "request_keys.py:50  core/Op: no start" in report
     for killed_line in (":10 ", ":11 ", ":12 "):
         assert killed_line not in survivors
@@ -94,6 +99,35 @@ def test_report_of_a_module_with_no_judged_mutant_has_no_score() -> None:
     assert counted.score is None
     report = bench.format_report([counted], [])
     assert "n/a" in report and "surviving mutants: 0" in report
+
+
+FACTS_SOURCE = """from __future__ import annotations
+
+def check(engine: Engine, token: str | None) -> int | None:
+    if token is None or engine.config.fault("skip"):
+        return None
+    if engine.config.variant("loose") and token:
+        token = token.strip()
+        return len(token)
+    limit: int = 3 | 4
+    return limit
+"""
+
+
+def test_source_facts_find_annotations_and_switched_lines() -> None:
+    facts = bench.source_facts(FACTS_SOURCE)
+    lines = FACTS_SOURCE.splitlines()
+    signature = lines[2]
+    assert facts.in_annotation(3, signature.index("str | None") + 4)  # the | of str | None
+    assert facts.in_annotation(3, signature.index("int | None") + 4)  # the return annotation
+    assert not facts.in_annotation(4, lines[3].index("is None"))  # code, not an annotation
+    assert facts.in_annotation(9, lines[8].index("int"))  # AnnAssign annotation ...
+    assert not facts.in_annotation(9, lines[8].index("|"))  # ... but its value is code
+    # lines 4 and 6 read a switch, 7-8 run only with the variant on, 5 also runs without
+    assert facts.switch_lines == {4, 6, 7, 8}
+    # without postponed annotations they are evaluated at definition time: real mutants
+    evaluated = bench.source_facts(FACTS_SOURCE.replace("from __future__ import annotations", ""))
+    assert not evaluated.in_annotation(3, signature.index("str | None") + 4)
 
 
 # The replay check of request keys: a consumed key is refused.
