@@ -156,8 +156,9 @@ def format_report(tallies: Sequence[ModuleTally], results: Sequence[MutantResult
     header = ("module", "mutants", "killed", "survived", "timeout", "incompetent", "score")
     rows: list[tuple[str, ...]] = [header]
     for counted in tallies:
-        sampled = str(counted.run) if counted.run == counted.planned else f"{counted.run}/"
-        sampled += "" if counted.run == counted.planned else str(counted.planned)
+        sampled = f"{counted.run}" + (
+            "" if counted.run == counted.planned else f"/{counted.planned}"
+        )
         score = "n/a" if counted.score is None else f"{counted.score:.0%}"
         rows.append((counted.module, sampled, *(str(counted.counts[o]) for o in OUTCOMES), score))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -182,8 +183,8 @@ def format_report(tallies: Sequence[ModuleTally], results: Sequence[MutantResult
         lines.extend(f"      - {text}" for text in result.removed.splitlines())
         lines.extend(f"      + {text}" for text in result.added.splitlines())
         if result.switched:
-            lines.append("      (the line reads a fault or variant switch: the mutant may change")
-            lines.append("       only the faulty or variant engine, which these runs do not start)")
+            lines.append("      (a fault or variant switch reads or guards this line: the mutant")
+            lines.append("       may change only an engine these runs do not start)")
     incompetent = [r for r in results if r.outcome == "incompetent"]
     if incompetent:
         lines.append(f"incompetent (the test command could not judge them): {len(incompetent)}")
