@@ -52,6 +52,7 @@ __all__ = [
     "ModuleTally",
     "MutantResult",
     "SourceFacts",
+    "Span",
     "format_report",
     "main",
     "resolve_modules",
@@ -105,7 +106,7 @@ class MutantResult:
     removed: str = ""  # the original line(s), as the unified diff shows them
     added: str = ""  # the mutated line(s)
     detail: str = ""  # incompetent: why
-    switched: bool = False  # on a line that reads a switch, or that only a switch turns on
+    switched: bool = False  # in code that changes nothing while every switch is off
 
 
 @dataclass
@@ -183,7 +184,7 @@ def format_report(tallies: Sequence[ModuleTally], results: Sequence[MutantResult
         lines.extend(f"      - {text}" for text in result.removed.splitlines())
         lines.extend(f"      + {text}" for text in result.added.splitlines())
         if result.switched:
-            lines.append("      (a fault or variant switch reads or guards this line: the mutant")
+            lines.append("      (only a fault or variant switch makes this code count: the mutant")
             lines.append("       may change only an engine these runs do not start)")
     incompetent = [r for r in results if r.outcome == "incompetent"]
     if incompetent:
@@ -192,15 +193,27 @@ def format_report(tallies: Sequence[ModuleTally], results: Sequence[MutantResult
     return "\n".join(lines)
 
 
+Span = tuple[tuple[int, int], tuple[int, int]]  # (line, column) start, exclusive end
+
+
+def _span(node: ast.AST) -> Span:
+    line, column = getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+    return (line, column), (getattr(node, "end_lineno", None) or line,
+                            getattr(node, "end_col_offset", None) or column)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SourceFacts:
     """What the source says about a mutant's position, read with ``ast`` (1-based lines)."""
 
-    annotations: tuple[tuple[tuple[int, int], tuple[int, int]], ...]  # (start, end) positions
-    switch_lines: frozenset[int]
+    annotations: tuple[Span, ...]
+    switched: tuple[Span, ...]  # code that changes nothing while every switch is off
 
     def in_annotation(self, line: int, column: int) -> bool:
         return any(start <= (line, column) < end for start, end in self.annotations)
+
+    def is_switched(self, line: int, column: int) -> bool:
+        return any(start <= (line, column) < end for start, end in self.switched)
 
 
 def _is_switch_call(node: ast.AST) -> bool:
@@ -212,7 +225,7 @@ def _is_switch_call(node: ast.AST) -> bool:
 
 
 def _switch_turns_on(test: ast.expr) -> bool:
-    """``if fault(...)`` or ``if x and fault(...)``: the body runs only with the switch on."""
+    """``fault(...)`` or ``x and fault(...)``: true only with the switch on."""
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
         return any(_switch_turns_on(value) for value in test.values)
     return _is_switch_call(test)
@@ -220,7 +233,10 @@ def _switch_turns_on(test: ast.expr) -> bool:
 
 def source_facts(source: str) -> SourceFacts:
     """Annotation spans (only where ``from __future__ import annotations`` keeps them strings)
-    and the lines that read a switch or that only a switch turns on."""
+    and the switched code: the body of ``if fault(...)`` (or ``if x and fault(...)``), and the
+    other operands of ``x and fault(...)``, whose value is false with the switch off whatever
+    ``x`` is. A mutant of the switch call itself (``not fault(...)`` -> ``fault(...)``) is not
+    switched: it changes the clean engine."""
     tree = ast.parse(source)
     postponed = any(
         isinstance(node, ast.ImportFrom)
@@ -229,7 +245,7 @@ def source_facts(source: str) -> SourceFacts:
         for node in tree.body
     )
     annotations: list[ast.expr] = []
-    switch_lines: set[int] = set()
+    switched: list[Span] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             arguments = node.args
@@ -240,16 +256,16 @@ def source_facts(source: str) -> SourceFacts:
                 annotations.append(node.returns)
         elif isinstance(node, ast.AnnAssign):
             annotations.append(node.annotation)
-        elif _is_switch_call(node):
-            switch_lines.add(getattr(node, "lineno", 0))
+        elif (
+            isinstance(node, ast.BoolOp)
+            and isinstance(node.op, ast.And)
+            and any(_switch_turns_on(value) for value in node.values)
+        ):
+            switched += [_span(v) for v in node.values if not _switch_turns_on(v)]
         if isinstance(node, ast.If) and _switch_turns_on(node.test):
-            end = node.body[-1].end_lineno or node.body[-1].lineno
-            switch_lines.update(range(node.body[0].lineno, end + 1))
-    spans = tuple(
-        ((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0))
-        for a in annotations
-    )
-    return SourceFacts(spans if postponed else (), frozenset(switch_lines))
+            switched += [_span(statement) for statement in node.body]
+    spans = tuple(_span(a) for a in annotations)
+    return SourceFacts(spans if postponed else (), tuple(switched))
 
 
 class EngineCopy:
@@ -462,7 +478,7 @@ def _campaign(
                 command,
                 slots,
                 timeout,
-                item.line in facts.switch_lines,
+                facts.is_switched(item.line, item.column),
             ): item
             for item in chosen
         }

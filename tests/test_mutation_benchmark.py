@@ -123,8 +123,16 @@ def test_source_facts_find_annotations_and_switched_lines() -> None:
     assert not facts.in_annotation(4, lines[3].index("is None"))  # code, not an annotation
     assert facts.in_annotation(9, lines[8].index("int"))  # AnnAssign annotation ...
     assert not facts.in_annotation(9, lines[8].index("|"))  # ... but its value is code
-    # lines 4 and 6 read a switch, 7-8 run only with the variant on, 5 also runs without
-    assert facts.switch_lines == {4, 6, 7, 8}
+    # `token is None or fault(...)`: the or makes neither operand switched (line 4, 5)
+    assert not any(facts.is_switched(4, col) for col in range(len(lines[3])))
+    assert not facts.is_switched(5, lines[4].index("None"))
+    # `variant(...) and token`: token is switched, the switch call itself is not
+    assert facts.is_switched(6, lines[5].index("token:"))
+    assert not facts.is_switched(6, lines[5].index("engine"))
+    # the body runs only with the variant on; what follows it runs without
+    assert facts.is_switched(7, lines[6].index("token"))
+    assert facts.is_switched(8, lines[7].index("return"))
+    assert not facts.is_switched(9, lines[8].index("3"))
     # without postponed annotations they are evaluated at definition time: real mutants
     evaluated = bench.source_facts(FACTS_SOURCE.replace("from __future__ import annotations", ""))
     assert not evaluated.in_annotation(3, signature.index("str | None") + 4)
