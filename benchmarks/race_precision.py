@@ -11,20 +11,27 @@ and HTTP/2 single-packet engines (``seecodes_conformance.race``), against loopba
    (0, 100 µs, 1 ms), then consumes; async and threadpool handlers. Detection = fraction of bursts
    with more than one winner. False positives: same against the atomic endpoints.
 
+3. Through a proxy: the same detection bursts sent to Caddy (``tests/caddy_proxy.py``: TLS from a
+   CA generated for the run, HTTP/2 negotiated by ALPN at the front, HTTP/1.1 keep-alive to the
+   upstream uvicorn), next to the direct columns in the same rounds: what a staging target
+   behind a TLS-terminating reverse proxy leaves of the harness's synchronization.
+
 Configurations are interleaved in rounds with a rotating order so machine noise hits all alike.
-Not a timed test: run ``python benchmarks/race_precision.py [--quick] [--out PATH]``.
+Not a timed test: run ``python benchmarks/race_precision.py [--quick] [--no-proxy] [--out PATH]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -39,7 +46,10 @@ from seecodes_conformance.race import PreparedRequest, send_burst
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+from caddy_proxy import CaddyProxy  # noqa: E402  (the self-tests' TLS reverse proxy)
 from racy_server import running_server  # noqa: E402  (shared with the race engine's self-tests)
+from seecodes_conformance.tls import TlsConfig  # noqa: E402
+from tls_certs import make_pki  # noqa: E402
 
 DEFAULT_OUT = REPO / "reports" / "benchmarks" / "race_precision.json"
 
@@ -47,6 +57,10 @@ GATHER = "gather@uvicorn"
 LAST_BYTE = "h1-last-byte@uvicorn"
 SINGLE_PACKET = "h2-single-packet@hypercorn"
 LAST_BYTE_HY = "h1-last-byte@hypercorn"  # same server as single-packet, for comparison
+# Through Caddy: TLS and HTTP/2 (ALPN) at the front, HTTP/1.1 keep-alive to uvicorn behind it.
+PROXY_SINGLE_PACKET = "h2-single-packet@caddy-tls>uvicorn"
+PROXY_LAST_BYTE = "h1-last-byte@caddy-tls>uvicorn"
+PROXY_CONFIGS = [PROXY_SINGLE_PACKET, PROXY_LAST_BYTE]
 SPREAD_CONFIGS = [GATHER, LAST_BYTE, SINGLE_PACKET, LAST_BYTE_HY]
 DETECT_CONFIGS = [GATHER, LAST_BYTE, SINGLE_PACKET]
 RACY_CASES = [(mode, w) for mode in ("async", "sync") for w in (0, 100, 1000)]
@@ -89,10 +103,13 @@ class GatherClient:
 class EngineClient:
     """The harness's engine; every burst opens, warms and closes its own connections."""
 
-    def __init__(self, base_url: str, technique: str, pause_s: float) -> None:
+    def __init__(
+        self, base_url: str, technique: str, pause_s: float, tls: TlsConfig | None = None
+    ) -> None:
         self.base_url = base_url
         self.technique = technique
         self.pause_s = pause_s
+        self.tls = tls
         self.release_us: list[float] = []
         self.groups: list[int] = []
 
@@ -102,6 +119,7 @@ class EngineClient:
             [PreparedRequest(method, path, {}, body)] * n,
             technique=self.technique,
             pause_s=self.pause_s,
+            tls=self.tls,
         )
         self.release_us.append(result.release_spread_s * 1e6)
         self.groups.append(result.groups)
@@ -179,11 +197,16 @@ class DetectCell:
     unexpected: int = 0  # a status other than 200/409, or a connection error
 
 
-def make_client(config: str, urls: dict[str, str], n: int, pause_s: float) -> Any:
+def make_client(
+    config: str, urls: dict[str, str], n: int, pause_s: float, tls: TlsConfig | None = None
+) -> Any:
     if config == GATHER:
         return GatherClient(urls["uvicorn"], n)
     technique, server = config.split("@")
-    return EngineClient(urls[server], technique.split("-")[0], pause_s)
+    front = server.split(">")[0]  # caddy-tls>uvicorn: the client talks to the proxy
+    return EngineClient(
+        urls[front], technique.split("-")[0], pause_s, tls if ">" in server else None
+    )
 
 
 def rotated(items: list[Any], k: int) -> list[Any]:
@@ -242,13 +265,15 @@ def run_detection(
     rounds: int,
     pause_s: float,
     log: Callable[[str], None],
+    configs: list[str] = DETECT_CONFIGS,
+    tls: TlsConfig | None = None,
 ) -> dict[str, dict[str, DetectCell]]:
     cases = RACY_CASES + ATOMIC_CASES
-    cells = {c: {f"{m}:{w}": DetectCell() for m, w in cases} for c in DETECT_CONFIGS}
+    cells = {c: {f"{m}:{w}": DetectCell() for m, w in cases} for c in configs}
     per_round = max(1, math.ceil(bursts / rounds))
     for r in range(rounds):
-        for config in rotated(DETECT_CONFIGS, r):
-            client = make_client(config, urls, n, pause_s)
+        for config in rotated(configs, r):
+            client = make_client(config, urls, n, pause_s, tls)
             try:
                 for mode, w in rotated(cases, r):
                     cell = cells[config][f"{mode}:{w}"]
@@ -416,6 +441,25 @@ def goals(cells: dict[str, dict[str, DetectCell]]) -> list[Goal]:
                     gating=case == "async:0",
                 )
             )
+    if PROXY_SINGLE_PACKET in cells:
+        r = rate(PROXY_SINGLE_PACKET, "async:0")
+        out.append(
+            Goal(
+                f"{PROXY_SINGLE_PACKET} detects {case_label('async:0')} in ≥95% of bursts",
+                r >= 0.95,
+                f"{r:.3f}",
+            )
+        )
+    if PROXY_LAST_BYTE in cells:
+        r = rate(PROXY_LAST_BYTE, "async:0")
+        out.append(
+            Goal(
+                f"{PROXY_LAST_BYTE} detects {case_label('async:0')} (information)",
+                r > 0,
+                f"{r:.3f}",
+                gating=False,
+            )
+        )
     fps = {
         config: sum(cells[config][f"{m}:{w}"].detected for m, w in ATOMIC_CASES) for config in cells
     }
@@ -458,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, help="interleaved rounds (default 4)")
     ap.add_argument("--hold-us", type=int, default=20_000, help="handler hold after its stamp")
     ap.add_argument("--pause-ms", type=float, default=10.0, help="engine pause before release")
+    ap.add_argument(
+        "--no-proxy", action="store_true", help="skip the columns through the Caddy TLS proxy"
+    )
     args = ap.parse_args(argv)
     ns = [int(x) for x in args.ns.split(",")]
     spread_bursts = args.spread_bursts or (8 if args.quick else 100)
@@ -476,15 +523,30 @@ def main(argv: list[str] | None = None) -> int:
 
     env = environment()
     started = time.perf_counter()
-    with running_server("uvicorn") as uv, running_server("hypercorn") as hy:
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        uv = stack.enter_context(running_server("uvicorn"))
+        hy = stack.enter_context(running_server("hypercorn"))
         urls = {"uvicorn": uv.base_url, "hypercorn": hy.base_url}
+        configs, tls = list(DETECT_CONFIGS), None
+        if not args.no_proxy:
+            pki = make_pki(Path(tmp) / "pki")
+            caddy = stack.enter_context(
+                CaddyProxy(uv.base_url, cert=pki.server_cert, key=pki.server_key)
+            )
+            urls["caddy-tls"] = caddy.base_url
+            configs += PROXY_CONFIGS
+            tls = TlsConfig(ca_bundle=pki.ca)
         log(
             f"servers: {urls}; spread {spread_bursts}/cell, detection {detect_bursts}/cell, "
             f"{rounds} rounds"
         )
         spread = run_spread(urls, ns, spread_bursts, rounds, args.hold_us, pause_s, log)
-        detect = run_detection(urls, args.detect_n, detect_bursts, rounds, pause_s, log)
-        alone = calibrate_windows(urls, 10 if args.quick else 50)
+        detect = run_detection(
+            urls, args.detect_n, detect_bursts, rounds, pause_s, log, configs=configs, tls=tls
+        )
+        alone = calibrate_windows(
+            {k: urls[k] for k in ("uvicorn", "hypercorn")}, 10 if args.quick else 50
+        )
     elapsed = time.perf_counter() - started
     env["loadavg_at_end"] = os.getloadavg()
     verdict = goals(detect)

@@ -30,7 +30,10 @@ from seecodes_conformance.outcomes import not_verified
 
 INVARIANT_OF = {
     NegativeToken.EXPIRED: "FORGE-EXPIRY",
+    NegativeToken.EXPIRED_PAST_SKEW: "FORGE-EXPIRY",
     NegativeToken.NOT_YET_VALID: "FORGE-NOT-BEFORE",
+    NegativeToken.NOT_YET_VALID_PAST_SKEW: "FORGE-NOT-BEFORE",
+    NegativeToken.HS256_PUBLIC_KEY: "FORGE-ALG-NONE",
     NegativeToken.WRONG_AUDIENCE: "FORGE-AUDIENCE",
     NegativeToken.WRONG_ISSUER: "FORGE-ISSUER",
     NegativeToken.BAD_SIGNATURE: "FORGE-SIGNATURE",

@@ -17,11 +17,20 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from seecodes_conformance.flows import LaunchLink, ProtocolSteps
-from seecodes_conformance.http import PermitSession, json_or_none
-from seecodes_conformance.ids import TaskRef
-from seecodes_conformance.oracle import assert_rejected, assert_success, checked, controlled, fail
-from seecodes_conformance.outcomes import not_verified
+from seecodes_conformance.deferred import Deferred, StateFile, utc
+from seecodes_conformance.flows import LAUNCHER_PATH, LaunchLink, ProtocolSteps, launcher_redirects
+from seecodes_conformance.flows.expiry import claim_due, defer_expiry, engine_now, verified_note
+from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
+from seecodes_conformance.ids import TaskRef, cyrillic_look_alike, fullwidth_letter
+from seecodes_conformance.oracle import (
+    assert_rejected,
+    assert_success,
+    checked,
+    controlled,
+    fail,
+    throttled,
+)
+from seecodes_conformance.outcomes import LOG, not_verified
 from seecodes_conformance.race import BurstResponse, PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import RaceCampaign, assert_single_winner
 from seecodes_conformance.redaction import REGISTRY
@@ -32,6 +41,7 @@ DAY = 86400.0
 MAX_LINK_DAYS = 14  # "configurable from 1 to 14 days"
 CLOCK_SKEW = 60.0  # seconds of slack between "minted" and the target's expiresAt
 EXPIRY_MARGIN = 2.0  # seconds past expiresAt before an expired code is tried
+EXCHANGE_ROUTE = "POST /v1/security/launch-exchange"
 
 
 # -- reading the link ------------------------------------------------------------------------
@@ -103,30 +113,91 @@ def test_vscode_link_returns_code_urls_and_expiry(protocol: ProtocolSteps) -> No
     checked("LC-MINT")
 
 
+def _binding_errors(
+    got: tuple[str | None, str | None, str | None],
+    wanted: tuple[str, str, str],
+    *,
+    pair_required: bool,
+) -> list[str]:
+    """What of (project, task, code) ``got`` has wrong: the code must be there; the pair must
+    be there only where the protocol requires it (``p`` and ``t`` of the launcher), and must be
+    the requested one wherever it is shown."""
+    wrong = []
+    for label, value, expected in zip(("project", "task", "code"), got, wanted, strict=True):
+        if value is None and label != "code" and not pair_required:
+            continue  # a vscode:// URI that leaves the pair to the exchange: the target's choice
+        if value != expected:
+            wrong.append(label)
+    return wrong
+
+
+def _open_launcher(http: httpx.Client, link: LaunchLink, invariant: str) -> httpx.Response:
+    """The target's launcher opened with the minted link's own query, as a browser would."""
+    query = urlsplit(_url(link, "httpsUrl")).query
+    response = http.get(f"{LAUNCHER_PATH}?{query}")
+    what = "the target's launcher opened with the minted httpsUrl's query"
+    if is_throttled(response.status_code, response.headers):
+        throttled(response, invariant, what)
+    if not (response.is_success or 300 <= response.status_code < 400):
+        fail(invariant, f"{what} answered {response.status_code}", [link.response, response])
+    return response
+
+
 @pytest.mark.invariant("LC-URL-BINDING")
-def test_both_urls_carry_the_requested_pair_and_the_code(protocol: ProtocolSteps) -> None:
-    """Both URLs name exactly the requested project and task and carry the minted code."""
+def test_both_urls_carry_the_requested_pair_and_the_code(
+    protocol: ProtocolSteps, http: httpx.Client
+) -> None:
+    """Both URLs carry the minted code; the launcher URL names exactly the requested project and
+    task (its p and t are required); the vscode:// URI may leave them out, but names no other.
+    Opened, the launcher sends the browser into vscode:// with that same code and pair."""
     task = protocol.new_task()
     link = protocol.mint_launch_code(task)
 
     wanted = (task.project_id, task.task_id, link.code)
-    for name, parse in (("httpsUrl", _https_binding), ("vscodeUrl", _vscode_binding)):
+    for name, parse, pair_required in (
+        ("httpsUrl", _https_binding, True),
+        ("vscodeUrl", _vscode_binding, False),
+    ):
         got = parse(_url(link, name))
-        if got != wanted:
-            labels = ("project", "task", "code")
-            wrong = [label for label, g, w in zip(labels, got, wanted, strict=True) if g != w]
+        wrong = _binding_errors(got, wanted, pair_required=pair_required)
+        if wrong:
             fail(
                 "LC-URL-BINDING",
                 f"{name} does not carry the requested {', '.join(wrong)} "
                 f"(asked for {task.project_id}/{task.task_id}; got {got[0]!r}/{got[1]!r})",
                 [link.response],
             )
+
+    page = _open_launcher(http, link, "LC-URL-BINDING")
+    text, redirects = launcher_redirects(page)
+    for url in redirects:
+        wrong = [
+            label
+            for label, value, expected in zip(
+                ("project", "task", "code"), _vscode_binding(url), wanted, strict=True
+            )
+            if value is not None and value != expected
+        ]
+        if wrong:
+            fail(
+                "LC-URL-BINDING",
+                "the launcher opened from the minted link sends the browser into a vscode:// URI"
+                f" with another {', '.join(wrong)}",
+                [link.response, page],
+            )
+    if link.code not in unquote(text):
+        fail(
+            "LC-URL-BINDING",
+            "the launcher opened from the minted link does not carry the minted code",
+            [link.response, page],
+        )
     checked("LC-URL-BINDING")
 
 
 @pytest.mark.invariant("LC-NO-PERMIT-IN-LINK")
-def test_link_carries_only_the_launch_code(protocol: ProtocolSteps) -> None:
-    """No permit in the payload or the URLs (not even one minted for the same task), no `k`."""
+def test_link_carries_only_the_launch_code(protocol: ProtocolSteps, http: httpx.Client) -> None:
+    """No permit in the payload, the URLs or the launcher page they open (not even one minted for
+    the same task), no `k`."""
     task = protocol.new_task()
     permit = protocol.mint_permit(task)
     link = protocol.mint_launch_code(task)
@@ -143,6 +214,14 @@ def test_link_carries_only_the_launch_code(protocol: ProtocolSteps) -> None:
     for name in ("vscodeUrl", "httpsUrl"):
         if "k" in _query(_url(link, name)):
             fail("LC-NO-PERMIT-IN-LINK", f"{name} has the retired `k` parameter", [link.response])
+
+    page = _open_launcher(http, link, "LC-NO-PERMIT-IN-LINK")
+    served, redirects = launcher_redirects(page)
+    served += "\n" + page.text + "\n" + page.headers.get("location", "")
+    if permit.permit in served or permit.permit in unquote(served) or _permits_in(served):
+        fail("LC-NO-PERMIT-IN-LINK", "the launcher page of the link carries a permit", [page])
+    if any("k" in _query(url) for url in redirects):
+        fail("LC-NO-PERMIT-IN-LINK", "the launcher sends the retired `k` parameter", [page])
     checked("LC-NO-PERMIT-IN-LINK")
 
 
@@ -237,17 +316,17 @@ def test_used_code_is_rejected(protocol: ProtocolSteps) -> None:
 
 
 def _cyrillic(value: str) -> str:
-    """The first Latin C, A, E or O replaced by its Cyrillic look-alike."""
-    for latin, cyrillic in (("C", "\u0421"), ("A", "\u0410"), ("E", "\u0415"), ("O", "\u041e")):
-        if latin in value:
-            return value.replace(latin, cyrillic, 1)
-    raise AssertionError(f"no look-alike letter in {value!r}")
+    near = cyrillic_look_alike(value)
+    if near is None:
+        raise AssertionError(f"no look-alike letter in {value!r}")
+    return near
 
 
 def _fullwidth(value: str) -> str:
-    """The first letter as its fullwidth form (the same letter after NFKC normalisation)."""
-    index = next(i for i, ch in enumerate(value) if ch.isascii() and ch.isalpha())
-    return value[:index] + chr(ord(value[index]) + 0xFEE0) + value[index + 1 :]
+    near = fullwidth_letter(value)
+    if near is None:
+        raise AssertionError(f"no ASCII letter in {value!r}")
+    return near
 
 
 Mismatch = Callable[[TaskRef, ProtocolSteps], tuple[str, str]]
@@ -329,25 +408,34 @@ def test_code_after_a_mismatch_is_burnt_or_still_exact(protocol: ProtocolSteps) 
 
 
 @pytest.mark.invariant("LC-EXPIRY")
-def test_expired_code_is_rejected(protocol: ProtocolSteps, seecodes_settings: Settings) -> None:
+def test_expired_code_is_rejected(
+    protocol: ProtocolSteps,
+    seecodes_settings: Settings,
+    deferred_state: StateFile | None,
+    run_prefix: str,
+) -> None:
     """A code past its expiresAt is rejected; a twin code used in time works (so the rejection
-    is about expiry)."""
+    is about expiry). A code outliving --max-wait is kept for a later run (--state-file)."""
     task = protocol.new_task()
     twin = protocol.mint_launch_code(task)
     link = protocol.mint_launch_code(task)
     expires_at = link.body.get("expiresAt")
     if not ProtocolSteps.is_number(expires_at):
         fail("LC-MINT", "vscode-link answered without a numeric expiresAt", [link.response])
-    lifetime = expires_at - ProtocolSteps.server_time(link.response)
+    minted_at = ProtocolSteps.server_time(link.response)
+    lifetime = expires_at - minted_at
     max_wait = seecodes_settings.max_wait
     if lifetime + EXPIRY_MARGIN > max_wait:
-        not_verified(
-            "LC-EXPIRY",
-            "lifetime",
-            f"launch codes live {lifetime:.0f} s here; waiting past one's expiresAt exceeds "
-            f"--max-wait {max_wait:.0f} s",
-            f"--max-wait {lifetime + EXPIRY_MARGIN:.0f} or more, or a target configured with "
-            "short launch-code lifetimes",
+        pair = {"projectId": task.project_id, "taskId": task.task_id, "route": EXCHANGE_ROUTE}
+        defer_expiry(
+            deferred_state,
+            Deferred(
+                "launch-code", "LC-EXPIRY", link.code, expires_at, minted_at, run_prefix, pair
+            ),
+            detail=f"launch codes live {lifetime:.0f} s here; waiting past one's expiresAt "
+            f"exceeds --max-wait {max_wait:.0f} s",
+            configure=f"--max-wait {lifetime + EXPIRY_MARGIN:.0f} or more, or a target "
+            "configured with short launch-code lifetimes",
         )
     _permit(protocol, protocol.exchange(twin.code, task), task, "LC-EXCHANGE")
     controlled("LC-EXPIRY")  # the twin, exchanged in time, got its permit
@@ -356,6 +444,35 @@ def test_expired_code_is_rejected(protocol: ProtocolSteps, seecodes_settings: Se
     response = protocol.exchange(link.code, task)
 
     assert_rejected(response, "LC-EXPIRY", what=f"a launch code {lifetime:.1f} s past expiresAt")
+
+
+@pytest.mark.invariant("LC-EXPIRY")
+def test_code_kept_by_an_earlier_run_is_rejected_after_expiry(
+    protocol: ProtocolSteps, deferred_state: StateFile | None
+) -> None:
+    """Codes an earlier run kept in the state file, now past expiresAt + 60 s by the target's
+    clock, are each exchanged once on the pair they were minted for and must be refused; a fresh
+    code exchanged now works (so the refusal is about expiry)."""
+    due = claim_due(deferred_state, "launch-code", "LC-EXPIRY", engine_now(protocol.http))
+    answers = []
+    for entry in due:
+        task = TaskRef(entry.context["projectId"], entry.context["taskId"])
+        response = protocol.exchange(entry.credential, task)
+        if is_throttled(response.status_code, response.headers) and deferred_state is not None:
+            deferred_state.add(entry)  # not now: stays pending for the next run
+            continue
+        answers.append((entry, response))
+    if not answers:
+        not_verified("LC-EXPIRY", "throttled", "every due launch code met throttling; kept "
+                     "for the next run", "allow the harness through the rate limiter")  # fmt: skip
+    fresh = protocol.new_task()
+    _permit(protocol, protocol.exchange(protocol.mint_launch_code(fresh).code, fresh), fresh,
+            "LC-EXCHANGE")  # fmt: skip
+    controlled("LC-EXPIRY")
+    for entry, response in answers:
+        what = f"a launch code kept since {utc(entry.minted_at)}, expired {utc(entry.expires_at)}"
+        assert_rejected(response, "LC-EXPIRY", what=what)
+        LOG.note("LC-EXPIRY", verified_note(entry))
 
 
 # -- LC-RACE -------------------------------------------------------------------------------------

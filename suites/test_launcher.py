@@ -7,20 +7,15 @@ permit), reflects what it is given only escaped, and needs p, t and c. How the p
 
 from __future__ import annotations
 
-import html
-import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
 
-from seecodes_conformance.flows import ProtocolSteps
+from seecodes_conformance.flows import LAUNCHER_PATH, ProtocolSteps, launcher_redirects
 from seecodes_conformance.http import is_throttled
 from seecodes_conformance.oracle import assert_rejected, checked, controlled, fail, throttled
 from seecodes_conformance.redaction import REGISTRY
-
-LAUNCH = "/v1/launch"
-_VSCODE_URL = re.compile(r"vscode://[^\s\"'<>`]+", re.IGNORECASE)
 
 # Hostile values, and the fragments that would run if any of them came back unescaped.
 HOSTILE: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -33,26 +28,12 @@ HOSTILE: dict[str, tuple[str, tuple[str, ...]]] = {
 REFLECTED = ("p", "t", "c", "baseUrl", "statusLanguage")
 
 
-def _page_text(response: httpx.Response) -> str:
-    """The page as a browser would read its URLs: entities and JS slash escapes undone."""
-    return html.unescape(response.text).replace("\\/", "/")
-
-
 def _assert_served(response: httpx.Response, invariant: str, what: str) -> None:
     """The launcher served ``what``: a page (2xx) or a redirect (3xx), its choice."""
     if is_throttled(response.status_code, response.headers):
         throttled(response, invariant, what)
     if not (response.is_success or 300 <= response.status_code < 400):
         fail(invariant, f"the launcher answered {response.status_code} to {what}", [response])
-
-
-def _vscode_target(response: httpx.Response) -> tuple[str, list[str]]:
-    """Where the launcher sends the browser: (everything vscode-related, the vscode:// URLs)."""
-    location = response.headers.get("location", "")
-    if 300 <= response.status_code < 400 and location.lower().startswith("vscode://"):
-        return location, [location]
-    text = _page_text(response)
-    return text, _VSCODE_URL.findall(text)
 
 
 @pytest.mark.invariant("LAUNCHER-PAGE")
@@ -64,12 +45,14 @@ def test_launcher_page_opens_vscode_with_the_code_and_no_permit(
     permit = protocol.mint_permit(task)
     link = protocol.mint_launch_code(task)
 
-    response = http.get(LAUNCH, params={"p": task.project_id, "t": task.task_id, "c": link.code})
+    response = http.get(
+        LAUNCHER_PATH, params={"p": task.project_id, "t": task.task_id, "c": link.code}
+    )
 
     _assert_served(response, "LAUNCHER-PAGE", "p, t and c of a fresh launch link")
     if response.is_success and "text/html" not in response.headers.get("content-type", ""):
         fail("LAUNCHER-PAGE", "the launcher page is not text/html", [response])
-    text, urls = _vscode_target(response)
+    text, urls = launcher_redirects(response)
     if not urls:
         fail("LAUNCHER-PAGE", "the launcher page has no vscode:// URL", [response])
     if not any(link.code in unquote(url) for url in urls) and link.code not in unquote(text):
@@ -100,11 +83,11 @@ def test_launcher_escapes_every_reflected_value(
     link = protocol.mint_launch_code(task)
     value, fragments = HOSTILE[payload]
     base = {"p": task.project_id, "t": task.task_id, "c": link.code}
-    _assert_served(http.get(LAUNCH, params=base), "LAUNCHER-ESCAPE", "the benign link")
+    _assert_served(http.get(LAUNCHER_PATH, params=base), "LAUNCHER-ESCAPE", "the benign link")
     controlled("LAUNCHER-ESCAPE")
 
     for name in REFLECTED:
-        response = http.get(LAUNCH, params={**base, name: value})
+        response = http.get(LAUNCHER_PATH, params={**base, name: value})
 
         if is_throttled(response.status_code, response.headers):
             throttled(response, "LAUNCHER-ESCAPE", f"a launcher request with a hostile {name}")
@@ -137,8 +120,8 @@ def test_launcher_rejects_a_missing_parameter(
     full = {"p": task.project_id, "t": task.task_id, "c": link.code}
     partial = {name: value for name, value in full.items() if name != missing}
 
-    response = http.get(LAUNCH, params=partial)
-    complete = http.get(LAUNCH, params=full)
+    response = http.get(LAUNCHER_PATH, params=partial)
+    complete = http.get(LAUNCHER_PATH, params=full)
 
     assert_rejected(response, "LAUNCHER-PARAMS", what=f"a launcher request without {missing}")
     _assert_served(complete, "LAUNCHER-PARAMS", "the same link with p, t and c")

@@ -18,9 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
+from seecodes_conformance.deferred import Deferred, StateFile, utc
 from seecodes_conformance.flows import ProtocolSteps
+from seecodes_conformance.flows.expiry import claim_due, defer_expiry, engine_now, verified_note
 from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
-from seecodes_conformance.ids import TaskRef
+from seecodes_conformance.ids import TaskRef, near_misses
 from seecodes_conformance.oracle import (
     assert_rejected,
     assert_success,
@@ -29,12 +31,15 @@ from seecodes_conformance.oracle import (
     fail,
     throttled,
 )
-from seecodes_conformance.outcomes import not_verified
+from seecodes_conformance.outcomes import LOG, not_verified
 from seecodes_conformance.redaction import REGISTRY
+from seecodes_conformance.settings import Settings
 
 SNAPSHOT_VISIBLE_WITHIN_S = 5.0  # an asynchronous board may take a moment to show a snapshot
 MAX_PERMIT_LIFETIME = 24 * 3600.0  # "a fresh 24-hour permit": at most, a shorter one is legal
 CLOCK_SKEW = 60.0  # seconds of slack between "minted" and the target's expiresAt
+EXPIRY_MARGIN = 2.0  # seconds past expiresAt before an expired permit is tried
+PROGRESS_ROUTE = "POST /v1/tasks/{taskId}/progress"
 
 
 def _marker(label: str) -> str:
@@ -111,6 +116,79 @@ def test_permit_lives_at_most_24_hours(protocol: ProtocolSteps, route: str) -> N
     if lifetime <= -CLOCK_SKEW:
         fail("PERMIT-LIFETIME", f"a fresh permit from {route} is already expired", [response])
     checked("PERMIT-LIFETIME")
+
+
+def _progress_write(protocol: ProtocolSteps, permit: PermitSession) -> httpx.Response:
+    """What the IDE does with a permit: a progress write for its own task. (The context read
+    is no probe of acceptance: "Context not found" is a 4xx a valid permit may get.)"""
+    return protocol.write_progress(permit, protocol.marked_progress(_marker("expiry")))
+
+
+@pytest.mark.invariant("PERMIT-LIFETIME")
+def test_expired_permit_is_rejected(
+    protocol: ProtocolSteps,
+    seecodes_settings: Settings,
+    deferred_state: StateFile | None,
+    run_prefix: str,
+) -> None:
+    """A "24-hour permit" ends: past its expiresAt it no longer opens its own task's routes,
+    where it worked while fresh. A permit outliving --max-wait is kept for a later run."""
+    task = protocol.new_task()
+    response = protocol.task_permit_response(task)
+    body = assert_success(response, "PERMIT-MINT", what="minting a task permit")
+    permit, expires_at = body.get("permit"), body.get("expiresAt")
+    if not isinstance(permit, str) or not ProtocolSteps.is_number(expires_at):
+        fail("PERMIT-MINT", "task-permit answered without a permit and numeric expiresAt",
+             [response])  # fmt: skip
+    session = PermitSession(protocol.http, permit, task)
+    minted_at = ProtocolSteps.server_time(response)
+    lifetime = expires_at - minted_at
+    max_wait = seecodes_settings.max_wait
+    if lifetime + EXPIRY_MARGIN > max_wait:
+        pair = {"projectId": task.project_id, "taskId": task.task_id, "route": PROGRESS_ROUTE}
+        defer_expiry(
+            deferred_state,
+            Deferred("permit", "PERMIT-LIFETIME", permit, expires_at, minted_at, run_prefix, pair),
+            detail=f"permits live {lifetime:.0f} s here; waiting past one's expiresAt exceeds "
+            f"--max-wait {max_wait:.0f} s",
+            configure=f"--max-wait {lifetime + EXPIRY_MARGIN:.0f} or more, or a target "
+            "configured with short permit lifetimes",
+        )
+    assert_success(_progress_write(protocol, session), "PERMIT-LIFETIME",
+                   what="a progress write with the fresh permit")  # fmt: skip
+
+    time.sleep(max(lifetime, 0.0) + EXPIRY_MARGIN)
+    expired = _progress_write(protocol, session)
+
+    assert_rejected(expired, "PERMIT-LIFETIME", what=f"a permit {lifetime:.1f} s past expiresAt")
+
+
+@pytest.mark.invariant("PERMIT-LIFETIME")
+def test_permit_kept_by_an_earlier_run_is_rejected_after_expiry(
+    protocol: ProtocolSteps, deferred_state: StateFile | None
+) -> None:
+    """Permits an earlier run kept in the state file, now past expiresAt + 60 s by the target's
+    clock, are each presented once on their own task's progress write and must be refused; a
+    fresh permit does that write now (so the refusal is about expiry)."""
+    due = claim_due(deferred_state, "permit", "PERMIT-LIFETIME", engine_now(protocol.http))
+    answers = []
+    for entry in due:
+        task = TaskRef(entry.context["projectId"], entry.context["taskId"])
+        response = _progress_write(protocol, PermitSession(protocol.http, entry.credential, task))
+        if is_throttled(response.status_code, response.headers) and deferred_state is not None:
+            deferred_state.add(entry)  # not now: stays pending for the next run
+            continue
+        answers.append((entry, response))
+    if not answers:
+        not_verified("PERMIT-LIFETIME", "throttled", "every due permit met throttling; kept "
+                     "for the next run", "allow the harness through the rate limiter")  # fmt: skip
+    fresh = protocol.mint_permit(protocol.new_task())
+    assert_success(_progress_write(protocol, fresh), "PERMIT-LIFETIME",
+                   what="a progress write with a fresh permit")  # fmt: skip
+    for entry, response in answers:
+        what = f"a permit kept since {utc(entry.minted_at)}, expired {utc(entry.expires_at)}"
+        assert_rejected(response, "PERMIT-LIFETIME", what=what)
+        LOG.note("PERMIT-LIFETIME", verified_note(entry))
 
 
 # -- PERMIT-REQUIRED, FORGE-NOT-PERMIT -----------------------------------------------------------
@@ -288,6 +366,78 @@ def test_progress_read_only_for_the_permit_pair(protocol: ProtocolSteps) -> None
             "PERMIT-BINDING-PROGRESS-READ",
             what=f"reading {project_id}/{task_id} with a permit for {own.task_id}",
             protected=markers,
+        )
+
+
+# -- near misses: "exactly matches" is not "matches after folding" -------------------------------
+
+# One kind per comparison a lenient implementation forgives (see ids.near_misses).
+NEAR_MISS_KINDS = list(near_misses("SCCQZT1B-1"))
+
+
+def _near(value: str, kind: str) -> str:
+    near = near_misses(value).get(kind)
+    if near is None:
+        pytest.skip(f"{value!r} has no {kind} near miss (a --run-prefix without those letters)")
+    return near
+
+
+@pytest.mark.invariant("PERMIT-BINDING-PROGRESS", "PERMIT-BINDING-PROGRESS-READ")
+@pytest.mark.parametrize("kind", NEAR_MISS_KINDS)
+def test_progress_binding_is_exact_not_near(protocol: ProtocolSteps, kind: str) -> None:
+    """Protocol: "The server rejects requests unless the path taskId exactly matches the
+    permit's bound taskId" (write), and for the read "unless query projectId exactly matches
+    the permit's bound projectId and path taskId exactly matches the permit's bound taskId".
+    A near miss of the bound id (case, whitespace, a look-alike letter, a prefix either way) is
+    another id: rejected, where the exact ids succeed on the same route with the same permit."""
+    task = protocol.new_task()
+    permit, _ = _with_progress(protocol, task, "PERMIT-BINDING-PROGRESS")  # exact write: control
+    exact_read = protocol.read_progress(permit)
+    assert_success(exact_read, "PERMIT-BINDING-PROGRESS-READ", what="the exact progress read")
+    near_task, near_project = _near(task.task_id, kind), _near(task.project_id, kind)
+
+    write = protocol.write_progress(permit, protocol.marked_progress(_marker(kind)), near_task)
+    assert_rejected(
+        write,
+        "PERMIT-BINDING-PROGRESS",
+        what=f"a progress write to {near_task!r} ({kind} of the bound {task.task_id!r})",
+    )
+    for project_id, task_id, what in (
+        (task.project_id, near_task, f"taskId {near_task!r}"),
+        (near_project, task.task_id, f"projectId {near_project!r}"),
+    ):
+        read = protocol.read_progress(permit, project_id, task_id)
+        assert_rejected(
+            read,
+            "PERMIT-BINDING-PROGRESS-READ",
+            what=f"a progress read of {what} ({kind} of the bound id)",
+        )
+
+
+@pytest.mark.invariant("PERMIT-BINDING-INDEX")
+@pytest.mark.parametrize("kind", NEAR_MISS_KINDS)
+def test_index_binding_is_exact_not_near(protocol: ProtocolSteps, kind: str) -> None:
+    """Protocol: the server rejects project-index requests outside the permit's exact binding.
+    A near miss of the bound projectId in the path is another project: rejected, where the exact
+    project's query succeeds with the same permit and body."""
+    task = protocol.new_task()
+    permit = protocol.mint_permit(task)
+    path, digest = f"src/near-{uuid.uuid4().hex[:12]}.ts", hashlib.sha256(b"near").hexdigest()
+    bodies = {
+        "query": {"items": [{"path": path, "hash": digest}]},
+        "upsert": {"entries": {path: protocol.index_entry(digest)}},
+    }
+    for action, body in bodies.items():  # the exact project, same permit and body: the control
+        exact = permit.post(f"/v1/projects/{task.project_id}/indexes/{action}", json=body)
+        assert_success(exact, "PERMIT-BINDING-INDEX", what=f"the exact index {action}")
+    near_project = _near(task.project_id, kind)
+
+    for action, body in bodies.items():
+        response = permit.post(f"/v1/projects/{near_project}/indexes/{action}", json=body)
+        assert_rejected(
+            response,
+            "PERMIT-BINDING-INDEX",
+            what=f"an index {action} of project {near_project!r} ({kind} of the bound project)",
         )
 
 

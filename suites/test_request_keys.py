@@ -14,6 +14,7 @@ still usable or burnt: the target chooses; tests take fresh keys instead.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets as pysecrets
@@ -21,12 +22,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NoReturn
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from seecodes_conformance.credentials import CredentialSource, CredentialUnavailable
+from seecodes_conformance.credentials import (
+    CredentialSource,
+    CredentialUnavailable,
+    Principal,
+    TestIssuer,
+)
+from seecodes_conformance.deferred import Deferred, StateFile, utc
 from seecodes_conformance.flows import JIRA_APP_ROUTES, JiraCall, ProtocolSteps, route_id
+from seecodes_conformance.flows.expiry import claim_due, defer_expiry, engine_now, verified_note
 from seecodes_conformance.flows.jira import assert_accepted
 from seecodes_conformance.http import (
     NEXT_KEY_HEADER,
@@ -37,7 +46,7 @@ from seecodes_conformance.http import (
 )
 from seecodes_conformance.ids import IdFactory
 from seecodes_conformance.oracle import assert_rejected, checked, controlled, fail, throttled
-from seecodes_conformance.outcomes import not_verified
+from seecodes_conformance.outcomes import LOG, not_verified
 from seecodes_conformance.race import PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import RaceCampaign, assert_single_winner, loser_headers
 from seecodes_conformance.settings import Settings
@@ -47,9 +56,10 @@ ROUTES = [pytest.param(route, id=route_id(route)) for route in JIRA_APP_ROUTES]
 # The progress read also takes a task permit as bearer, so a permit there is legitimately
 # accepted; every other Jira-App route must refuse a permit in place of the Forge token.
 FORGE_ONLY_ROUTES = [p for p in ROUTES if p.values[0] != "GET /v1/tasks/{taskId}/progress"]
-RACE_ROUTE = "POST /v1/jira/instance-metrics"  # a JSON body, so last-byte sync applies
 # Past a key's expiresAt, wait this long too: expiresAt may be rounded down to the second.
 EXPIRY_MARGIN_S = 1.5
+# A kept key is presented on one plain read: every Jira-App route checks the key alike.
+KEPT_KEY_ROUTE = "GET /v1/instances/me"
 
 
 def _garbage_token() -> str:
@@ -163,6 +173,33 @@ def test_task_permit_is_not_a_forge_token(
     response = call.send(jira, key, forge_token=permit.permit)
 
     what = f"{route} with a valid request key and a task permit as bearer"
+    assert_rejected(response, "PERMIT-NOT-FORGE", what=what)
+    protocol.assert_no_usable_next_key(jira, response, what=what)
+    _rightful_calls(protocol, jira, call, "PERMIT-NOT-FORGE")
+
+
+@pytest.mark.invariant("PERMIT-NOT-FORGE")
+def test_task_permit_with_a_request_key_is_not_the_jira_app(
+    protocol: ProtocolSteps, jira: JiraAppSession
+) -> None:
+    """``GET /v1/tasks/{taskId}/progress`` takes a task permit, or the Forge token plus a request
+    key: a permit presented in the Jira App's form must not read what only the Jira App may.
+
+    The neighbour task shares the project, tenant and principal with the permit's own pair, and
+    holds a stored progress document, so only the bearer's kind decides.
+    """
+    call = protocol.jira_call("GET /v1/tasks/{taskId}/progress", jira)  # the stored document
+    assert call.task is not None
+    own = protocol.new_task(call.task.project_id, number=2)  # same project, another task
+    permit = protocol.mint_permit(own, jira)
+
+    key = protocol.own_key(jira)
+    response = call.send(jira, key, forge_token=permit.permit)
+
+    what = (
+        f"{call.route} of another task of the permit's project, with a valid request key and "
+        "a task permit as bearer"
+    )
     assert_rejected(response, "PERMIT-NOT-FORGE", what=what)
     protocol.assert_no_usable_next_key(jira, response, what=what)
     _rightful_calls(protocol, jira, call, "PERMIT-NOT-FORGE")
@@ -303,12 +340,23 @@ class _ExpiredKeys:
     route bootstraps and waits on its own.
     """
 
-    def __init__(self, protocol: ProtocolSteps, max_wait: float, batch: bool) -> None:
+    def __init__(
+        self,
+        protocol: ProtocolSteps,
+        max_wait: float,
+        batch: bool,
+        state: StateFile | None = None,
+        run_prefix: str = "",
+    ) -> None:
         self.protocol = protocol
         self.max_wait = max_wait
         self.batch = batch
         self.ready: dict[str, _Expired] = {}
         self.lifetime: float | None = None  # set once a key outlives --max-wait
+        # With --state-file, one such key is kept for a later run (the first that outlived it).
+        self.state = state
+        self.run_prefix = run_prefix
+        self.unstored: Deferred | None = None
 
     def get(self, route: str) -> _Expired:
         if self.lifetime is not None:
@@ -341,19 +389,33 @@ class _ExpiredKeys:
         wait = lifetime + EXPIRY_MARGIN_S
         if wait > self.max_wait:
             self.lifetime = lifetime
+            # Only a principal of this run's own has no later key to displace this one, so a
+            # later refusal can be about expiry alone: with a shared principal, keep nothing.
+            if self.batch and self.unstored is None:
+                who = jira.who
+                context = {"tenant": who.tenant, "principal": who.name, "route": KEPT_KEY_ROUTE}
+                self.unstored = Deferred(
+                    kind="request-key", invariant="RK-EXPIRY", credential=key,
+                    expires_at=expires_at, minted_at=ProtocolSteps.server_time(response),
+                    run_prefix=self.run_prefix, context=context,
+                )  # fmt: skip
             self._too_long(lifetime)
         self.ready[route] = _Expired(jira, call, key)
         return time.monotonic() + max(wait, 0.0)
 
     def _too_long(self, lifetime: float) -> NoReturn:
-        not_verified(
-            "RK-EXPIRY",
-            "lifetime",
+        detail = (
             f"request keys live {lifetime:.0f} s here; waiting past one's expiresAt exceeds "
-            f"--max-wait {self.max_wait:.0f} s",
-            f"--max-wait {lifetime + EXPIRY_MARGIN_S + 1:.0f}, or shorter request-key lifetimes "
-            "in the target's configuration",
+            f"--max-wait {self.max_wait:.0f} s"
         )
+        configure = (
+            f"--max-wait {lifetime + EXPIRY_MARGIN_S + 1:.0f}, or shorter request-key lifetimes "
+            "in the target's configuration"
+        )
+        entry, self.unstored = self.unstored, None
+        if entry is not None:  # the first route kept a key (or says how one would be kept)
+            defer_expiry(self.state, entry, detail=detail, configure=configure)
+        not_verified("RK-EXPIRY", "lifetime", detail, configure)
 
 
 @pytest.fixture(scope="module")
@@ -362,6 +424,8 @@ def expired_keys(
     forge: CredentialSource,
     ids: IdFactory,
     seecodes_settings: Settings,
+    deferred_state: StateFile | None,
+    run_prefix: str,
     _handshake: None,
 ) -> Iterator[_ExpiredKeys]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -373,7 +437,7 @@ def expired_keys(
         owner=f"{__name__}:expiry:{worker}",
     )
     batch = forge.principals_per_tenant is None
-    yield _ExpiredKeys(protocol, seecodes_settings.max_wait, batch)
+    yield _ExpiredKeys(protocol, seecodes_settings.max_wait, batch, deferred_state, run_prefix)
 
 
 @pytest.mark.invariant("RK-EXPIRY")
@@ -393,20 +457,66 @@ def test_expired_key_rejected(
     protocol.assert_no_usable_next_key(expired.jira, response, what=what)
 
 
+def _kept_key_session(
+    issuer: TestIssuer, protocol: ProtocolSteps, entry: Deferred
+) -> JiraAppSession:
+    """The session context a kept key was bound to: the earlier run's principal, whose Forge
+    tokens the test issuer signs again from that run's prefix."""
+    who = Principal(entry.context["tenant"], entry.context["principal"])
+    source = dataclasses.replace(issuer, run_id=entry.run_prefix)
+    return JiraAppSession(protocol.http, lambda: source.token(who), who)
+
+
+@pytest.mark.invariant("RK-EXPIRY")
+def test_key_kept_by_an_earlier_run_is_rejected_after_expiry(
+    protocol: ProtocolSteps, forge: CredentialSource, deferred_state: StateFile | None
+) -> None:
+    """Request keys an earlier run kept in the state file (each the last key its principal was
+    given), now past expiresAt + 60 s by the target's clock, are each sent once, with a valid
+    Forge token of that principal, and must be refused; that principal's fresh key then works."""
+    if not isinstance(forge, TestIssuer):
+        not_verified("RK-EXPIRY", "credentials", "request keys kept by an earlier run need "
+                     "that run's principals, which only the test issuer signs again",
+                     "--forge-source=test-issuer (the default)")  # fmt: skip
+    due = claim_due(deferred_state, "request-key", "RK-EXPIRY", engine_now(protocol.http))
+    for index, entry in enumerate(due):
+        jira = _kept_key_session(forge, protocol, entry)
+        call = protocol.jira_call(KEPT_KEY_ROUTE, jira)
+        response = call.send(jira, entry.credential)
+        if is_throttled(response.status_code, response.headers) and deferred_state is not None:
+            for unsent in due[index:]:
+                deferred_state.add(unsent)  # not now: stays pending for the next run
+            throttled(response, "RK-EXPIRY", "presenting a request key kept by an earlier run")
+        rightful = call.send(jira, protocol.own_key(jira))
+        fresh = f"{KEPT_KEY_ROUTE} with the principal's fresh key"
+        assert_accepted(rightful, "RK-EXPIRY", what=fresh)
+        what = f"a request key kept since {utc(entry.minted_at)}, expired {utc(entry.expires_at)}"
+        assert_rejected(response, "RK-EXPIRY", what=what)
+        LOG.note("RK-EXPIRY", verified_note(entry))
+
+
 # -- RK-RACE -------------------------------------------------------------------------------------
 
 
 @pytest.mark.invariant("RK-RACE")
+@pytest.mark.parametrize("route", ROUTES)
 def test_concurrent_uses_of_one_key_have_exactly_one_winner(
+    route: str,
     protocol: ProtocolSteps,
     jira: JiraAppSession,
     target: Target,
     seecodes_settings: Settings,
 ) -> None:
+    """Every Jira-App route resolves the race: a target may lock only the routes it thought of.
+
+    Routes with a JSON body are released by their last body byte, bodiless ones by their last
+    header byte (the burst reports which technique it used).
+    """
     settings = seecodes_settings
     size, bursts = settings.race_size, settings.race_bursts
-    call = protocol.jira_call(RACE_ROUTE, jira)
-    body = json.dumps(call.json).encode()
+    call = protocol.jira_call(route, jira)
+    body = json.dumps(call.json).encode() if call.json is not None else b""
+    path = call.path + (f"?{urlencode(call.params)}" if call.params else "")
 
     campaign = RaceCampaign("RK-RACE", wanted=bursts)
     for burst in campaign:
@@ -414,9 +524,10 @@ def test_concurrent_uses_of_one_key_have_exactly_one_winner(
         headers = {
             "Authorization": f"Bearer {jira.forge_token()}",  # one valid bearer for all N
             REQUEST_KEY_HEADER: key,
-            "Content-Type": "application/json",
         }
-        requests = [PreparedRequest(call.method, call.path, headers, body)] * size
+        if body:
+            headers["Content-Type"] = "application/json"
+        requests = [PreparedRequest(call.method, path, headers, body)] * size
 
         result = campaign.send(
             send_burst,
@@ -429,7 +540,7 @@ def test_concurrent_uses_of_one_key_have_exactly_one_winner(
         if result is None or not campaign.conclusive(result):
             continue  # answers began early, or were throttled or refused: proves nothing
 
-        what = f"burst {burst}: {size} concurrent {RACE_ROUTE} with one request key"
+        what = f"burst {burst}: {size} concurrent {route} with one request key"
         winner = assert_single_winner(result, "RK-RACE", what=what)
         # The winner's next key works exactly once (checked before any loser key is tried).
         following = result.responses[winner].header(NEXT_KEY_HEADER)

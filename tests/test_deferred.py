@@ -6,7 +6,7 @@ import json
 import stat
 from pathlib import Path
 
-from seecodes_conformance.deferred import CLOCK_SKEW_S, SCHEMA, Deferred, StateFile
+from seecodes_conformance.deferred import CLOCK_SKEW_S, SCHEMA, Deferred, StateFile, open_state
 
 TARGET = "https://staging.example"
 
@@ -54,3 +54,28 @@ def test_missing_corrupt_or_foreign_files_give_one_message_and_a_fresh_file(
     wrong_kind.write_text(json.dumps({"schema": SCHEMA, "target": TARGET,
                                       "entries": [{"kind": "cookie"}]}))  # fmt: skip
     assert "is corrupt" in (StateFile(wrong_kind, TARGET).message or "")
+
+
+def test_the_run_opens_the_file_once_and_renews_a_foreign_one(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    StateFile(path, "https://other.example").add(_entry())
+    state, message = open_state(path, TARGET, fresh=True)
+    assert state is not None and "belongs to another target" in (message or "")
+    assert json.loads(path.read_text())["target"] == TARGET and state.entries == []
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert open_state(path, TARGET, fresh=False)[1] is None  # a worker sees a clean file
+    assert open_state(None, TARGET, fresh=True) == (None, None)
+    ignored, why = open_state(path, None, fresh=True)
+    assert ignored is None and "--base-url" in (why or "")
+
+
+def test_workers_adding_to_one_file_lose_nothing(tmp_path: Path) -> None:
+    """Two handles on one file (two xdist workers): each add re-reads under the lock."""
+    path = tmp_path / "state.json"
+    first, second = StateFile(path, TARGET), StateFile(path, TARGET)
+    first.add(_entry(expires_at=1.0))
+    second.add(_entry(expires_at=2.0))
+    assert sorted(e.expires_at for e in StateFile(path, TARGET).entries) == [1.0, 2.0]
+    assert first.claim_due("launch-code", now=10**10) != []
+    assert second.claim_due("launch-code", now=10**10) == []  # each entry is presented once
+    assert StateFile(path, TARGET).entries == []

@@ -15,10 +15,15 @@ from pathlib import Path
 import pytest
 from seecodes_reference_engine.faults import FAULTS
 
+from restartable_engine import RestartableEngine
 from seecodes_conformance.contract import load_catalog
 from seecodes_conformance.engine_process import EngineProcess
 from seecodes_conformance.plugin import EMBEDDED_ENGINE_ARGS
-from suite_runner import ROOT, run_suites
+from suite_runner import ROOT, SuiteRun, run_suites
+
+# Faults whose invariant shows only with a lifetime shorter than the bundled engine's: the
+# expiry of 24-hour permits is otherwise checked across runs (tests/test_deferred_expiry.py).
+FAULT_ENGINE_ARGS: dict[str, tuple[str, ...]] = {"permit-lifetime-expiry": ("--permit-ttl", "4")}
 
 
 def invariant_map() -> dict[str, list[str]]:
@@ -67,8 +72,12 @@ def test_fault_is_caught(
     fault: str, tmp_path: Path, record_property: pytest.RecordProperty
 ) -> None:
     invariant = FAULTS[fault].invariant
-    with EngineProcess(faults=[fault], extra_args=EMBEDDED_ENGINE_ARGS) as engine:
-        run = run_suites(engine.base_url, tmp_path, invariants=[invariant])
+    if FAULTS[fault].after_restart:
+        run = _run_across_restarts(fault, invariant, tmp_path)
+    else:
+        extra_args = (*EMBEDDED_ENGINE_ARGS, *FAULT_ENGINE_ARGS.get(fault, ()))
+        with EngineProcess(faults=[fault], extra_args=extra_args) as engine:
+            run = run_suites(engine.base_url, tmp_path, invariants=[invariant])
     failed = run.with_outcome("failed", "error")
     catching = [c.name for c in failed if f"[{invariant}]" in c.message]
     record_property("seecodes_matrix", json.dumps({
@@ -80,3 +89,18 @@ def test_fault_is_caught(
     assert catching, (
         f"fault {fault!r} made tests fail, but none named [{invariant}]:\n{run.summary()}"
     )
+
+
+def _run_across_restarts(fault: str, invariant: str, tmp_path: Path) -> SuiteRun:
+    """A fault that shows only across a restart: the engine runs on a database file, restarted
+    by the command the suites are given, and the durability suite must be what catches it."""
+    with RestartableEngine(tmp_path / "engine", faults=[fault]) as engine:
+        restart = f"--restart-command={engine.restart_command}"
+        run = run_suites(engine.base_url, tmp_path, invariants=[invariant], args=[restart])
+    caught_here = [
+        c.name
+        for c in run.with_outcome("failed", "error")
+        if c.name.startswith("suites.test_durability")
+    ]
+    assert caught_here, f"{fault!r} was not caught by the durability suite:\n{run.summary()}"
+    return run

@@ -9,6 +9,7 @@ from a CA generated here; the engine behind it builds its links with the proxy's
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -186,3 +187,79 @@ def test_race_faults_are_caught_through_the_proxy(
     assert run.statuses().get(invariant) == "failed", run.summary()
     catching = [c.name for c in run.with_outcome("failed") if f"[{invariant}]" in c.message]
     assert catching, run.summary()
+
+
+# -- legal production choices behind the proxy ---------------------------------------------------
+
+
+def test_legal_production_choices_pass_through_the_proxy(pki: Pki, tmp_path: Path) -> None:
+    """Production lifetimes and a gateway that throttles, behind TLS and HTTP/2: nothing fails;
+    what could not be verified says why."""
+    variants = ("production-lifetimes", "throttle-429")
+    with (
+        EngineProcess(variants=variants, extra_args=PROXIED_ENGINE_ARGS) as engine,
+        CaddyProxy(engine.base_url, cert=pki.server_cert, key=pki.server_key) as caddy,
+    ):
+        run = run_suites(caddy.base_url, tmp_path, args=[SMOKE, f"--ca-bundle={pki.ca}"],
+                         reports=True)  # fmt: skip
+    _assert_clean(run)
+    for invariant in run.certification["invariants"]:
+        assert invariant["status"] != "failed", invariant
+        if invariant["status"] == "not_verified":
+            assert invariant.get("reasons"), invariant
+
+
+EXPIRY_INVARIANTS = ["RK-EXPIRY", "LC-EXPIRY", "PERMIT-LIFETIME"]
+LATER = str(24 * 3600 + 14 * 86400 + 3600)  # past a 24 h permit and a 14-day code, and skew
+
+
+def _expiry_run(base_url: str, workdir: Path, state: Path, pki: Pki) -> SuiteRun:
+    return run_suites(
+        base_url,
+        workdir,
+        invariants=EXPIRY_INVARIANTS,
+        args=[f"--state-file={state}", f"--ca-bundle={pki.ca}"],
+        reports=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize("fault", [None, "permit-lifetime-expiry"])
+def test_deferred_expiry_checks_across_runs_through_the_proxy(
+    pki: Pki, tmp_path: Path, fault: str | None
+) -> None:
+    """Run 1 keeps credentials of production lifetime; run 2, on the same database with the
+    engine's clock past every expiry, presents them through the proxy: verified on the clean
+    engine, caught under a fault that accepts an expired permit."""
+    database, state = tmp_path / "engine.sqlite3", tmp_path / "state.json"
+    production = ("production-lifetimes",)
+    with (
+        EngineProcess(variants=production, database=str(database),
+                      extra_args=PROXIED_ENGINE_ARGS) as engine,
+        CaddyProxy(engine.base_url, cert=pki.server_cert, key=pki.server_key) as caddy,
+    ):  # fmt: skip
+        first = _expiry_run(caddy.base_url, tmp_path / "run1", state, pki)
+    assert first.returncode == 0, first.summary()
+    assert first.invariant("LC-EXPIRY")["status"] == "not_verified", first.summary()
+
+    with (
+        EngineProcess(
+            variants=production,
+            faults=[fault] if fault else [],
+            database=str(database),
+            extra_args=(*PROXIED_ENGINE_ARGS, "--clock-offset", LATER),
+        ) as engine,
+        CaddyProxy(engine.base_url, cert=pki.server_cert, key=pki.server_key) as caddy,
+    ):
+        # One target played by two processes: the file is handed to the new proxy's origin.
+        kept = json.loads(state.read_text())
+        state.write_text(json.dumps({**kept, "target": caddy.base_url}))
+        state.chmod(0o600)
+        second = _expiry_run(caddy.base_url, tmp_path / "run2", state, pki)
+    if fault is None:
+        for invariant in EXPIRY_INVARIANTS:
+            result = second.invariant(invariant)
+            assert result["status"] == "passed", (invariant, result, second.summary())
+            assert any("verified at production lifetime" in n for n in result.get("notes", []))
+    else:
+        assert second.invariant("PERMIT-LIFETIME")["status"] == "failed", second.summary()

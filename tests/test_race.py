@@ -32,6 +32,7 @@ from seecodes_conformance.race import (
     send_burst,
     speaks_h2,
 )
+from seecodes_conformance.race import verdict as verdict_module
 from seecodes_conformance.race.verdict import RaceCampaign, inconclusive
 from seecodes_conformance.tls import TlsConfig
 from tls_certs import make_pki
@@ -380,7 +381,30 @@ def test_campaign_sends_more_bursts_until_enough_are_conclusive() -> None:
     judged = [n for n in campaign if campaign.conclusive(next(answers))]
     campaign.finish()  # enough were conclusive: no exception
     assert judged == [2, 4] and campaign.sent == 4
-    assert campaign.figures().startswith("2/4 bursts conclusive; release spread median 20 µs")
+    assert campaign.figures().startswith(
+        "2/4 bursts conclusive (h1-last-byte 2/4); release spread median 20 µs"
+    )
+
+
+def test_campaign_takes_turns_over_every_technique_the_target_offers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """[race] With "auto", bursts alternate HTTP/2 single-packet and HTTP/1.1 last-byte on a
+    target that speaks both, and the figures count each technique's conclusive bursts."""
+    monkeypatch.setattr(verdict_module, "offered_techniques", lambda url, **kw: ("h2", "h1"))
+    used: list[str] = []
+
+    def burst(base_url: str, *, technique: str, tls: object = None) -> BurstResult:
+        used.append(technique)
+        result = _burst(200, 409)
+        return BurstResult(technique, result.responses, 20e-6, 1, "test burst", 0)
+
+    campaign = RaceCampaign("RK-RACE", wanted=3)
+    for _ in campaign:
+        result = campaign.send(burst, "http://target.invalid", technique="auto")
+        assert result is not None and campaign.conclusive(result)
+    assert used == ["h2", "h1", "h2"]
+    assert "(h1 1/1, h2 2/2)" in campaign.figures()
 
 
 def test_campaign_with_too_few_conclusive_bursts_is_not_verified() -> None:

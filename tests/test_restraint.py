@@ -2,7 +2,8 @@
 
 The whole conformance run passes against the clean reference engine under every legal
 variation, singly and combined, and with two worker processes. Against the clean engine every
-catalog invariant also shows at least one executed, passing check (no vacuous verdicts); under
+catalog invariant also shows at least one executed, passing check (no vacuous verdicts), and
+every route it governs was reached by one of them (the sentence x route matrix); under
 a gateway that throttles or sheds load, nothing fails and every invariant that could not be
 verified names why.
 """
@@ -68,6 +69,15 @@ def test_suites_pass_under_legal_variation(
         vacuous = {i["id"]: i.get("reasons") for i in run.certification["invariants"]
                    if i["status"] != "passed" or i["checks"] < 1}  # fmt: skip
         assert not vacuous, vacuous
+        # The sentence x route matrix is complete: every route an invariant governs was
+        # reached by an executed check of it.
+        unreached = {
+            f"{i['id']} {route}"
+            for i in run.certification["invariants"]
+            for route, checks in i.get("routes_checked", {}).items()
+            if checks < 1
+        }
+        assert not unreached, sorted(unreached)
 
 
 # Runs never settle: waiting the ci profile's 3 minutes per run proves nothing more than 5 s.

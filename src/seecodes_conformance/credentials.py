@@ -8,7 +8,11 @@ reason naming the missing capability.
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
+import hmac
+import json
 import shlex
 import subprocess
 import threading
@@ -145,11 +149,18 @@ class Identity:
     site_url: str
 
 
+# Certification profile §2: exp and nbf "with at most 60 s of clock skew".
+MAX_CLOCK_SKEW_S = 60
+
+
 class NegativeToken(enum.Enum):
     """Tokens a correct target must refuse."""
 
     EXPIRED = "expired"
+    EXPIRED_PAST_SKEW = "expired-90s-ago"  # just past the 60 s of skew a target may allow
     NOT_YET_VALID = "not-yet-valid"
+    NOT_YET_VALID_PAST_SKEW = "valid-in-90s"  # just past the skew, the other way
+    HS256_PUBLIC_KEY = "hs256-keyed-with-the-public-key"  # the classic algorithm confusion
     WRONG_AUDIENCE = "wrong-audience"
     WRONG_ISSUER = "wrong-issuer"
     BAD_SIGNATURE = "bad-signature"
@@ -259,15 +270,38 @@ class TestIssuer(CredentialSource):
     def token(self, who: Principal) -> str:
         return self.sign(self.claims(who))
 
+    def _hs256_with_public_key(self, claims: dict[str, Any]) -> str:
+        """HS256 keyed with the trusted key's public PEM: a verifier that takes the algorithm
+        from the token and the key from its JWKS accepts it (PyJWT refuses to make one, so the
+        signature is computed here)."""
+        public_pem = self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        header = {"alg": "HS256", "kid": self.kid, "typ": "JWT"}
+        signing_input = b".".join(
+            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        )
+        signature = hmac.new(public_pem, signing_input, hashlib.sha256).digest()
+        token = (signing_input + b"." + _b64url(signature)).decode("ascii")
+        self.secrets.add(token, "forge-token")
+        return token
+
     def negative(self, who: Principal, kind: NegativeToken) -> str:
         """A token for ``who`` that is wrong in exactly one way."""
         now = time.time()
         claims = self.claims(who, now=now)
-        skew = 60 + 240  # well beyond the 60 s of clock skew a target may allow
+        skew = MAX_CLOCK_SKEW_S + 240  # well beyond the 60 s of clock skew a target may allow
+        near = MAX_CLOCK_SKEW_S + 30  # just past the skew a target may allow: a near miss
         if kind is NegativeToken.EXPIRED:
             claims.update(iat=int(now) - 2 * skew, nbf=int(now) - 2 * skew, exp=int(now) - skew)
+        elif kind is NegativeToken.EXPIRED_PAST_SKEW:
+            claims.update(iat=int(now) - 600, nbf=int(now) - 600, exp=int(now) - near)
         elif kind is NegativeToken.NOT_YET_VALID:
             claims.update(nbf=int(now) + skew, iat=int(now), exp=int(now) + 2 * skew)
+        elif kind is NegativeToken.NOT_YET_VALID_PAST_SKEW:
+            claims.update(nbf=int(now) + near, iat=int(now), exp=int(now) + 600)
+        elif kind is NegativeToken.HS256_PUBLIC_KEY:
+            return self._hs256_with_public_key(claims)
         elif kind is NegativeToken.WRONG_AUDIENCE:
             claims["aud"] = f"ari:cloud:ecosystem::app/{uuid.uuid4()}"
         elif kind is NegativeToken.WRONG_ISSUER:
@@ -279,6 +313,10 @@ class TestIssuer(CredentialSource):
         elif kind is NegativeToken.ALG_NONE:
             return self.sign(claims, alg="none")
         return self.sign(claims)
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def _load_private_key(path: Path) -> RSAPrivateKey:

@@ -11,20 +11,26 @@ written for another target) gives one clear message and a fresh file, never a cr
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CLOCK_SKEW_S", "SCHEMA", "Deferred", "StateFile"]
+__all__ = ["CLOCK_SKEW_S", "SCHEMA", "Deferred", "StateFile", "open_state", "utc"]
 
 SCHEMA = "seecodes-deferred-expiry/1"
 CLOCK_SKEW_S = 60.0
 KINDS = ("request-key", "launch-code", "permit")
+
+
+def utc(timestamp: float) -> str:
+    """A moment as the reports show it: to the minute, in UTC."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,12 @@ class Deferred:
     @property
     def due_at(self) -> float:
         return self.expires_at + CLOCK_SKEW_S
+
+    @property
+    def context_text(self) -> str:
+        """Where it was minted, for messages (the credential itself is never shown)."""
+        pair = "/".join(self.context[k] for k in ("projectId", "taskId") if k in self.context)
+        return pair or self.context.get("tenant", "(no pair)")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deferred:
@@ -71,6 +83,22 @@ class StateFile:
         self.entries: list[Deferred] = []
         self.message: str | None = None  # set when the file could not be used as it was
         self._load()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Read-modify-write under an exclusive lock, re-reading the file first: xdist workers
+        share one state file, and none may drop what another added."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(self.path.name + ".lock")
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self.entries, message = [], self.message
+                self._load()
+                self.message = message  # the first reading's message is the one that counts
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -- reading -------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -108,14 +136,39 @@ class StateFile:
 
     # -- writing -------------------------------------------------------------------------------
     def add(self, entry: Deferred) -> None:
-        self.entries.append(entry)
-        self.save()
+        with self._locked():
+            self.entries.append(entry)
+            self.save()
 
     def settle(self, done: Iterable[Deferred]) -> None:
         """Forget entries whose check ran (passed or failed: the report has the verdict)."""
         finished = list(done)
-        self.entries = [e for e in self.entries if e not in finished]
-        self.save()
+        with self._locked():
+            self.entries = [e for e in self.entries if e not in finished]
+            self.save()
+
+    def claim_due(self, kind: str, now: float) -> list[Deferred]:
+        """Take the due entries of ``kind`` out of the file: each is presented once. One that
+        could not be presented (throttled) is put back with ``add``."""
+        with self._locked():
+            due = [e for e in self.entries if e.kind == kind and e.due(now)]
+            if due:
+                self.entries = [e for e in self.entries if e not in due]
+                self.save()
+        return due
+
+    def waiting(self, kind: str, now: float) -> list[Deferred]:
+        """The entries of ``kind`` not yet due, as the file holds them now."""
+        with self._locked():
+            return self.pending(kind, now)
+
+    def fresh(self) -> None:
+        """Start the file afresh after a message (missing, corrupt, foreign): entries of
+        another target are dropped, and the new file exists, 0600, from the start."""
+        with self._locked():
+            if self.message is not None:
+                self.entries = []
+            self.save()
 
     def save(self) -> None:
         """Write atomically, readable by the owner only (the file holds credentials)."""
@@ -139,3 +192,30 @@ class StateFile:
 
     def __repr__(self) -> str:  # never the credentials
         return f"StateFile({str(self.path)!r}, entries={len(self.entries)})"
+
+
+NEEDS_BASE_URL = (
+    "--state-file is ignored without --base-url: the bundled engine forgets every credential "
+    "between runs, so a deferred check against it would prove nothing"
+)
+
+
+def open_state(path: Path | None, target: str | None, *, fresh: bool) -> tuple[
+    StateFile | None, str | None
+]:  # fmt: skip
+    """The run's state file and the one line to show about it (None: nothing to say).
+
+    ``fresh``: this process owns the run (the controller), so a missing, corrupt or foreign
+    file is replaced now by a fresh 0600 one; workers only open what the controller left.
+    """
+    if path is None:
+        return None, None
+    if target is None:
+        return None, NEEDS_BASE_URL
+    state = StateFile(path, target)
+    if fresh:
+        try:
+            state.fresh()
+        except OSError as exc:
+            return None, f"state file {path} cannot be written ({exc.strerror}); ignored"
+    return state, state.message

@@ -73,8 +73,9 @@ class EngineProcess:
             cmd += ["--variant", variant]
         return cmd + list(self.extra_args)
 
-    def start(self) -> EngineProcess:
-        self.port = free_port()
+    def start(self, *, port: int | None = None) -> EngineProcess:
+        """Start on ``port``, or on a free one when none is given."""
+        self.port = port or free_port()
         env = dict(os.environ)
         env.setdefault("SEECODES_FORGE_JWKS", str(forge_dir() / "jwks.json"))
         env.pop("SEECODES_ENGINE_FAULTS", None)
@@ -121,10 +122,15 @@ class EngineProcess:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
 
-    def restart(self) -> None:
-        """Stop and start again on the same database file and port-free slot."""
+    def restart(self, *, same_port: bool = False) -> None:
+        """Stop and start again on the same database file: what it stored survives.
+
+        ``same_port``: keep the address, so clients that hold ``base_url`` (the harness's
+        session, a run's xdist workers) carry on; otherwise a new free port is picked.
+        """
+        port = self.port if same_port else None
         self.stop()
-        self.start()
+        self.start(port=port)
 
     def close(self) -> None:
         self.stop()

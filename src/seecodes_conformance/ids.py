@@ -66,3 +66,42 @@ def _letters(n: int) -> str:
         n, r = divmod(n - 1, 26)
         out = chr(ord("A") + r) + out
     return out
+
+
+_LOOK_ALIKES = (("C", "\u0421"), ("A", "\u0410"), ("E", "\u0415"), ("O", "\u041e"))
+
+
+def cyrillic_look_alike(value: str) -> str | None:
+    """``value`` with its first Latin C, A, E or O as the Cyrillic letter that looks the same
+    (None when it has none of them)."""
+    for latin, cyrillic in _LOOK_ALIKES:
+        if latin in value:
+            return value.replace(latin, cyrillic, 1)
+    return None
+
+
+def fullwidth_letter(value: str) -> str | None:
+    """``value`` with its first ASCII letter in fullwidth form (equal to it after NFKC)."""
+    index = next((i for i, ch in enumerate(value) if ch.isascii() and ch.isalpha()), None)
+    if index is None:
+        return None
+    return value[:index] + chr(ord(value[index]) + 0xFEE0) + value[index + 1 :]
+
+
+def near_misses(value: str) -> dict[str, str]:
+    """Ids a real implementation may wrongly take for ``value``, by kind of near miss.
+
+    Each differs from ``value`` in one way a lenient comparison forgives: case folding,
+    trimming, Unicode normalisation or confusables, and prefix matching in either direction.
+    All are still made up for the run (derived from a run-scoped id).
+    """
+    candidates = {
+        "lower-case": value.lower(),
+        "trailing space": value + " ",
+        "leading space": " " + value,
+        "Cyrillic look-alike": cyrillic_look_alike(value),
+        "fullwidth letter": fullwidth_letter(value),
+        "extended (the id as a prefix)": value + "0",
+        "truncated (a prefix of the id)": value[:-1],
+    }
+    return {kind: near for kind, near in candidates.items() if near and near != value}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
+from seecodes_conformance.cli import PROGRAM, installed
 from seecodes_conformance.ids import seed_of
 from seecodes_conformance.profiles import Profile
 from seecodes_conformance.redaction import redact
@@ -37,8 +38,11 @@ def replay_command(
     settings: Settings, selection: str, options: Mapping[str, object] | None = None
 ) -> str:
     """``pytest SELECTION`` against the same target with the same profile and credentials source,
-    plus ``options`` (a seed); redacted, so it can go into any report."""
-    cmd = ["pytest", selection, f"--profile={settings.profile.name}"]
+    plus ``options`` (a seed); redacted, so it can go into any report. From an installed copy
+    the program is ``seecodes-conformance``: there no ini file or ``suites/`` folder tells a plain
+    ``pytest`` what to run, and the command takes the same selection."""
+    program = PROGRAM if installed() else "pytest"
+    cmd = [program, selection, f"--profile={settings.profile.name}"]
     if settings.base_url:
         cmd.append(f"--base-url={settings.base_url}")
     else:

@@ -49,6 +49,8 @@ OPTIONS = (
     Option("profile", "ci, nightly, certify (or smoke: smallest budgets)", "ci",
            choices=tuple(PROFILES)),
     Option("max-wait", "longest wait, in seconds, for a credential to expire", 15.0, float),
+    Option("state-file", "keep expiry checks of credentials living longer than --max-wait "
+           "here, for a later run to finish (holds secrets: 0600; with --base-url)"),
     Option("run-wait", "longest wait, in seconds, for a run to settle (default: from the "
            "profile: 60 smoke, 180 ci, 900 nightly and certify)", None, float),
     Option("request-timeout", "per-request timeout in seconds", 10.0, float),
@@ -74,6 +76,9 @@ OPTIONS = (
     Option("route", "run only the tests that check a route: 'METHOD /path' as the protocol "
            "writes it, or '/path' for every method (repeatable)", multiple=True),
     Option("invariant-map", "after collection, write {test id: [invariant ids]} as JSON here"),
+    Option("restart-command", "shell command that restarts the target, for the durability "
+           "checks; the harness then waits for /healthz (default: the bundled engine restarts "
+           "itself, a --base-url target is not restarted)"),
     Option("engine-fault", "bundled engine only: switch on a fault (self-tests)", multiple=True),
     Option("engine-variant", "bundled engine only: a legal variation", multiple=True),
     Option("engine-workers", "bundled engine only: worker processes", 1, int),
@@ -167,6 +172,7 @@ class Settings:
     run_prefix: str | None
     profile: Profile
     max_wait: float
+    state_file: Path | None  # expiry checks deferred across runs (deferred.py)
     strict_robustness: bool  # advisory findings fail the gate
     run_wait: float  # how long a run may take to settle before its checks are not verified
     request_timeout: float
@@ -179,6 +185,7 @@ class Settings:
     invariants: tuple[str, ...]
     routes: tuple[str, ...]  # --route selection, as written
     invariant_map: str | None
+    restart_command: str | None  # restarts the target (durability checks)
     engine_faults: tuple[str, ...]
     engine_variants: tuple[str, ...]
     engine_workers: int
@@ -276,6 +283,7 @@ def read_settings(config: pytest.Config) -> Settings:
         run_prefix=values["seecodes_run_prefix"],
         profile=profile,
         max_wait=values["seecodes_max_wait"],
+        state_file=_path(config, values["seecodes_state_file"]),
         run_wait=values["seecodes_run_wait"] or profile.run_wait,
         strict_robustness=bool(values["seecodes_strict_robustness"]),
         request_timeout=values["seecodes_request_timeout"],
@@ -288,6 +296,7 @@ def read_settings(config: pytest.Config) -> Settings:
         invariants=tuple(values["seecodes_invariant"]),
         routes=tuple(values["seecodes_route"]),
         invariant_map=values["seecodes_invariant_map"],
+        restart_command=values["seecodes_restart_command"] or None,
         engine_faults=tuple(values["seecodes_engine_fault"]),
         engine_variants=tuple(values["seecodes_engine_variant"]),
         engine_workers=values["seecodes_engine_workers"],

@@ -34,7 +34,12 @@ CONFIGURATIONS: dict[str, tuple[str, ...]] = {
         "short-key-lifetime",
         "fractional-numbers",
     ),
-    "own-statuses": ("omit-optional-fields", "fastapi-openapi", "per-user-board"),
+    "own-statuses": (
+        "omit-optional-fields",
+        "fastapi-openapi",
+        "per-user-board",
+        "vscode-code-only",
+    ),
     "reject-410": ("reject-410", "http2", "opaque-permits", "alt-token-formats"),
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,26 @@ from seecodes_conformance.http import JiraAppSession, PermitSession, json_or_non
 from seecodes_conformance.ids import TaskRef
 from seecodes_conformance.oracle import assert_success, fail
 from seecodes_conformance.redaction import register_credentials
+
+LAUNCHER_PATH = "/v1/launch"
+_VSCODE_URL = re.compile(r"vscode://[^\s\"'<>`]+", re.IGNORECASE)
+
+
+def launcher_page_text(response: httpx.Response) -> str:
+    """The launcher page as a browser reads its URLs: entities and JS slash escapes undone."""
+    return html.unescape(response.text).replace("\\/", "/")
+
+
+def launcher_redirects(response: httpx.Response) -> tuple[str, list[str]]:
+    """Where the launcher sends the browser: (everything vscode-related, the vscode:// URLs).
+
+    How the page redirects (a 3xx, meta refresh, a link, a script) is the target's choice.
+    """
+    location = response.headers.get("location", "")
+    if 300 <= response.status_code < 400 and location.lower().startswith("vscode://"):
+        return location, [location]
+    text = launcher_page_text(response)
+    return text, _VSCODE_URL.findall(text)
 
 
 @dataclass(frozen=True)

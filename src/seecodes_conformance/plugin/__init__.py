@@ -6,13 +6,14 @@ this module, so it re-exports every hook and fixture of its submodules:
 - ``hooks``: options, markers, invariant selection, the fail-fast probe, redaction of reports;
 - ``fixtures``: settings, Forge credentials, the target, HTTP clients, protocol steps;
 - ``xdist``: one bundled engine and one run prefix for every worker;
-- ``engine``: the bundled reference engine as the default target;
+- ``engine``: the bundled reference engine as the default target; restarting the target;
 - ``_stash``: what the plugin keeps on the pytest config.
 """
 
-from seecodes_conformance.plugin.engine import EMBEDDED_ENGINE_ARGS
+from seecodes_conformance.plugin.engine import EMBEDDED_ENGINE_ARGS, target_restart
 from seecodes_conformance.plugin.fixtures import _handshake as _handshake
 from seecodes_conformance.plugin.fixtures import (
+    deferred_state,
     forge,
     http,
     ids,
@@ -42,6 +43,7 @@ pytest_plugins = ["seecodes_conformance.plugin.spelling"]  # command-line checks
 
 __all__ = [
     "EMBEDDED_ENGINE_ARGS",
+    "deferred_state",
     "forge",
     "http",
     "ids",
@@ -62,5 +64,6 @@ __all__ = [
     "secrets",
     "seecodes_settings",
     "target",
+    "target_restart",
     "test_issuer",
 ]

@@ -15,11 +15,12 @@ from seecodes_conformance.credentials import (
     TestIssuer,
     TokenCommand,
 )
+from seecodes_conformance.deferred import StateFile, open_state
 from seecodes_conformance.flows import ProtocolSteps
 from seecodes_conformance.http import JiraAppSession, new_http_client
 from seecodes_conformance.ids import IdFactory
 from seecodes_conformance.outcomes import not_verified_here
-from seecodes_conformance.plugin._stash import RUN_PREFIX, settings_of
+from seecodes_conformance.plugin._stash import DEFERRED_STATE, RUN_PREFIX, settings_of
 from seecodes_conformance.plugin.engine import start_engine
 from seecodes_conformance.redaction import REGISTRY, SecretRegistry
 from seecodes_conformance.settings import Settings
@@ -34,6 +35,16 @@ from seecodes_conformance.target import (
 @pytest.fixture(scope="session")
 def seecodes_settings(pytestconfig: pytest.Config) -> Settings:
     return settings_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def deferred_state(pytestconfig: pytest.Config, seecodes_settings: Settings) -> StateFile | None:
+    """The state file of expiry checks deferred across runs; None without ``--state-file``.
+    The controller opened (and if need be renewed) it at configure; a worker opens it as left."""
+    if DEFERRED_STATE in pytestconfig.stash:
+        return pytestconfig.stash[DEFERRED_STATE][0]
+    state, _ = open_state(seecodes_settings.state_file, seecodes_settings.base_url, fresh=False)
+    return state
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,14 @@ import httpx
 import pytest
 
 from seecodes_conformance import PROTOCOL_VERSION, __version__
+from seecodes_conformance.deferred import open_state
 from seecodes_conformance.fuzz import coverage as fuzz_coverage_table
 from seecodes_conformance.http.throttling import is_refusal
 from seecodes_conformance.http.traffic import TRAFFIC, Policy
 from seecodes_conformance.ids import new_run_prefix
 from seecodes_conformance.markers import MARKERS, invariants_of
 from seecodes_conformance.outcomes import LOG, NotVerified, Unverified
-from seecodes_conformance.plugin._stash import RUN_PREFIX, settings_of
+from seecodes_conformance.plugin._stash import DEFERRED_STATE, RUN_PREFIX, settings_of
 from seecodes_conformance.plugin.xdist import XdistController
 from seecodes_conformance.redaction import REGISTRY
 from seecodes_conformance.report.collector import ReportCollector
@@ -50,6 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
     worker_input = getattr(config, "workerinput", None)
     if worker_input is None:
         config.stash[RUN_PREFIX] = settings.run_prefix or new_run_prefix()
+        config.stash[DEFERRED_STATE] = open_state(
+            settings.state_file, settings.base_url, fresh=True
+        )
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(XdistController(config), "seecodes-xdist-controller")
     else:
@@ -141,6 +145,10 @@ def _keep_only(
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Probe an explicit --base-url before the first test, so an outage is one message."""
     settings = settings_of(session.config)
+    _, state_note = session.config.stash.get(DEFERRED_STATE, (None, None))  # controller only
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if state_note and reporter is not None:
+        reporter.write_line(f"seecodes: warning: {state_note}", yellow=True)
     needs_target = any("target" in getattr(i, "fixturenames", ()) for i in session.items)
     if settings.base_url and needs_target:
         try:
@@ -150,7 +158,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         info = doc.get("info")
         claim = version_claim(info.get("version") if isinstance(info, dict) else None,
                               PROTOCOL_VERSION)  # fmt: skip
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if claim and reporter is not None:
             reporter.write_line(f"seecodes: warning: {claim}", yellow=True)
 

@@ -29,7 +29,7 @@ credential (exactly one winner, losers refused with nothing usable).
 """
 
 from seecodes_conformance.race._burst import send_burst
-from seecodes_conformance.race._probe import speaks_h2
+from seecodes_conformance.race._probe import offered_techniques, speaks_h2
 from seecodes_conformance.race._types import (
     H1_LAST_BYTE,
     H1_LAST_HEADER_BYTE,
@@ -50,6 +50,7 @@ __all__ = [
     "BurstResponse",
     "BurstResult",
     "PreparedRequest",
+    "offered_techniques",
     "send_burst",
     "speaks_h2",
 ]

@@ -292,11 +292,27 @@ def burst_h2(
         while len(conns) < n_groups:
             conns.append(_H2Conn(target, timeout, tls))
 
+        # Balanced contiguous groups: 20 over a cap of 8 gives 7, 7, 6.
+        base, extra = divmod(len(requests), n_groups)
+        plan: list[tuple[_H2Conn, list[int]]] = []
+        start = 0
+        for g, c in enumerate(conns):
+            size = base + (1 if g < extra else 0)
+            plan.append((c, list(range(start, start + size))))
+            start += size
+
         if warmup_path is not None:
-            # One full exchange per connection warms both ends' HTTP/2 and routing paths.
+            # As many concurrent warm-up exchanges per connection as the burst will put on it:
+            # both ends' HTTP/2 and routing paths are warm, and a reverse proxy in front of the
+            # target holds one idle upstream connection per stream of the burst (otherwise the
+            # burst's streams wait for upstream connections to be dialled, one after another).
             warm_headers = _h2_headers(target, -1, PreparedRequest("GET", warmup_path))
-            TRAFFIC.reserve(len(conns), f"{len(conns)} race warm-up requests")
-            warm = [c.open_stream(-1, warm_headers, end_stream=True) for c in conns]
+            TRAFFIC.reserve(len(requests), f"{len(requests)} race warm-up requests")
+            warm = [
+                c.open_stream(-1, warm_headers, end_stream=True)
+                for c, indices in plan
+                for _ in indices
+            ]
             pump(conns, time.perf_counter() + timeout)
             for st in warm:
                 if not st.done:
@@ -306,15 +322,6 @@ def burst_h2(
                     )
             for c in conns:
                 c.streams = {sid: s for sid, s in c.streams.items() if s.index >= 0}
-
-        # Balanced contiguous groups: 20 over a cap of 8 gives 7, 7, 6.
-        base, extra = divmod(len(requests), n_groups)
-        plan: list[tuple[_H2Conn, list[int]]] = []
-        start = 0
-        for g, c in enumerate(conns):
-            size = base + (1 if g < extra else 0)
-            plan.append((c, list(range(start, start + size))))
-            start += size
 
         # HEADERS for every stream first; bodies only to streams still open a moment later.
         # A handler that answers on headers alone (an early 401, say) is done by then, and

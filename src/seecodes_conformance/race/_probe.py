@@ -21,7 +21,7 @@ from seecodes_conformance.race._sockets import (
     parse_target,
     resolve_tls,
 )
-from seecodes_conformance.race._types import RECV_BYTES
+from seecodes_conformance.race._types import RECV_BYTES, BurstError
 
 # --------------------------------------------------------------------------- protocol probe
 
@@ -90,3 +90,16 @@ def _probe_h2(target: Origin, timeout: float, tls: TlsSource) -> bool:
         return False
     finally:
         close_socket(sock)
+
+
+def offered_techniques(
+    base_url: str, timeout: float = 3.0, *, tls: TlsSource | None = None
+) -> tuple[str, ...]:
+    """The burst techniques the origin offers: HTTP/2 single-packet and HTTP/1.1 last-byte where
+    it speaks HTTP/2, else HTTP/1.1 alone ("auto" when it cannot be reached: the burst itself
+    then says why)."""
+    try:
+        h2 = speaks_h2(base_url, timeout, tls=tls)
+    except BurstError:
+        return ("auto",)
+    return ("h2", "h1") if h2 else ("h1",)

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from seecodes_conformance.http import NEXT_KEY_HEADER, is_throttled, json_or_none
 from seecodes_conformance.oracle import fail
 from seecodes_conformance.outcomes import LOG, not_verified
-from seecodes_conformance.race import BurstError, BurstResponse, BurstResult
+from seecodes_conformance.race import BurstError, BurstResponse, BurstResult, offered_techniques
 from seecodes_conformance.redaction import (
     CREDENTIAL_FIELDS,
     REGISTRY,
@@ -162,6 +162,8 @@ class RaceCampaign:
         self.conclusive_bursts = 0
         self.spreads: list[float] = []
         self.reasons: list[str] = []
+        self.by_technique: dict[str, list[int]] = {}  # technique: [conclusive, sent]
+        self._offered: tuple[str, ...] | None = None
 
     def __iter__(self) -> Iterator[int]:
         while self.conclusive_bursts < self.wanted and self.sent < self.budget:
@@ -172,7 +174,16 @@ class RaceCampaign:
         self, burst: Callable[..., BurstResult], *args: Any, **kwargs: Any
     ) -> BurstResult | None:
         """``burst(*args, **kwargs)``; a connection refused while setting it up (a reset
-        warm-up, say) makes the burst inconclusive instead of an error."""
+        warm-up, say) makes the burst inconclusive instead of an error.
+
+        With ``technique="auto"`` the bursts take turns over every technique the target offers
+        (HTTP/2 single-packet and HTTP/1.1 last-byte where it speaks both): an implementation
+        whose lock holds under one transport's scheduling may not under the other's.
+        """
+        if kwargs.get("technique") == "auto" and args:
+            if self._offered is None:
+                self._offered = offered_techniques(str(args[0]), tls=kwargs.get("tls"))
+            kwargs["technique"] = self._offered[(self.sent - 1) % len(self._offered)]
         try:
             return burst(*args, **kwargs)
         except (BurstError, ConnectionError) as exc:
@@ -185,12 +196,15 @@ class RaceCampaign:
         """Judge this burst? Two winners always are: a single-use credential that worked twice
         is a violation however the burst was released; otherwise see ``inconclusive``."""
         self.spreads.append(result.release_spread_s)
+        tally = self.by_technique.setdefault(result.technique, [0, 0])
+        tally[1] += 1
         wins = sum(1 for r in result.responses if not r.error and is_win(r))
         reason = None if wins >= 2 else inconclusive(result)
         if reason is not None:
             self.reasons.append(f"burst {self.sent}: {reason}")
             return False
         self.conclusive_bursts += 1
+        tally[0] += 1
         return True
 
     def figures(self) -> str:
@@ -200,7 +214,14 @@ class RaceCampaign:
             if self.spreads
             else ""
         )
-        return f"{self.conclusive_bursts}/{self.sent} bursts conclusive{spread}"
+        techniques = (
+            " ("
+            + ", ".join(f"{t} {c}/{n}" for t, (c, n) in sorted(self.by_technique.items()))
+            + ")"
+            if self.by_technique
+            else ""
+        )
+        return f"{self.conclusive_bursts}/{self.sent} bursts conclusive{techniques}{spread}"
 
     def finish(self) -> None:
         LOG.note(self.invariant, self.figures())

@@ -100,6 +100,21 @@ def _route_coverage_line(result: Result, width: int | None) -> Line | None:
     return _short(text, width and 600), {"yellow": bool(gaps)}
 
 
+_EXPIRY_NOTES = ("pending until", "verified at production lifetime")  # flows/expiry.py
+
+
+def _expiry_lines(result: Result, width: int | None) -> list[Line]:
+    """Expiry checks deferred across runs: what is pending in the state file, and what a kept
+    credential verified at production lifetime in this run (a passed invariant shows no reason,
+    so these notes would otherwise be seen only in the reports)."""
+    return [
+        (_short(f"EXPIRY {inv.id:24} {note}", width), {})
+        for inv in result.invariants
+        for note in dict.fromkeys(inv.notes)
+        if any(mark in note for mark in _EXPIRY_NOTES)
+    ]
+
+
 def _tolerated_line(result: Result) -> Line | None:
     """pytest's own summary counts a failure the gate tolerates; say why the exit is still 0."""
     tolerated = [r for r in result.tests if r.failed and r.tolerated]
@@ -151,6 +166,7 @@ def summary_lines(
     if coverage:
         lines.append(coverage)
     lines += _not_verified_lines(result, width)
+    lines += _expiry_lines(result, width)
     for inv in result.invariants:
         if inv.status not in (FAILED, WAIVED):
             continue
