@@ -565,6 +565,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_runs_on_signal(scratch: str) -> None:
+    """Ctrl-C or SIGTERM ends the test runs and their engines too: each runs in a session of
+    its own, out of reach of the terminal's signal, so they are found by their marker."""
+
+    def stop(signum: int, _frame: object) -> None:
+        for job_root in Path(scratch).glob("job-*"):
+            for pid in _processes_marked(str(job_root)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     modules = resolve_modules(args.modules)
@@ -580,6 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         slots: queue.Queue[EngineCopy] = queue.Queue()
         for job in range(args.jobs):
             slots.put(EngineCopy(Path(scratch) / f"job-{job}"))
+        _stop_runs_on_signal(scratch)
         first = slots.get()
         seconds = _baseline(args, modules, first)
         slots.put(first)
