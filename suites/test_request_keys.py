@@ -287,13 +287,15 @@ def test_key_of_another_tenant_rejected(
     jira: JiraAppSession,
     jira_factory: Callable[..., JiraAppSession],
 ) -> None:
-    other = jira_factory("b")
+    """The foreign key is the same person's, in tenant b (one account in two installations):
+    only the tenant tells it apart, so a binding to the account alone is caught."""
+    other = jira_factory("b", jira.who.name)
     call = protocol.jira_call(route, jira)
     foreign = protocol.own_key(other)
 
     response = call.send(jira, foreign)
 
-    what = f"{route} with a tenant-a Forge token and a tenant-b request key"
+    what = f"{route} with a tenant-a Forge token and the same person's tenant-b request key"
     assert_rejected(response, "RK-TENANT-BINDING", what=what)
     protocol.assert_no_usable_next_key(jira, response, what=what)
     rightful = call.send(jira, protocol.own_key(jira))

@@ -214,9 +214,13 @@ class TestIssuer(CredentialSource):
         self._untrusted = _load_private_key(forge_dir() / "untrusted_private_key.pem")
 
     def identity(self, who: Principal) -> Identity:
-        """Run-scoped ids, so runs and workers never touch each other's installations."""
+        """Run-scoped ids, so runs and workers never touch each other's installations.
+
+        The account id depends on the principal's name alone, as Atlassian account ids are
+        global: the same name in two tenants is one person in two installations.
+        """
         tenant_ns = uuid.uuid5(_NAMESPACE, f"{self.run_id}/tenant/{who.tenant}")
-        account = uuid.uuid5(tenant_ns, f"principal/{who.name}")
+        account = uuid.uuid5(_NAMESPACE, f"{self.run_id}/principal/{who.name}")
         return Identity(
             principal=who,
             account_id=f"557058:{account}",
