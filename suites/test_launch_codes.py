@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -33,6 +32,7 @@ from seecodes_conformance.oracle import (
     throttled,
 )
 from seecodes_conformance.outcomes import LOG, not_verified
+from seecodes_conformance.progress import PROGRESS
 from seecodes_conformance.race import BurstResponse, PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import RaceCampaign, assert_single_winner
 from seecodes_conformance.redaction import REGISTRY
@@ -442,7 +442,7 @@ def test_expired_code_is_rejected(
     _permit(protocol, protocol.exchange(twin.code, task), task, "LC-EXCHANGE")
     controlled("LC-EXPIRY")  # the twin, exchanged in time, got its permit
 
-    time.sleep(max(lifetime, 0.0) + EXPIRY_MARGIN)
+    PROGRESS.sleep(lifetime + EXPIRY_MARGIN, "a launch code to expire (LC-EXPIRY)")
     response = protocol.exchange(link.code, task)
 
     assert_rejected(response, "LC-EXPIRY", what=f"a launch code {lifetime:.1f} s past expiresAt")

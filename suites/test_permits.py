@@ -34,6 +34,7 @@ from seecodes_conformance.oracle import (
     throttled,
 )
 from seecodes_conformance.outcomes import LOG, not_verified
+from seecodes_conformance.progress import PROGRESS
 from seecodes_conformance.redaction import REGISTRY
 from seecodes_conformance.settings import Settings
 
@@ -190,7 +191,7 @@ def test_expired_permit_is_rejected(
     assert_success(_progress_write(protocol, session), "PERMIT-LIFETIME",
                    what="a progress write with the fresh permit")  # fmt: skip
 
-    time.sleep(max(lifetime, 0.0) + EXPIRY_MARGIN)
+    PROGRESS.sleep(lifetime + EXPIRY_MARGIN, "a permit to expire (PERMIT-LIFETIME)")
     expired = _progress_write(protocol, session)
 
     assert_rejected(expired, "PERMIT-LIFETIME", what=f"a permit {lifetime:.1f} s past expiresAt")

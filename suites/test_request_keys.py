@@ -47,6 +47,7 @@ from seecodes_conformance.http import (
 from seecodes_conformance.ids import IdFactory
 from seecodes_conformance.oracle import assert_rejected, checked, controlled, fail, throttled
 from seecodes_conformance.outcomes import LOG, not_verified
+from seecodes_conformance.progress import PROGRESS
 from seecodes_conformance.race import PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import RaceCampaign, assert_single_winner, loser_headers
 from seecodes_conformance.settings import Settings
@@ -366,7 +367,7 @@ class _ExpiredKeys:
         if route not in self.ready:
             routes = [r for r in JIRA_APP_ROUTES if r not in self.ready] if self.batch else [route]
             deadline = max(self._prepare(r) for r in routes)
-            time.sleep(max(0.0, deadline - time.monotonic()))
+            PROGRESS.sleep(deadline - time.monotonic(), "request keys to expire (RK-EXPIRY)")
         return self.ready.pop(route)
 
     def _prepare(self, route: str) -> float:

@@ -81,6 +81,7 @@ from seecodes_conformance.oracle import (
     throttled,
 )
 from seecodes_conformance.outcomes import LOG, NotVerified, Unverified
+from seecodes_conformance.progress import PROGRESS
 from seecodes_conformance.redaction import redact, register_credentials
 from seecodes_conformance.replay import choose_seed, replay_command
 from seecodes_conformance.settings import Settings
@@ -400,11 +401,15 @@ def _holds(stored: Any, expected: dict[str, Any]) -> bool:
     return isinstance(stored, dict) and all(stored.get(k) == v for k, v in expected.items())
 
 
+STATE_MACHINE = "the state machine"  # its progress lines
+
+
 def build_machine(protocol: ProtocolSteps, forge: CredentialSource) -> type[RuleBasedStateMachine]:
     """The machine class, closed over this session's target and credentials."""
     labels = itertools.count(1)
     multi_principal = forge.principals_per_tenant is None
     model_checks = ModelChecks()
+    most = protocol.settings.profile.stateful_examples
 
     class EngineMachine(RuleBasedStateMachine):
         actors = Bundle("actors")
@@ -423,6 +428,15 @@ def build_machine(protocol: ProtocolSteps, forge: CredentialSource) -> type[Rule
             super().__init__()
             type(self).latest = self
             self.checks.examples += 1
+            examples = self.checks.examples
+            PROGRESS.tick(
+                STATE_MACHINE,
+                lambda so_far: (
+                    f"seecodes: state machine running ({so_far:.0f} s so far): "
+                    f"example {examples}, {self.checks.steps} steps (the profile asks for "
+                    f"{most} examples; hypothesis may run more)"
+                ),
+            )
             self.journal: list[Step] = []
             self.in_step = False
             self.step_invariants: tuple[str, ...] = ()
@@ -1110,6 +1124,7 @@ def test_engine_behaves_like_its_model(
     else:
         model_checks.record_unchecked(MODEL_INVARIANTS)
     finally:
+        PROGRESS.done(STATE_MACHINE)
         record_property(
             CHECKS_PROPERTY, json.dumps(model_checks.as_json(MODEL_INVARIANTS, run_seed))
         )

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 
 import httpx
 import pytest
@@ -25,6 +23,7 @@ from seecodes_conformance.ids import IdFactory
 from seecodes_conformance.outcomes import not_verified_here
 from seecodes_conformance.plugin._stash import DEFERRED_STATE, RUN_PREFIX, settings_of
 from seecodes_conformance.plugin.engine import start_engine
+from seecodes_conformance.plugin.progress import progress_writer
 from seecodes_conformance.redaction import REGISTRY, SecretRegistry
 from seecodes_conformance.settings import Settings
 from seecodes_conformance.target import (
@@ -242,41 +241,12 @@ def module_protocol(
     )
 
 
-def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
-    """Where a long wait for runs says how it is going: the terminal, past pytest's capture.
-
-    The controller writes a line through the terminal reporter (on a line of its own, after
-    any ``-q`` dots); an xdist worker has no terminal, so it writes to the stderr it inherited
-    from the controller, a line of its own prefixed with the worker's id.
-    """
-    capture = config.pluginmanager.getplugin("capturemanager")
-    reporter = config.pluginmanager.getplugin("terminalreporter")
-    worker = getattr(config, "workerinput", None)
-
-    def write(line: str) -> None:
-        suspended = capture.global_and_fixture_disabled() if capture is not None else nullcontext()
-        with suspended:
-            if worker is None and reporter is not None:
-                if config.get_terminal_writer().width_of_current_line:  # -q dots so far
-                    reporter.write("\n")
-                reporter.write_line(line)
-            else:
-                prefix = f"[{worker['workerid']}] " if worker is not None else ""
-                stream = sys.__stderr__
-                if stream is not None:
-                    # The controller may be amid a line of -q dots: start a line of our own.
-                    stream.write(f"\n{prefix}{line}\n")
-                    stream.flush()
-
-    return write
-
-
 @pytest.fixture(scope="session")
 def run_registry(
     pytestconfig: pytest.Config, seecodes_settings: Settings, http: httpx.Client
 ) -> Iterator[RunRegistry]:
     """This process's started runs, settled side by side by one background poller."""
-    write = _progress_writer(pytestconfig)
+    write = progress_writer(pytestconfig)
     registry = RunRegistry(seecodes_settings.run_wait, progress=write)
     yield registry
     registry.close()

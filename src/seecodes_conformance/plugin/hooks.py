@@ -21,7 +21,9 @@ from seecodes_conformance.ids import new_run_prefix
 from seecodes_conformance.markers import MARKERS, invariants_of
 from seecodes_conformance.outcomes import LOG, NotVerified, Unverified
 from seecodes_conformance.plugin._stash import DEFERRED_STATE, RUN_PREFIX, settings_of
+from seecodes_conformance.plugin.progress import progress_writer
 from seecodes_conformance.plugin.xdist import XdistController
+from seecodes_conformance.progress import PROGRESS
 from seecodes_conformance.redaction import REGISTRY
 from seecodes_conformance.report.collector import ReportCollector
 from seecodes_conformance.settings import Settings, add_options, wants_invariant_list
@@ -59,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         config.stash[RUN_PREFIX] = worker_input["seecodes_run_prefix"]
     TRAFFIC.configure(traffic_policy(settings))
+    PROGRESS.configure(progress_writer(config))
     fuzz_coverage = fuzz_coverage_table.install(config, is_worker=settings.is_worker)
     collector = ReportCollector(config, settings, config.stash[RUN_PREFIX], fuzz_coverage)
     config.pluginmanager.register(collector, "seecodes-report")
