@@ -18,7 +18,13 @@ import pytest
 
 from seecodes_conformance.deferred import Deferred, StateFile, utc
 from seecodes_conformance.flows import LAUNCHER_PATH, LaunchLink, ProtocolSteps, launcher_redirects
-from seecodes_conformance.flows.expiry import claim_due, defer_expiry, engine_now, verified_note
+from seecodes_conformance.flows.expiry import (
+    claim_due,
+    defer_expiry,
+    engine_now,
+    present_due,
+    verified_note,
+)
 from seecodes_conformance.flows.probes import PendingRoutes
 from seecodes_conformance.flows.run_registry import EarlyRuns, RunRegistry
 from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
@@ -31,7 +37,7 @@ from seecodes_conformance.oracle import (
     fail,
     throttled,
 )
-from seecodes_conformance.outcomes import LOG, not_verified
+from seecodes_conformance.outcomes import LOG
 from seecodes_conformance.progress import PROGRESS
 from seecodes_conformance.race import BurstResponse, PreparedRequest, send_burst
 from seecodes_conformance.race.verdict import RaceCampaign, assert_single_winner
@@ -456,17 +462,13 @@ def test_code_kept_by_an_earlier_run_is_rejected_after_expiry(
     clock, are each exchanged once on the pair they were minted for and must be refused; a fresh
     code exchanged now works (so the refusal is about expiry)."""
     due = claim_due(deferred_state, "launch-code", "LC-EXPIRY", engine_now(protocol.http))
-    answers = []
-    for entry in due:
-        task = TaskRef(entry.context["projectId"], entry.context["taskId"])
-        response = protocol.exchange(entry.credential, task)
-        if is_throttled(response.status_code, response.headers) and deferred_state is not None:
-            deferred_state.add(entry)  # not now: stays pending for the next run
-            continue
-        answers.append((entry, response))
-    if not answers:
-        not_verified("LC-EXPIRY", "throttled", "every due launch code met throttling; kept "
-                     "for the next run", "allow the harness through the rate limiter")  # fmt: skip
+    answers = present_due(
+        deferred_state,
+        due,
+        lambda entry: protocol.exchange(
+            entry.credential, TaskRef(entry.context["projectId"], entry.context["taskId"])
+        ),
+    )
     fresh = protocol.new_task()
     _permit(protocol, protocol.exchange(protocol.mint_launch_code(fresh).code, fresh), fresh,
             "LC-EXCHANGE")  # fmt: skip

@@ -20,7 +20,13 @@ import pytest
 
 from seecodes_conformance.deferred import Deferred, StateFile, utc
 from seecodes_conformance.flows import SNAPSHOT_VISIBLE_WITHIN_S, ProtocolSteps
-from seecodes_conformance.flows.expiry import claim_due, defer_expiry, engine_now, verified_note
+from seecodes_conformance.flows.expiry import (
+    claim_due,
+    defer_expiry,
+    engine_now,
+    present_due,
+    verified_note,
+)
 from seecodes_conformance.flows.probes import PendingRoutes, PermitRoutes
 from seecodes_conformance.flows.run_registry import EarlyRuns, RunRegistry, Starter
 from seecodes_conformance.http import PermitSession, is_throttled, json_or_none
@@ -205,17 +211,12 @@ def test_permit_kept_by_an_earlier_run_is_rejected_after_expiry(
     clock, are each presented once on their own task's progress write and must be refused; a
     fresh permit does that write now (so the refusal is about expiry)."""
     due = claim_due(deferred_state, "permit", "PERMIT-LIFETIME", engine_now(protocol.http))
-    answers = []
-    for entry in due:
+
+    def present(entry: Deferred) -> httpx.Response:
         task = TaskRef(entry.context["projectId"], entry.context["taskId"])
-        response = _progress_write(protocol, PermitSession(protocol.http, entry.credential, task))
-        if is_throttled(response.status_code, response.headers) and deferred_state is not None:
-            deferred_state.add(entry)  # not now: stays pending for the next run
-            continue
-        answers.append((entry, response))
-    if not answers:
-        not_verified("PERMIT-LIFETIME", "throttled", "every due permit met throttling; kept "
-                     "for the next run", "allow the harness through the rate limiter")  # fmt: skip
+        return _progress_write(protocol, PermitSession(protocol.http, entry.credential, task))
+
+    answers = present_due(deferred_state, due, present)
     fresh = protocol.mint_permit(protocol.new_task())
     assert_success(_progress_write(protocol, fresh), "PERMIT-LIFETIME",
                    what="a progress write with a fresh permit")  # fmt: skip

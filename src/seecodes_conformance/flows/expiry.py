@@ -10,16 +10,25 @@ never appears in a message: only its kind, its pair and its dates do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NoReturn
 
 import httpx
 
 from seecodes_conformance.deferred import Deferred, StateFile, utc
 from seecodes_conformance.flows._base import StepsBase
+from seecodes_conformance.http import is_throttled
 from seecodes_conformance.outcomes import LOG, not_verified
 from seecodes_conformance.redaction import REGISTRY
 
-__all__ = ["KEEP_STATE_HINT", "claim_due", "defer_expiry", "engine_now", "verified_note"]
+__all__ = [
+    "KEEP_STATE_HINT",
+    "claim_due",
+    "defer_expiry",
+    "engine_now",
+    "present_due",
+    "verified_note",
+]
 
 KEEP_STATE_HINT = (
     "--state-file PATH with --base-url, kept between runs: a later run, once the credential "
@@ -72,6 +81,30 @@ def claim_due(state: StateFile | None, kind: str, invariant: str, now: float) ->
         detail = f"the state file holds no {kind} from an earlier run"
         configure = f"a run storing one (a {kind} outliving --max-wait), then a later run"
     not_verified(invariant, "lifetime", detail, configure)
+
+
+def present_due(
+    state: StateFile | None,
+    due: list[Deferred],
+    present: Callable[[Deferred], httpx.Response],
+) -> list[tuple[Deferred, httpx.Response]]:
+    """Present each claimed entry once; a throttled presentation goes back to the file (not
+    now: pending for the next run). Every one throttled: the check stops, not verified."""
+    answers = []
+    for entry in due:
+        response = present(entry)
+        if is_throttled(response.status_code, response.headers) and state is not None:
+            state.add(entry)
+            continue
+        answers.append((entry, response))
+    if not answers and due:
+        not_verified(
+            due[0].invariant,
+            "throttled",
+            f"every due {due[0].kind} met throttling; kept for the next run",
+            "allow the harness through the rate limiter",
+        )
+    return answers
 
 
 def verified_note(entry: Deferred) -> str:
