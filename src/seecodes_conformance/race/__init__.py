@@ -11,8 +11,11 @@ prefix, and then releasing the withheld remainders together:
   A bodiless request withholds the final ``\\n`` of its header block instead
   (``h1-last-header-byte``; weaker, since parsing and routing then happen after the release).
 * ``h2-single-packet``: one HTTP/2 connection (h2c prior knowledge or TLS+ALPN); every stream's
-  HEADERS, then the DATA of streams not already answered, go out without END_STREAM; then every
-  open stream's empty END_STREAM DATA frame leaves in a single ``send()``, i.e. one packet.
+  HEADERS, then the DATA of streams not already answered minus its last byte, go out without
+  END_STREAM; then every open stream's final DATA frame (the last byte and END_STREAM, or an
+  empty one for a bodiless request) leaves in a single ``send()``, i.e. one packet. Withholding
+  a byte, not only the flag, keeps a TLS-terminating proxy from completing the request to its
+  HTTP/1.1 upstream before the release.
   Bursts larger than one connection may carry (SETTINGS_MAX_CONCURRENT_STREAMS) or one packet
   may hold are split into gated groups, one per connection, released in one loop.
 

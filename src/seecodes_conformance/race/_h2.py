@@ -338,7 +338,11 @@ def burst_h2(
                     if not requests[i].body:
                         continue
                     if streams[i].pending and not c.closed:
-                        c.send_body(streams[i], requests[i].body)
+                        # All but the last byte: a proxy in front of the target forwards
+                        # what it gets to its upstream at once, so a complete body would let
+                        # the upstream start before the release (END_STREAM alone holds back
+                        # nothing there); the last byte goes in the release packet.
+                        c.send_body(streams[i], requests[i].body[:-1])
                     else:
                         bodies_skipped += 1
         bodiless = sum(1 for r in requests if not r.body)
@@ -356,7 +360,10 @@ def burst_h2(
                     skipped += 1
                     continue
                 try:
-                    c.proto.end_stream(st.sid)
+                    if requests[i].body:
+                        c.proto.send_data(st.sid, requests[i].body[-1:], end_stream=True)
+                    else:
+                        c.proto.end_stream(st.sid)
                 except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
                     skipped += 1
             c.final = c.proto.data_to_send()

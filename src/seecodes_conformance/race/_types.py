@@ -16,7 +16,7 @@ TECHNIQUES = ("auto", "h1", H1_LAST_BYTE, H1_LAST_HEADER_BYTE, "h2", H2_SINGLE_P
 
 #: Payload one TCP segment carries on an ordinary 1500-byte-MTU path, with room for options.
 PACKET_BYTES = 1400
-H2_FINAL_FRAME_BYTES = 9  # an empty DATA frame is just its 9-byte frame header
+H2_FINAL_FRAME_BYTES = 10  # a DATA frame with the last body byte: 9-byte header + 1
 TLS_RECORD_OVERHEAD = 29  # worst case of TLS 1.2 AES-GCM; TLS 1.3 needs 22
 RECV_BYTES = 65536
 H2_WINDOW = 2**24  # our receive window, so responses never stall on flow control
