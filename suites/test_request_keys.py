@@ -333,6 +333,7 @@ class _Expired:
     jira: JiraAppSession
     call: JiraCall
     key: str
+    expired_after: float  # monotonic time past its expiresAt (and the margin)
 
 
 class _ExpiredKeys:
@@ -366,9 +367,14 @@ class _ExpiredKeys:
             self._too_long(self.lifetime)
         if route not in self.ready:
             routes = [r for r in JIRA_APP_ROUTES if r not in self.ready] if self.batch else [route]
-            deadline = max(self._prepare(r) for r in routes)
-            PROGRESS.sleep(deadline - time.monotonic(), "request keys to expire (RK-EXPIRY)")
-        return self.ready.pop(route)
+            for other in routes:  # may stop part-way (throttled): what is ready keeps its time
+                self._prepare(other)
+        expired = self.ready.pop(route)
+        # Each key's own moment, even when the batch that prepared it stopped before its wait.
+        PROGRESS.sleep(
+            expired.expired_after - time.monotonic(), "request keys to expire (RK-EXPIRY)"
+        )
+        return expired
 
     def _prepare(self, route: str) -> float:
         """Bootstrap a key for ``route``; the monotonic time after which it has expired."""
@@ -403,8 +409,9 @@ class _ExpiredKeys:
                     run_prefix=self.run_prefix, context=context,
                 )  # fmt: skip
             self._too_long(lifetime)
-        self.ready[route] = _Expired(jira, call, key)
-        return time.monotonic() + max(wait, 0.0)
+        expired_after = time.monotonic() + max(wait, 0.0)
+        self.ready[route] = _Expired(jira, call, key, expired_after)
+        return expired_after
 
     def _too_long(self, lifetime: float) -> NoReturn:
         detail = (
