@@ -54,10 +54,17 @@ def _marker(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:12]}"
 
 
-def _neighbours(protocol: ProtocolSteps) -> tuple[TaskRef, TaskRef, TaskRef]:
-    """(own task, a sibling task in the same project, a task of another project)."""
+def _neighbours(protocol: ProtocolSteps) -> tuple[TaskRef, TaskRef, TaskRef, TaskRef]:
+    """(own task, a sibling task in the same project, a task of another project, the own taskId
+    in another project).
+
+    The last shares every id but the project. Jira issue keys are unique on a site, so a
+    binding keyed by the task alone refuses the other two and still lets this one through,
+    where the protocol binds the exact projectId/taskId pair.
+    """
     own = protocol.new_task()
-    return own, protocol.new_task(own.project_id, number=2), protocol.new_task()
+    twin = TaskRef(protocol.new_task().project_id, own.task_id)
+    return own, protocol.new_task(own.project_id, number=2), protocol.new_task(), twin
 
 
 # -- runs started early: they settle side by side, not one after another ---------------------
@@ -74,9 +81,9 @@ def _start_forge_routes(protocol: ProtocolSteps, registry: RunRegistry) -> Pendi
 def _start_neighbour_routes(
     protocol: ProtocolSteps, registry: RunRegistry
 ) -> tuple[TaskRef, list[PendingRoutes]]:
-    """The own task, and routes of a sibling task and of another project's task."""
-    own, sibling, other = _neighbours(protocol)
-    return own, [protocol.start_permit_routes(t, registry) for t in (sibling, other)]
+    """The own task, and routes of its neighbours' runs (see ``_neighbours``)."""
+    own, *neighbours = _neighbours(protocol)
+    return own, [protocol.start_permit_routes(t, registry) for t in neighbours]
 
 
 EARLY_RUNS = {
@@ -301,10 +308,10 @@ def test_forge_token_or_request_key_is_not_a_permit(
 def test_context_is_served_only_for_the_permit_pair(protocol: ProtocolSteps) -> None:
     """Ids in the query never make /v1/tasks/context serve another pair's context, which that
     pair's own permit is served."""
-    own, sibling, other = _neighbours(protocol)
-    markers = {t: _marker(f"context-{t.task_id}") for t in (own, sibling, other)}
+    own, *neighbours = _neighbours(protocol)
+    markers = {t: _marker(f"context-{t.project_id}-{t.task_id}") for t in (own, *neighbours)}
     permits = {t: protocol.permit_with_context(t, markers[t]) for t in markers}
-    for t in (sibling, other):
+    for t in neighbours:
         served = protocol.read_context(permits[t])
         if is_throttled(served.status_code, served.headers):
             throttled(served, "PERMIT-BINDING-CONTEXT", f"reading {t.task_id}'s own context")
@@ -319,7 +326,7 @@ def test_context_is_served_only_for_the_permit_pair(protocol: ProtocolSteps) -> 
             )
         controlled("PERMIT-BINDING-CONTEXT")  # the pair's own permit reads its context
 
-    for t in (sibling, other):
+    for t in neighbours:
         for params in (
             {"projectId": t.project_id, "taskId": t.task_id},
             {"taskId": t.task_id},
@@ -351,8 +358,9 @@ def test_context_is_served_only_for_the_permit_pair(protocol: ProtocolSteps) -> 
 @pytest.mark.invariant("PERMIT-BINDING-PROGRESS")
 def test_progress_write_only_for_the_permit_task(protocol: ProtocolSteps) -> None:
     """POST /v1/tasks/{taskId}/progress with another task in the path is rejected and leaves
-    that task's progress as it was."""
-    own, sibling, other = _neighbours(protocol)
+    that task's progress as it was. (The path carries the taskId alone, so the own taskId in
+    another project is the permit's own path here.)"""
+    own, sibling, other, _ = _neighbours(protocol)
     permit = protocol.mint_permit(own)
 
     for t in (sibling, other):
@@ -376,8 +384,8 @@ def test_progress_write_only_for_the_permit_task(protocol: ProtocolSteps) -> Non
 def test_progress_read_only_for_the_permit_pair(protocol: ProtocolSteps) -> None:
     """GET progress with a permit needs both the query projectId and the path taskId to be the
     permit's; any other combination is rejected without the other pair's document, which that
-    pair's own permit reads."""
-    own, sibling, other = _neighbours(protocol)
+    pair's own permit reads. (The own taskId in another project is among the combinations.)"""
+    own, sibling, other, _ = _neighbours(protocol)
     permit, _ = _with_progress(protocol, own, "PERMIT-BINDING-PROGRESS-READ")
     owners = [_with_progress(protocol, t, "PERMIT-BINDING-PROGRESS-READ") for t in (sibling, other)]
     markers = [marker for _, marker in owners]
@@ -496,7 +504,7 @@ def test_run_routes_only_for_runs_of_the_permit_pair(
         t = arranged.task
         routes = ProtocolSteps.settled_routes(arranged, early_runs.registry, "PERMIT-BINDING-RUN")
         owner, settled, idle = routes.permit, routes.settled_run, routes.idle_run
-        what = f"a permit for {own.task_id} on a run of {t.task_id}"
+        what = f"a permit for {own.project_id}/{own.task_id} on a run of {t.project_id}/{t.task_id}"
         # Output is "the final text artifact produced by a successful AI run" only.
         reads = ("", "/output", "/logs") if routes.settled_as == "succeeded" else ("", "/logs")
 
@@ -563,10 +571,10 @@ def _board_after_own_snapshot(protocol: ProtocolSteps, task: TaskRef, empty: lis
 def test_snapshot_is_stored_only_against_the_permit_pair(protocol: ProtocolSteps) -> None:
     """Body ids in an activity snapshot never file it under another pair: the write is
     rejected, or stored against the permit's own pair; the other pair's board is unchanged."""
-    own, sibling, other = _neighbours(protocol)
+    own, *neighbours = _neighbours(protocol)
     permit = protocol.mint_permit(own)
 
-    for t in (sibling, other):
+    for t in neighbours:
         owner = protocol.mint_permit(t)
         empty = _competition_view(protocol, t)
         assert_success(protocol.write_snapshot(owner), "PERMIT-BINDING-SNAPSHOT",
@@ -665,10 +673,10 @@ def test_index_routes_only_for_the_permit_project(protocol: ProtocolSteps) -> No
 def test_body_ids_do_not_redirect_a_write(protocol: ProtocolSteps) -> None:
     """Another pair's ids in the body of init or of a progress write are rejected, or ignored:
     the run and the document belong to the permit's pair, and the named pair is untouched."""
-    own, sibling, other = _neighbours(protocol)
+    own, *neighbours = _neighbours(protocol)
     permit = protocol.mint_permit(own)
 
-    for t in (sibling, other):
+    for t in neighbours:
         owner, _ = _with_progress(protocol, t, "BODY-NO-REDIRECT")
         _assert_init_not_redirected(protocol, permit, owner)
         _assert_progress_not_redirected(protocol, permit, owner)
