@@ -450,27 +450,48 @@ class SourceFacts:
         return any(start <= (line, column) < end for start, end in self.switched)
 
 
-def _is_switch_call(node: ast.AST) -> bool:
+def _is_switch_call(node: ast.AST, names: frozenset[str] = SWITCH_CALLS) -> bool:
     if not isinstance(node, ast.Call):
         return False
     func = node.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-    return name in SWITCH_CALLS
+    return name in names
 
 
-def _switch_turns_on(test: ast.expr) -> bool:
-    """``fault(...)`` or ``x and fault(...)``: true only with the switch on."""
+def _switch_turns_on(test: ast.expr, names: frozenset[str] = SWITCH_CALLS) -> bool:
+    """``fault(...)``, ``x and fault(...)``, ``fault(a) or (x and fault(b))``: true only with a
+    switch on."""
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
-        return any(_switch_turns_on(value) for value in test.values)
-    return _is_switch_call(test)
+        return any(_switch_turns_on(value, names) for value in test.values)
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+        return all(_switch_turns_on(value, names) for value in test.values)
+    return _is_switch_call(test, names)
+
+
+def _switch_helpers(tree: ast.Module) -> frozenset[str]:
+    """Module functions whose whole body is ``return <switch>`` (``_in_memory(engine)``,
+    ``_alt(config)``): a call of one is a switch too."""
+    names = set(SWITCH_CALLS)
+    for node in tree.body:
+        if (
+            isinstance(node, ast.FunctionDef)
+            and len(node.body) == 1
+            and isinstance(node.body[0], ast.Return)
+            and node.body[0].value is not None
+            and _switch_turns_on(node.body[0].value)
+        ):
+            names.add(node.name)
+    return frozenset(names)
 
 
 def source_facts(source: str) -> SourceFacts:
     """Annotation spans (only where ``from __future__ import annotations`` keeps them strings)
-    and the switched code: the body of ``if fault(...)`` (or ``if x and fault(...)``), and the
-    other operands of ``x and fault(...)``, whose value is false with the switch off whatever
-    ``x`` is. A mutant of the switch call itself (``not fault(...)`` -> ``fault(...)``) is not
-    switched: it changes the clean engine."""
+    and the switched code: the body of ``if fault(...)`` (or ``if x and fault(...)``, or ``if
+    fault(a) or fault(b)``), the ``a`` of ``a if fault(...) else b``, and the other operands of
+    ``x and fault(...)``, whose value is false with the switch off whatever ``x`` is. A module
+    function that only returns a switch (``_alt(config)``) is a switch. A mutant of the switch
+    call itself (``not fault(...)`` -> ``fault(...)``) is not switched:
+    it changes the clean engine."""
     tree = ast.parse(source)
     postponed = any(
         isinstance(node, ast.ImportFrom)
@@ -480,6 +501,7 @@ def source_facts(source: str) -> SourceFacts:
     )
     annotations: list[ast.expr] = []
     switched: list[Span] = []
+    names = _switch_helpers(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             arguments = node.args
@@ -493,11 +515,13 @@ def source_facts(source: str) -> SourceFacts:
         elif (
             isinstance(node, ast.BoolOp)
             and isinstance(node.op, ast.And)
-            and any(_switch_turns_on(value) for value in node.values)
+            and any(_switch_turns_on(value, names) for value in node.values)
         ):
-            switched += [_span(v) for v in node.values if not _switch_turns_on(v)]
-        if isinstance(node, ast.If) and _switch_turns_on(node.test):
+            switched += [_span(v) for v in node.values if not _switch_turns_on(v, names)]
+        if isinstance(node, ast.If) and _switch_turns_on(node.test, names):
             switched += [_span(statement) for statement in node.body]
+        if isinstance(node, ast.IfExp) and _switch_turns_on(node.test, names):
+            switched.append(_span(node.body))
     spans = tuple(_span(a) for a in annotations)
     return SourceFacts(spans if postponed else (), tuple(switched))
 

@@ -329,6 +329,30 @@ def test_source_facts_find_annotations_and_switched_lines() -> None:
     assert not evaluated.in_annotation(3, signature.index("str | None") + 4)
 
 
+HELPER_SOURCE = """def _alt(config):
+    return config.variant("alt")
+
+def key(config, reading):
+    if fault("race") or (reading and fault("race-reads")):
+        sleep(0)
+    if fault("race") or reading:
+        sleep(1)
+    return uuid4().hex if _alt(config) else "sc_" + token()
+"""
+
+
+def test_source_facts_follow_switch_helpers_or_and_conditional_expressions() -> None:
+    facts = bench.source_facts(HELPER_SOURCE)
+    lines = HELPER_SOURCE.splitlines()
+    assert facts.is_switched(6, lines[5].index("0"))  # both operands of the or need a switch
+    assert not facts.is_switched(8, lines[7].index("1"))  # `or reading`: on without a switch
+    assert not facts.is_switched(5, lines[4].index("fault"))  # the condition itself
+    last = lines[8]
+    assert facts.is_switched(9, last.index("uuid4"))  # _alt only returns a switch
+    assert not facts.is_switched(9, last.index('"sc_"'))  # the else branch runs
+    assert not facts.is_switched(9, last.index("_alt"))
+
+
 # The replay check of request keys: a consumed key is refused.
 REPLAY_CHECK = 'if state != "current" and not'
 FLIPPED = 'if state == "current" and not'
