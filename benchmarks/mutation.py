@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import dataclasses
 import difflib
 import os
 import queue
@@ -141,6 +142,14 @@ OUTCOMES = ("killed", "survived", "timeout", "incompetent")
 NOT_RUN = ("equivalent", "switched")
 EQUIVALENTS_DIR = REPO / "benchmarks" / "mutation_equivalents"
 ORDER_OPTION = "--mutation-order"  # added to pytest by this file loaded as a plugin
+RECORD_OPTION = "--mutation-record-passed"  # the unmutated run writes its passed tests here
+MUST_PASS_OPTION = "--mutation-must-pass"  # a mutant run fails if one of these is not verified
+LOST_MARKER = "mutation benchmark: verdict lost"
+# "not verified" kinds that say something about the machine or the network, not the engine: a
+# test that passed unmutated and ends so under a mutant proves nothing about the mutant.
+ENVIRONMENT_KINDS = frozenset(
+    {"throttled", "refused", "unsynchronized", "timeout", "setup", "stopped"}
+)
 TRACE_FILE = "SEECODES_MUTATION_TRACE"  # where the traced clean run appends executed lines
 
 # The engine's fault and variant switches (config.fault("name"), config.variant("name")): the
@@ -163,6 +172,7 @@ class MutantResult:
     detail: str = ""  # incompetent: why; equivalent: the listed reason; unexecuted survivor
     switched: bool = False  # in code that changes nothing while every switch is off
     unexecuted: bool = False  # survived without a run: the clean run never executes its line
+    lost_verdict: bool = False  # killed: a test that passed unmutated ended "not verified"
 
 
 @dataclass
@@ -326,6 +336,17 @@ def format_report(
             lines.append(f"  {where}/{result.module}:{result.line}  {result.operator}")
             lines.extend(f"      - {text}" for text in result.removed.splitlines())
             lines.extend(f"      + {text}" for text in result.added.splitlines())
+    lost = [r for r in results if r.lost_verdict]
+    if lost:
+        lines.append("")
+        lines.append(
+            f"killed by a lost verdict (a test that passed unmutated ended not verified, for a"
+            f" reason about the engine): {len(lost)}"
+        )
+        lines.extend(
+            f"  {where}/{r.module}:{r.line}  {r.operator}"
+            for r in sorted(lost, key=lambda r: (r.module, r.line, r.operator))
+        )
     equivalent = [r for r in results if r.outcome == "equivalent"]
     if equivalent:
         lines.append("")
@@ -648,7 +669,10 @@ def run_test_command(
                 os.kill(pid, signal.SIGKILL)
         proc.communicate()
         return "timeout", f"no verdict after {timeout:.0f}s"
-    tail = "\n".join(output.decode(errors="replace").splitlines()[-5:])
+    text = output.decode(errors="replace").splitlines()
+    tail = "\n".join(text[-5:])
+    if any(line.startswith(LOST_MARKER) for line in text):  # printed before pytest's summary
+        tail = f"{LOST_MARKER}\n{tail}"
     return ("survived" if proc.returncode == 0 else "killed"), tail
 
 
@@ -754,16 +778,14 @@ def _run_mutant(
     finally:
         slots.put(copy)
     seconds = time.monotonic() - started
+    lost = outcome == "killed" and LOST_MARKER in output
     detail = output if outcome == "incompetent" else ""
     if mutant.listed is not None and outcome != "survived":
         detail = mutant.listed.reason  # run with --run-equivalents, and not a survivor
     elif mutant.listed is not None:
         outcome, detail = "equivalent", mutant.listed.reason
-    return (
-        mutant.result(module, outcome, detail),
-        _work_result(outcome, output, mutant.diff),
-        seconds,
-    )
+    result = dataclasses.replace(mutant.result(module, outcome, detail), lost_verdict=lost)
+    return result, _work_result(outcome, output, mutant.diff), seconds
 
 
 @dataclass
@@ -846,8 +868,10 @@ def _prepare(
         )
         switched = facts.is_switched(item.line, item.column)
         mutants.append(_Mutant(item, mutated, removed, added, diff, switched))
-    command = _command_for(args.test_command, module)
-    seconds = _baseline(command, copy, args.baseline_timeout)
+    passed = copy.root.parent / f"passed-{module_path.stem}.txt"
+    recording = _command_for(args.test_command, module, (RECORD_OPTION, passed))
+    seconds = _baseline(recording, copy, args.baseline_timeout)
+    command = _command_for(args.test_command, module, (MUST_PASS_OPTION, passed))
     executed = None
     if not args.no_trace:
         trace = copy.root.parent / f"trace-{module_path.stem}.txt"
@@ -921,12 +945,15 @@ def _campaign(
     return counted, results, time.monotonic() - started
 
 
-def _command_for(template: str, module: str) -> str:
+def _command_for(template: str, module: str, passed: tuple[str, Path] | None = None) -> str:
+    """The module's test command; ``passed``: (RECORD_OPTION or MUST_PASS_OPTION, file)."""
     suites = " ".join(SECURITY_MODULES.get(module, ("suites",)))
     invariants = MODULE_INVARIANTS.get(module, ())
     select = " ".join(f"--invariant {i}" for i in invariants)
     if invariants:
         select = f"-p mutation {ORDER_OPTION}={','.join(invariants)} {select}"
+        if passed is not None:
+            select += f" {passed[0]}={shlex.quote(str(passed[1]))}"
     return template.format(python=shlex.quote(sys.executable), suites=suites, select=select)
 
 
@@ -969,6 +996,12 @@ def pytest_addoption(parser: Any) -> None:
         default="",
         help="(mutation benchmark) run the tests of these invariant ids first, in this order",
     )
+    parser.addoption(RECORD_OPTION, default="", help="(mutation benchmark) write passed tests")
+    parser.addoption(
+        MUST_PASS_OPTION,
+        default="",
+        help="(mutation benchmark) fail when one of these tests ends not verified",
+    )
 
 
 def order_items(items: list[Any], order: Sequence[str]) -> None:
@@ -989,6 +1022,63 @@ def _collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None
         order_items(items, order)
 
 
+def lost_verdict_kind(message: str) -> str | None:
+    """The not-verified kind of a skip message (``not verified (RK-EXPIRY): lifetime: ...``
+    or ``not verified: lifetime: ...``) when it is about the engine; None for any other skip
+    and for the kinds that are about the machine or the network (ENVIRONMENT_KINDS)."""
+    import re
+
+    found = re.match(r"(?:Skipped: )?not verified(?: \([^)]*\))?: ([a-z-]+): ", message)
+    if found is None or found.group(1) in ENVIRONMENT_KINDS:
+        return None
+    return found.group(1)
+
+
+class _Verdicts:
+    """The plugin's state: the tests that passed (recorded on the unmutated run) and, under a
+    mutant, those of them that ended "not verified" for a reason about the engine. Such a
+    mutant is killed: the suites can no longer conclude what they concluded without it (a key
+    that never expires leaves RK-EXPIRY unverified forever)."""
+
+    def __init__(self) -> None:
+        self.active = False  # loaded by a test command (not imported by the benchmark)
+        self.passed: list[str] = []
+        self.must_pass: frozenset[str] = frozenset()
+        self.lost: list[str] = []
+
+
+_VERDICTS = _Verdicts()
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    if not _VERDICTS.active:
+        return
+    if report.when == "call" and report.passed:
+        _VERDICTS.passed.append(report.nodeid)
+    if report.skipped and report.nodeid in _VERDICTS.must_pass:
+        message = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        kind = lost_verdict_kind(str(message))
+        if kind is not None:
+            _VERDICTS.lost.append(f"{report.nodeid} ({kind})")
+
+
+def pytest_configure(config: Any) -> None:
+    if config.getoption(MUST_PASS_OPTION, None):
+        path = Path(config.getoption(MUST_PASS_OPTION))
+        _VERDICTS.must_pass = frozenset(path.read_text(encoding="utf-8").split())
+    _VERDICTS.active = True
+
+
+def _sessionfinish(session: Any, exitstatus: int) -> None:
+    config = session.config
+    record = config.getoption(RECORD_OPTION, None)
+    if record:
+        Path(record).write_text("\n".join(_VERDICTS.passed) + "\n", encoding="utf-8")
+    if _VERDICTS.lost:
+        print(f"\n{LOST_MARKER}: passed unmutated, now not verified:", *_VERDICTS.lost, sep="\n  ")
+        session.exitstatus = 1
+
+
 try:
     import pytest as _pytest
 except ImportError:  # pragma: no cover - the benchmark itself does not need pytest
@@ -996,6 +1086,8 @@ except ImportError:  # pragma: no cover - the benchmark itself does not need pyt
 else:
     # after the harness's own hook has selected by --invariant
     pytest_collection_modifyitems = _pytest.hookimpl(trylast=True)(_collection_modifyitems)
+    # after the harness's own session end (its gate sets the exit status first)
+    pytest_sessionfinish = _pytest.hookimpl(trylast=True)(_sessionfinish)
 
 
 def _parser() -> argparse.ArgumentParser:

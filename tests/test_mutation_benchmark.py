@@ -422,3 +422,28 @@ def test_cosmic_ray_plans_and_applies_mutants_of_an_engine_module(tmp_path: Path
     assert planned and all(1 <= p.line <= len(source.splitlines()) for p in planned)
     applied = [bench._mutant_source(p, source) for p in planned[:5]]
     assert all(mutated is not None and mutated != source for mutated in applied)
+
+
+def test_a_lost_verdict_is_a_not_verified_skip_about_the_engine() -> None:
+    kind = bench.lost_verdict_kind
+    lifetime = "Skipped: not verified (RK-EXPIRY): lifetime: request keys live 9e9 s here"
+    assert kind(lifetime) == "lifetime"
+    assert kind("not verified: capability: the target offers no restart") == "capability"
+    # the machine or the network, not the mutant: never a kill
+    assert kind("Skipped: not verified (RK-RACE): unsynchronized: 0 of 2 bursts") is None
+    assert kind("not verified (RK-EXPIRY): throttled: 429 while bootstrapping") is None
+    assert kind("Skipped: no state file") is None
+
+
+def test_the_command_records_passed_tests_on_the_clean_run_and_checks_them_after(
+    tmp_path: Path,
+) -> None:
+    passed = tmp_path / "passed.txt"
+    record = bench._command_for(
+        bench.DEFAULT_TEST_COMMAND, "tokens.py", (bench.RECORD_OPTION, passed)
+    )
+    check = bench._command_for(
+        bench.DEFAULT_TEST_COMMAND, "tokens.py", (bench.MUST_PASS_OPTION, passed)
+    )
+    assert f"{bench.RECORD_OPTION}={passed}" in record
+    assert f"{bench.MUST_PASS_OPTION}={passed}" in check
