@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -623,6 +624,19 @@ def executed_lines(text: str) -> frozenset[int]:
     return frozenset(int(line) for line in text.split() if line.isdigit())
 
 
+def executable_lines(source: str) -> frozenset[int]:
+    """The lines that carry bytecode, so that a tracer can see them run. Not the continuation
+    lines of a signature (``*, guarded: bool``): a mutant there changes how the function is
+    compiled, never seen as a line executing, so it is run, not presumed unreachable."""
+    found: set[int] = set()
+    pending = [compile(source, "<module>", "exec")]
+    while pending:
+        code = pending.pop()
+        found.update(line for _, _, line in code.co_lines() if line is not None)
+        pending.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return frozenset(found)
+
+
 def _processes_marked(marker: str) -> list[int]:
     """Pids of live processes whose environment carries ``SLOT_MARKER=marker`` (Linux /proc)."""
     wanted = f"{SLOT_MARKER}={marker}".encode()
@@ -823,10 +837,11 @@ def classify(
     mutants: Sequence[_Mutant],
     entries: Sequence[Equivalent],
     executed: frozenset[int] | None,
+    executable: frozenset[int] = frozenset(),
 ) -> list[Equivalent]:
-    """Marks each mutant listed (its equivalents entry) and unexecuted (its line never ran in
-    the clean run); returns the stale entries. A switched mutant is not unexecuted: it is
-    counted apart whatever the trace says."""
+    """Marks each mutant listed (its equivalents entry) and unexecuted (its line carries
+    bytecode, ``executable``, and never ran in the clean run); returns the stale entries. A
+    switched mutant is not unexecuted: it is counted apart whatever the trace says."""
     keys = [(m.planned.operator, m.removed, m.added) for m in mutants]
     matched, stale = match_equivalents(keys, entries)
     for mutant, entry in zip(mutants, matched, strict=True):
@@ -835,6 +850,7 @@ def classify(
             executed is not None
             and mutant.mutated is not None
             and not mutant.switched
+            and mutant.planned.line in executable
             and mutant.planned.line not in executed
         )
     return stale
@@ -882,7 +898,7 @@ def _prepare(
         executed = executed_lines(trace.read_text(encoding="ascii"))
         if not executed:
             raise SystemExit(f"the traced unmutated run recorded no line of {module}")
-    stale = classify(mutants, load_equivalents(module), executed)
+    stale = classify(mutants, load_equivalents(module), executed, executable_lines(original))
     # listed equivalents of mutants left out of a sample are not stale
     sampled_out = [p for p in planned if p not in chosen]
     if sampled_out:

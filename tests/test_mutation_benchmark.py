@@ -210,14 +210,31 @@ def test_classify_marks_listed_unexecuted_and_leaves_switched_apart() -> None:
         _mutant(9, "d", "not d"),  # never executed: survives without a run
         _mutant(9, "e", "not e", switched=True),  # switched wins over unexecuted
     ]
-    stale = bench.classify(mutants, entries, frozenset({3, 4}))
+    stale = bench.classify(mutants, entries, frozenset({3, 4}), frozenset({3, 4, 9}))
     assert stale == []
     assert [bench._decided(m) for m in mutants] == ["equivalent", None, "survived", "switched"]
     assert [m.unexecuted for m in mutants] == [False, False, True, False]
     assert bench._decided(mutants[0], run_equivalents=True) is None
+    # a line without bytecode (a signature's continuation) is never presumed unreachable
+    bench.classify(mutants, entries, frozenset({3, 4}), frozenset({3, 4}))
+    assert not mutants[2].unexecuted
     # untraced (--no-trace): nothing is unexecuted
     bench.classify(mutants, [], None)
     assert [bench._decided(m) for m in mutants] == [None, None, None, "switched"]
+
+
+SIGNATURE_SOURCE = """def consume(
+    conn, key,
+    *, guarded=False
+):
+    return key
+"""
+
+
+def test_executable_lines_leave_out_a_signature_continuation() -> None:
+    lines = bench.executable_lines(SIGNATURE_SOURCE)
+    assert {1, 3, 5} <= lines  # the def, the default evaluated with it, the body
+    assert 2 not in lines
 
 
 def test_estimate_is_mutants_times_the_unmutated_run_over_jobs() -> None:
