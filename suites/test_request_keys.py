@@ -319,18 +319,26 @@ def test_key_of_another_tenant_rejected(
     jira_factory: Callable[..., JiraAppSession],
 ) -> None:
     """The foreign key is the same person's, in tenant b (one account in two installations):
-    only the tenant tells it apart, so a binding to the account alone is caught."""
+    only the tenant tells it apart, so a binding to the account alone is caught. Both ways
+    round (b's key in a, then a's key in b): the binding must not depend on which installation
+    the target happens to order first."""
     other = jira_factory("b", jira.who.name)
-    call = protocol.jira_call(route, jira)
-    foreign = protocol.own_key(other)
+    for caller, owner in ((jira, other), (other, jira)):
+        mine, theirs = caller.who.tenant, owner.who.tenant
+        call = protocol.jira_call(route, caller)
+        foreign = protocol.own_key(owner)
 
-    response = call.send(jira, foreign)
+        response = call.send(caller, foreign)
 
-    what = f"{route} with a tenant-a Forge token and the same person's tenant-b request key"
-    assert_rejected(response, "RK-TENANT-BINDING", what=what)
-    protocol.assert_no_usable_next_key(jira, response, what=what)
-    rightful = call.send(jira, protocol.own_key(jira))
-    assert_accepted(rightful, "RK-TENANT-BINDING", what=f"{route} with tenant a's own key")
+        what = (
+            f"{route} with a tenant-{mine} Forge token and the same person's tenant-{theirs}"
+            " request key"
+        )
+        assert_rejected(response, "RK-TENANT-BINDING", what=what)
+        protocol.assert_no_usable_next_key(caller, response, what=what)
+        rightful = call.send(caller, protocol.own_key(caller))
+        what = f"{route} with tenant {mine}'s own key"
+        assert_accepted(rightful, "RK-TENANT-BINDING", what=what)
 
 
 @pytest.mark.invariant("RK-SESSION-BINDING")
