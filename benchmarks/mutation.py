@@ -724,12 +724,18 @@ def _plan(module_path: Path, session: Path) -> list[_Planned]:
 
 
 def _mutant_source(planned: _Planned, original: str) -> str | None:
-    """The module's source with the mutant applied by cosmic-ray; None if it does not apply."""
+    """The module's source with the mutant applied by cosmic-ray; None if it does not apply.
+
+    cosmic-ray 8.x's ExceptionReplacer plans mutants it then fails to apply (``except (A, B)``
+    raises AttributeError): such a mutant is incompetent, not the end of the campaign."""
     import cosmic_ray.plugins
     from cosmic_ray.mutating import mutate_code
 
     operator = cosmic_ray.plugins.get_operator(planned.operator)()
-    mutated: str | None = mutate_code(original, operator, planned.occurrence)
+    try:
+        mutated: str | None = mutate_code(original, operator, planned.occurrence)
+    except Exception:  # any failure of cosmic-ray to apply it
+        return None
     return mutated
 
 
@@ -933,7 +939,7 @@ def _campaign(
                 futures[future] = mutant
                 continue
             detail = {
-                "incompetent": "cosmic-ray found no such occurrence to apply",
+                "incompetent": "cosmic-ray could not apply this occurrence",
                 "switched": "not run: only a fault or variant switch turns this code on",
                 "equivalent": mutant.listed.reason if mutant.listed else "",
                 "survived": "not run: the clean run never executes this line",
