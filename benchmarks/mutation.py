@@ -1046,11 +1046,12 @@ def _collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None
 
 def lost_verdict_kind(message: str) -> str | None:
     """The not-verified kind of a skip message (``not verified (RK-EXPIRY): lifetime: ...``
-    or ``not verified: lifetime: ...``) when it is about the engine; None for any other skip
+    or ``not verified: lifetime: ...``, after whatever prefix pytest gives the exception's
+    name) when it is about the engine; None for any other skip
     and for the kinds that are about the machine or the network (ENVIRONMENT_KINDS)."""
     import re
 
-    found = re.match(r"(?:Skipped: )?not verified(?: \([^)]*\))?: ([a-z-]+): ", message)
+    found = re.search(r"not verified(?: \([^)]*\))?: ([a-z-]+): ", message)
     if found is None or found.group(1) in ENVIRONMENT_KINDS:
         return None
     return found.group(1)

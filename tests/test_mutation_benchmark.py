@@ -446,6 +446,9 @@ def test_a_lost_verdict_is_a_not_verified_skip_about_the_engine() -> None:
     lifetime = "Skipped: not verified (RK-EXPIRY): lifetime: request keys live 9e9 s here"
     assert kind(lifetime) == "lifetime"
     assert kind("not verified: capability: the target offers no restart") == "capability"
+    # as pytest reports it: the exception's qualified name first
+    raised = "seecodes_conformance.outcomes.NotVerified: not verified (RK-EXPIRY): lifetime: 9e9 s"
+    assert kind(raised) == "lifetime"
     # the machine or the network, not the mutant: never a kill
     assert kind("Skipped: not verified (RK-RACE): unsynchronized: 0 of 2 bursts") is None
     assert kind("not verified (RK-EXPIRY): throttled: 429 while bootstrapping") is None
