@@ -1092,7 +1092,10 @@ def pytest_configure(config: Any) -> None:
     _VERDICTS.active = True
 
 
-def _sessionfinish(session: Any, exitstatus: int) -> None:
+def _sessionfinish(session: Any, exitstatus: int) -> Iterator[None]:
+    """Wraps every other session end: the harness's report sets the exit status from its gate
+    there, and a lost verdict must have the last word."""
+    yield
     config = session.config
     record = config.getoption(RECORD_OPTION, None)
     if record:
@@ -1109,8 +1112,8 @@ except ImportError:  # pragma: no cover - the benchmark itself does not need pyt
 else:
     # after the harness's own hook has selected by --invariant
     pytest_collection_modifyitems = _pytest.hookimpl(trylast=True)(_collection_modifyitems)
-    # after the harness's own session end (its gate sets the exit status first)
-    pytest_sessionfinish = _pytest.hookimpl(trylast=True)(_sessionfinish)
+    # around the harness's own session end (its gate sets the exit status there)
+    pytest_sessionfinish = _pytest.hookimpl(hookwrapper=True, tryfirst=True)(_sessionfinish)
 
 
 def _parser() -> argparse.ArgumentParser:
