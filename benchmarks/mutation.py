@@ -217,7 +217,7 @@ def tally(
     counted = ModuleTally(module, planned, equivalent)
     for result in results:
         counted.counts[result.outcome] += 1
-        counted.unexecuted += result.unexecuted
+        counted.unexecuted += result.unexecuted and result.outcome == "survived"
     return counted
 
 
