@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import dataclasses
 import difflib
 import os
 import queue
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -45,16 +47,26 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_TEST_COMMAND",
+    "MODULE_INVARIANTS",
+    "NOT_RUN",
     "OUTCOMES",
     "SECURITY_MODULES",
     "SWITCH_CALLS",
     "EngineCopy",
+    "Equivalent",
     "ModuleTally",
     "MutantResult",
     "SourceFacts",
     "Span",
+    "classify",
+    "estimate",
+    "executed_lines",
     "format_report",
+    "load_equivalents",
     "main",
+    "match_equivalents",
+    "order_items",
+    "parse_equivalents",
     "resolve_modules",
     "run_test_command",
     "source_facts",
@@ -71,7 +83,8 @@ SECURITY_MODULES: dict[str, tuple[str, ...]] = {
     "request_keys.py": ("suites/test_request_keys.py",),
     "launch.py": ("suites/test_launch_codes.py", "suites/test_launcher.py"),
     "permits.py": ("suites/test_permits.py",),
-    "forge_auth.py": ("suites/test_forge_tokens.py",),
+    # FORGE-REQUIRED and PERMIT-NOT-FORGE are checked on every Jira-App route there
+    "forge_auth.py": ("suites/test_forge_tokens.py", "suites/test_request_keys.py"),
     "tokens.py": (
         "suites/test_request_keys.py",
         "suites/test_launch_codes.py",
@@ -81,17 +94,69 @@ SECURITY_MODULES: dict[str, tuple[str, ...]] = {
     "routes_tasks.py": ("suites/test_tenancy.py", "suites/test_permits.py"),
 }
 
+# module -> the invariants (contract/invariants.yaml) whose tests run against its mutants, in the
+# order they run: the cheap checks that exercise most of the module first (a killed mutant stops
+# at its first failure), the checks that wait for a credential to expire last. Tests of other
+# invariants in the same suites cannot see the module and would only cost time.
+MODULE_INVARIANTS: dict[str, tuple[str, ...]] = {
+    "request_keys.py": (
+        "RK-BOOTSTRAP", "RK-ROTATION", "RK-REPLAY", "RK-NO-NEXT-ON-REJECT", "RK-REQUIRED",
+        "RK-TENANT-BINDING", "RK-SESSION-BINDING", "RK-RACE", "RK-EXPIRY",
+    ),
+    # the credential formats and the shape check every presented credential passes first
+    "tokens.py": (
+        "RK-BOOTSTRAP", "LC-EXCHANGE", "PERMIT-MINT", "RK-REQUIRED", "PERMIT-REQUIRED",
+        "LC-MATCH", "LC-MINT",
+    ),
+    "launch.py": (
+        "LC-MINT", "LC-EXCHANGE", "LC-MATCH", "LC-REPLAY", "LC-URL-BINDING",
+        "LC-NO-PERMIT-IN-LINK", "LC-NOT-PERMIT", "LC-LIFETIME-MAX", "LAUNCHER-PAGE",
+        "LAUNCHER-PARAMS", "LAUNCHER-ESCAPE", "LC-RACE", "LC-EXPIRY",
+    ),
+    "permits.py": (
+        "PERMIT-MINT", "PERMIT-REQUIRED", "FORGE-NOT-PERMIT", "PERMIT-BINDING-CONTEXT",
+        "PERMIT-BINDING-PROGRESS", "PERMIT-BINDING-PROGRESS-READ", "PERMIT-BINDING-RUN",
+        "PERMIT-BINDING-SNAPSHOT", "PERMIT-BINDING-INDEX", "BODY-NO-REDIRECT", "PERMIT-LIFETIME",
+    ),
+    "forge_auth.py": (
+        "FORGE-SIGNATURE", "FORGE-ALG-NONE", "FORGE-AUDIENCE", "FORGE-ISSUER",
+        "FORGE-UNKNOWN-KID", "FORGE-EXPIRY", "FORGE-NOT-BEFORE", "FORGE-PROVISION",
+        "INSTANCE-STATE", "FORGE-REQUIRED", "PERMIT-NOT-FORGE",
+    ),
+    "routes_tasks.py": (
+        "TENANT-ISOLATION", "PERMIT-BINDING-CONTEXT", "PERMIT-BINDING-PROGRESS",
+        "PERMIT-BINDING-PROGRESS-READ", "PERMIT-BINDING-RUN", "PERMIT-BINDING-SNAPSHOT",
+        "PERMIT-BINDING-INDEX", "PERMIT-REQUIRED",
+    ),
+}  # fmt: skip
+
 # Stop at the first failure (a killed mutant needs one), fixed order, the smallest budgets,
-# no report folders. Run in the repository root, against the bundled engine.
+# no report folders. Run in the repository root, against the bundled engine. {select}: the
+# module's --invariant options and this file as a plugin that runs them in MODULE_INVARIANTS order.
 DEFAULT_TEST_COMMAND = (
-    "{python} -m pytest {suites} -x -q -p no:randomly --profile smoke --report-dir none"
+    "{python} -m pytest {suites} {select} -x -q -p no:randomly --profile smoke --report-dir none"
 )
 
 OUTCOMES = ("killed", "survived", "timeout", "incompetent")
+# Not run, and out of the score: a listed equivalent (benchmarks/mutation_equivalents/) and a
+# mutant in switched code (see SWITCH_CALLS).
+NOT_RUN = ("equivalent", "switched")
+EQUIVALENTS_DIR = REPO / "benchmarks" / "mutation_equivalents"
+ORDER_OPTION = "--mutation-order"  # added to pytest by this file loaded as a plugin
+RECORD_OPTION = "--mutation-record-passed"  # the unmutated run writes its passed tests here
+MUST_PASS_OPTION = "--mutation-must-pass"  # a mutant run fails if one of these is not verified
+LOST_MARKER = "mutation benchmark: verdict lost"
+# "not verified" kinds that say something about the machine or the network, not the engine: a
+# test that passed unmutated and ends so under a mutant proves nothing about the mutant.
+ENVIRONMENT_KINDS = frozenset(
+    {"throttled", "refused", "unsynchronized", "timeout", "setup", "stopped"}
+)
+TRACE_FILE = "SEECODES_MUTATION_TRACE"  # where the traced clean run appends executed lines
 
 # The engine's fault and variant switches (config.fault("name"), config.variant("name")): the
-# runs start the clean engine, so code that only a switch turns on never runs there, and a
-# survivor in it is likely equivalent (a hint for the reader, not a filter).
+# runs start the clean engine, so code that only a switch turns on never runs there: a mutant in
+# it is equivalent for every run, and is counted apart (not run). A mutant of the switch
+# condition itself is kept: it turns the fault on in the clean engine.
 SWITCH_CALLS = frozenset({"fault", "variant"})
 
 
@@ -105,8 +170,10 @@ class MutantResult:
     outcome: str  # one of OUTCOMES
     removed: str = ""  # the original line(s), as the unified diff shows them
     added: str = ""  # the mutated line(s)
-    detail: str = ""  # incompetent: why
+    detail: str = ""  # incompetent: why; equivalent: the listed reason; unexecuted survivor
     switched: bool = False  # in code that changes nothing while every switch is off
+    unexecuted: bool = False  # survived without a run: the clean run never executes its line
+    lost_verdict: bool = False  # killed: a test that passed unmutated ended "not verified"
 
 
 @dataclass
@@ -116,16 +183,29 @@ class ModuleTally:
     module: str
     planned: int  # every mutant that can change behaviour (annotation mutants left out)
     equivalent: int = 0  # mutants inside annotations: never evaluated, so never run
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES + NOT_RUN, 0))
+    unexecuted: int = 0  # of the survivors: not run, the clean run never executes their line
 
     @property
     def run(self) -> int:
+        """Mutants accounted for (run, or classified without a run)."""
         return sum(self.counts.values())
 
     @property
     def score(self) -> float | None:
-        """Killed (timeouts included) over the mutants that ran; None when none could run."""
+        """Killed (timeouts included) over killed + timeout + survived: listed equivalents and
+        switched mutants are out of it; None when no mutant was judged."""
         judged = self.counts["killed"] + self.counts["timeout"] + self.counts["survived"]
+        if judged == 0:
+            return None
+        return (self.counts["killed"] + self.counts["timeout"]) / judged
+
+    @property
+    def raw_score(self) -> float | None:
+        """Killed (timeouts included) over every mutant but the incompetent: what the score
+        would be if listed equivalents and switched mutants were counted as the survivors
+        they are."""
+        judged = self.run - self.counts["incompetent"]
         if judged == 0:
             return None
         return (self.counts["killed"] + self.counts["timeout"]) / judged
@@ -137,6 +217,7 @@ def tally(
     counted = ModuleTally(module, planned, equivalent)
     for result in results:
         counted.counts[result.outcome] += 1
+        counted.unexecuted += result.unexecuted and result.outcome == "survived"
     return counted
 
 
@@ -152,45 +233,220 @@ def resolve_modules(names: Sequence[str]) -> list[Path]:
     return paths
 
 
-def format_report(tallies: Sequence[ModuleTally], results: Sequence[MutantResult]) -> str:
-    """The table per module, then every survivor with file:line, operator and changed line."""
-    header = ("module", "mutants", "killed", "survived", "timeout", "incompetent", "score")
+def _lines_compact(lines: Sequence[int]) -> str:
+    """``[3, 4, 5, 9, 9]`` -> ``3-5, 9 (x2)``: where the mutants are, in one short line."""
+    counts: dict[int, int] = {}
+    for line in sorted(lines):
+        counts[line] = counts.get(line, 0) + 1
+    parts: list[str] = []
+    run: list[int] = []
+    for line in counts:
+        if run and line == run[-1] + 1 and counts[line] == 1 and counts[run[-1]] == 1:
+            run.append(line)
+            continue
+        if run:
+            parts.append(_span_text(run, counts))
+        run = [line]
+    if run:
+        parts.append(_span_text(run, counts))
+    return ", ".join(parts)
+
+
+def _span_text(run: list[int], counts: dict[int, int]) -> str:
+    if len(run) > 1:
+        return f"{run[0]}-{run[-1]}"
+    return f"{run[0]}" + (f" (x{counts[run[0]]})" if counts[run[0]] > 1 else "")
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def format_report(
+    tallies: Sequence[ModuleTally],
+    results: Sequence[MutantResult],
+    stale: Sequence[Equivalent] = (),
+    equivalents_ran: bool = False,
+) -> str:
+    """The table per module, then every survivor with file:line, operator and changed line,
+    the listed equivalents with their reasons, the switched mutants in compact form and the
+    stale entries of the equivalents lists."""
+    header = ("module", "mutants", *OUTCOMES, *NOT_RUN, "score", "raw")
     rows: list[tuple[str, ...]] = [header]
     for counted in tallies:
         sampled = f"{counted.run}" + (
             "" if counted.run == counted.planned else f"/{counted.planned}"
         )
-        score = "n/a" if counted.score is None else f"{counted.score:.0%}"
-        rows.append((counted.module, sampled, *(str(counted.counts[o]) for o in OUTCOMES), score))
+        rows.append(
+            (
+                counted.module,
+                sampled,
+                *(str(counted.counts[o]) for o in OUTCOMES + NOT_RUN),
+                _percent(counted.score),
+                _percent(counted.raw_score),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if any(c.run != c.planned for c in tallies):
         lines.append("mutants: run/found (a sample; --max-mutants 0 runs all)")
-    lines.append("score: (killed + timeout) / (killed + timeout + survived)")
+    lines.append(
+        "score: (killed + timeout) / (killed + timeout + survived); equivalent and switched"
+        " are out of it"
+    )
+    lines.append("raw: (killed + timeout) / every mutant but the incompetent")
+    lines.append(
+        "switched: in code only a fault or variant switch turns on; the suites run the clean"
+        " engine, so they are equivalent there and not run"
+    )
+    lines.append(
+        "equivalent: listed in benchmarks/mutation_equivalents/MODULE.toml with a reason; "
+        + (
+            "run anyway (--run-equivalents): a listed mutant that is killed is reported"
+            if equivalents_ran
+            else "not run (--run-equivalents runs them)"
+        )
+    )
+    lines.extend(
+        f"{c.module}: {c.unexecuted} of the survivors not run: the clean run never executes"
+        " their line (measured by tracing the unmutated run)"
+        for c in tallies
+        if c.unexecuted
+    )
     lines.extend(
         f"{c.module}: {c.equivalent} more mutants inside annotations, not run (never evaluated:"
         " from __future__ import annotations)"
         for c in tallies
         if c.equivalent
     )
+    where = ENGINE_SOURCE.relative_to(REPO)
     survivors = [r for r in results if r.outcome == "survived"]
     lines.append("")
     lines.append(f"surviving mutants: {len(survivors)}")
     for result in sorted(survivors, key=lambda r: (r.module, r.line, r.operator)):
-        lines.append(
-            f"  {ENGINE_SOURCE.relative_to(REPO)}/{result.module}:{result.line}  {result.operator}"
-        )
+        label = "  (not run: the clean run never executes this line)" if result.unexecuted else ""
+        lines.append(f"  {where}/{result.module}:{result.line}  {result.operator}{label}")
         lines.extend(f"      - {text}" for text in result.removed.splitlines())
         lines.extend(f"      + {text}" for text in result.added.splitlines())
-        if result.switched:
-            lines.append("      (only a fault or variant switch makes this code count: the mutant")
-            lines.append("       may change only an engine these runs do not start)")
+    listed_killed = [r for r in results if r.outcome in ("killed", "timeout") and r.detail]
+    if listed_killed:
+        lines.append("")
+        lines.append(f"listed as equivalent, yet killed (remove the entry): {len(listed_killed)}")
+        for result in sorted(listed_killed, key=lambda r: (r.module, r.line, r.operator)):
+            lines.append(f"  {where}/{result.module}:{result.line}  {result.operator}")
+            lines.extend(f"      - {text}" for text in result.removed.splitlines())
+            lines.extend(f"      + {text}" for text in result.added.splitlines())
+    lost = [r for r in results if r.lost_verdict]
+    if lost:
+        lines.append("")
+        lines.append(
+            f"killed by a lost verdict (a test that passed unmutated ended not verified, for a"
+            f" reason about the engine): {len(lost)}"
+        )
+        lines.extend(
+            f"  {where}/{r.module}:{r.line}  {r.operator}"
+            for r in sorted(lost, key=lambda r: (r.module, r.line, r.operator))
+        )
+    equivalent = [r for r in results if r.outcome == "equivalent"]
+    if equivalent:
+        lines.append("")
+        lines.append(f"equivalent mutants (listed, with their reason): {len(equivalent)}")
+        for result in sorted(equivalent, key=lambda r: (r.module, r.line, r.operator)):
+            lines.append(f"  {where}/{result.module}:{result.line}  {result.operator}")
+            lines.extend(f"      - {text}" for text in result.removed.splitlines())
+            lines.extend(f"      + {text}" for text in result.added.splitlines())
+            lines.append(f"      why: {result.detail}")
+    switched: dict[str, list[int]] = {}
+    for result in results:
+        if result.outcome == "switched":
+            switched.setdefault(result.module, []).append(result.line)
+    if switched:
+        lines.append("")
+        lines.append(f"switched mutants (not run): {sum(map(len, switched.values()))}")
+        lines.extend(
+            f"  {module}: {len(found)} at lines {_lines_compact(found)}"
+            for module, found in sorted(switched.items())
+        )
+    if stale:
+        lines.append("")
+        lines.append(f"stale equivalents (match no mutant any more: remove or fix): {len(stale)}")
+        for entry in stale:
+            lines.append(f"  {entry.source}  {entry.operator}")
+            lines.append(f"      - {entry.removed}")
+            lines.append(f"      + {entry.added}")
     incompetent = [r for r in results if r.outcome == "incompetent"]
     if incompetent:
         lines.append(f"incompetent (the test command could not judge them): {len(incompetent)}")
         lines.extend(f"  {r.module}:{r.line}  {r.operator}: {r.detail}" for r in incompetent)
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    """One entry of ``benchmarks/mutation_equivalents/<module stem>.toml``: a mutant the
+    protocol cannot see, matched by operator and changed lines (not by line number: lines
+    drift), whitespace stripped."""
+
+    operator: str
+    removed: str
+    added: str
+    reason: str
+    source: str = ""  # file name, for the stale report
+
+    def key(self) -> tuple[str, str, str]:
+        return _match_key(self.operator, self.removed, self.added)
+
+
+def _match_key(operator: str, removed: str, added: str) -> tuple[str, str, str]:
+    def norm(text: str) -> str:
+        return "\n".join(line.strip() for line in text.strip().splitlines())
+
+    return operator.strip(), norm(removed), norm(added)
+
+
+def parse_equivalents(text: str, source: str = "") -> list[Equivalent]:
+    """The entries of one equivalents file; a malformed entry stops the benchmark (a list that
+    is read wrong would hide survivors)."""
+    import tomllib
+
+    data = tomllib.loads(text)
+    unknown = set(data) - {"equivalent"}
+    if unknown:
+        raise SystemExit(f"{source}: unknown tables {sorted(unknown)} (only [[equivalent]])")
+    entries = []
+    for index, entry in enumerate(data.get("equivalent", []), start=1):
+        fields = ("operator", "removed", "added", "reason")
+        if set(entry) != set(fields) or not all(isinstance(entry[f], str) for f in fields):
+            raise SystemExit(
+                f"{source}: entry {index} needs exactly the string keys {', '.join(fields)}"
+            )
+        if not entry["reason"].strip():
+            raise SystemExit(f"{source}: entry {index} has no reason")
+        entries.append(
+            Equivalent(entry["operator"], entry["removed"], entry["added"], entry["reason"], source)
+        )
+    return entries
+
+
+def load_equivalents(module: str, directory: Path = EQUIVALENTS_DIR) -> list[Equivalent]:
+    """The listed equivalents of engine module ``module`` (``request_keys.py``); none if the
+    file does not exist."""
+    path = directory / (Path(module).stem + ".toml")
+    if not path.is_file():
+        return []
+    return parse_equivalents(path.read_text(encoding="utf-8"), str(path.relative_to(REPO)))
+
+
+def match_equivalents(
+    mutants: Sequence[tuple[str, str, str]], entries: Sequence[Equivalent]
+) -> tuple[list[Equivalent | None], list[Equivalent]]:
+    """For each (operator, removed, added): its entry or None; then the stale entries, which
+    match no mutant."""
+    by_key = {entry.key(): entry for entry in entries}
+    matched = [by_key.get(_match_key(*mutant)) for mutant in mutants]
+    used = {entry.key() for entry in matched if entry is not None}
+    return matched, [entry for entry in entries if entry.key() not in used]
 
 
 Span = tuple[tuple[int, int], tuple[int, int]]  # (line, column) start, exclusive end
@@ -216,27 +472,48 @@ class SourceFacts:
         return any(start <= (line, column) < end for start, end in self.switched)
 
 
-def _is_switch_call(node: ast.AST) -> bool:
+def _is_switch_call(node: ast.AST, names: frozenset[str] = SWITCH_CALLS) -> bool:
     if not isinstance(node, ast.Call):
         return False
     func = node.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-    return name in SWITCH_CALLS
+    return name in names
 
 
-def _switch_turns_on(test: ast.expr) -> bool:
-    """``fault(...)`` or ``x and fault(...)``: true only with the switch on."""
+def _switch_turns_on(test: ast.expr, names: frozenset[str] = SWITCH_CALLS) -> bool:
+    """``fault(...)``, ``x and fault(...)``, ``fault(a) or (x and fault(b))``: true only with a
+    switch on."""
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
-        return any(_switch_turns_on(value) for value in test.values)
-    return _is_switch_call(test)
+        return any(_switch_turns_on(value, names) for value in test.values)
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+        return all(_switch_turns_on(value, names) for value in test.values)
+    return _is_switch_call(test, names)
+
+
+def _switch_helpers(tree: ast.Module) -> frozenset[str]:
+    """Module functions whose whole body is ``return <switch>`` (``_in_memory(engine)``,
+    ``_alt(config)``): a call of one is a switch too."""
+    names = set(SWITCH_CALLS)
+    for node in tree.body:
+        if (
+            isinstance(node, ast.FunctionDef)
+            and len(node.body) == 1
+            and isinstance(node.body[0], ast.Return)
+            and node.body[0].value is not None
+            and _switch_turns_on(node.body[0].value)
+        ):
+            names.add(node.name)
+    return frozenset(names)
 
 
 def source_facts(source: str) -> SourceFacts:
     """Annotation spans (only where ``from __future__ import annotations`` keeps them strings)
-    and the switched code: the body of ``if fault(...)`` (or ``if x and fault(...)``), and the
-    other operands of ``x and fault(...)``, whose value is false with the switch off whatever
-    ``x`` is. A mutant of the switch call itself (``not fault(...)`` -> ``fault(...)``) is not
-    switched: it changes the clean engine."""
+    and the switched code: the body of ``if fault(...)`` (or ``if x and fault(...)``, or ``if
+    fault(a) or fault(b)``), the ``a`` of ``a if fault(...) else b``, and the other operands of
+    ``x and fault(...)``, whose value is false with the switch off whatever ``x`` is. A module
+    function that only returns a switch (``_alt(config)``) is a switch. A mutant of the switch
+    call itself (``not fault(...)`` -> ``fault(...)``) is not switched:
+    it changes the clean engine."""
     tree = ast.parse(source)
     postponed = any(
         isinstance(node, ast.ImportFrom)
@@ -246,6 +523,7 @@ def source_facts(source: str) -> SourceFacts:
     )
     annotations: list[ast.expr] = []
     switched: list[Span] = []
+    names = _switch_helpers(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             arguments = node.args
@@ -259,11 +537,13 @@ def source_facts(source: str) -> SourceFacts:
         elif (
             isinstance(node, ast.BoolOp)
             and isinstance(node.op, ast.And)
-            and any(_switch_turns_on(value) for value in node.values)
+            and any(_switch_turns_on(value, names) for value in node.values)
         ):
-            switched += [_span(v) for v in node.values if not _switch_turns_on(v)]
-        if isinstance(node, ast.If) and _switch_turns_on(node.test):
+            switched += [_span(v) for v in node.values if not _switch_turns_on(v, names)]
+        if isinstance(node, ast.If) and _switch_turns_on(node.test, names):
             switched += [_span(statement) for statement in node.body]
+        if isinstance(node, ast.IfExp) and _switch_turns_on(node.test, names):
+            switched.append(_span(node.body))
     spans = tuple(_span(a) for a in annotations)
     return SourceFacts(spans if postponed else (), tuple(switched))
 
@@ -282,6 +562,7 @@ class EngineCopy:
         shutil.copytree(
             ENGINE_SOURCE, self.package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
+        (root / "sitecustomize.py").write_text(TRACER, encoding="utf-8")
 
     @contextlib.contextmanager
     def mutated(self, module: str, source: str) -> Iterator[Path]:
@@ -294,14 +575,66 @@ class EngineCopy:
         finally:
             path.write_text(original, encoding="utf-8")
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, trace: tuple[Path, str] | None = None) -> dict[str, str]:
+        """``trace``: (file, module) makes every process of the run append the lines of
+        ``module`` of this copy it executes to ``file`` (the sitecustomize TRACER)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(self.root), env.get("PYTHONPATH", "")) if p
+            p for p in (str(self.root), str(REPO / "benchmarks"), env.get("PYTHONPATH", "")) if p
         )
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant never hides behind a stale .pyc
         env[SLOT_MARKER] = str(self.root)
+        env.pop(TRACE_FILE, None)
+        if trace is not None:
+            env[TRACE_FILE] = f"{trace[0]}{os.pathsep}{self.package / trace[1]}"
         return env
+
+
+# Written as sitecustomize.py next to the engine copy, so it runs first in every Python process
+# of a test run (the harness and the engine it starts). Only with SEECODES_MUTATION_TRACE set:
+# then it records which lines of one module execute, appending each new line number to a file
+# at once (an engine stopped by a signal loses nothing). Used on the unmutated run only, to find
+# mutants no test can reach; without coverage.py, which the project does not depend on.
+TRACER = f"""import os, sys, threading
+
+_setting = os.environ.get({TRACE_FILE!r}, "")
+if _setting:
+    _out, _, _target = _setting.partition(os.pathsep)
+    _seen = set()
+
+    def _line(frame, event, arg):
+        if frame.f_lineno not in _seen:
+            _seen.add(frame.f_lineno)
+            with open(_out, "a", encoding="ascii") as handle:
+                handle.write(f"{{frame.f_lineno}}\\n")
+        return _line
+
+    def _call(frame, event, arg):
+        if frame.f_code.co_filename == _target:
+            return _line(frame, event, arg)
+        return None
+
+    sys.settrace(_call)
+    threading.settrace(_call)
+"""
+
+
+def executed_lines(text: str) -> frozenset[int]:
+    """The line numbers a TRACER file recorded."""
+    return frozenset(int(line) for line in text.split() if line.isdigit())
+
+
+def executable_lines(source: str) -> frozenset[int]:
+    """The lines that carry bytecode, so that a tracer can see them run. Not the continuation
+    lines of a signature (``*, guarded: bool``): a mutant there changes how the function is
+    compiled, never seen as a line executing, so it is run, not presumed unreachable."""
+    found: set[int] = set()
+    pending = [compile(source, "<module>", "exec")]
+    while pending:
+        code = pending.pop()
+        found.update(line for _, _, line in code.co_lines() if line is not None)
+        pending.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return frozenset(found)
 
 
 def _processes_marked(marker: str) -> list[int]:
@@ -320,7 +653,9 @@ def _processes_marked(marker: str) -> list[int]:
     return pids
 
 
-def run_test_command(command: str, copy: EngineCopy, timeout: float) -> tuple[str, str]:
+def run_test_command(
+    command: str, copy: EngineCopy, timeout: float, trace: tuple[Path, str] | None = None
+) -> tuple[str, str]:
     """Run ``command`` in the repository root against ``copy``: (outcome, output tail).
 
     Exit 0 -> survived, any other exit -> killed, past ``timeout`` -> timeout (the run and every
@@ -330,7 +665,7 @@ def run_test_command(command: str, copy: EngineCopy, timeout: float) -> tuple[st
         proc = subprocess.Popen(
             shlex.split(command),
             cwd=REPO,
-            env=copy.environment(),
+            env=copy.environment(trace),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -348,7 +683,10 @@ def run_test_command(command: str, copy: EngineCopy, timeout: float) -> tuple[st
                 os.kill(pid, signal.SIGKILL)
         proc.communicate()
         return "timeout", f"no verdict after {timeout:.0f}s"
-    tail = "\n".join(output.decode(errors="replace").splitlines()[-5:])
+    text = output.decode(errors="replace").splitlines()
+    tail = "\n".join(text[-5:])
+    if any(line.startswith(LOST_MARKER) for line in text):  # printed before pytest's summary
+        tail = f"{LOST_MARKER}\n{tail}"
     return ("survived" if proc.returncode == 0 else "killed"), tail
 
 
@@ -386,55 +724,35 @@ def _plan(module_path: Path, session: Path) -> list[_Planned]:
 
 
 def _mutant_source(planned: _Planned, original: str) -> str | None:
-    """The module's source with the mutant applied by cosmic-ray; None if it does not apply."""
+    """The module's source with the mutant applied by cosmic-ray; None if it does not apply.
+
+    cosmic-ray 8.x's ExceptionReplacer plans mutants it then fails to apply (``except (A, B)``
+    raises AttributeError): such a mutant is incompetent, not the end of the campaign."""
     import cosmic_ray.plugins
     from cosmic_ray.mutating import mutate_code
 
     operator = cosmic_ray.plugins.get_operator(planned.operator)()
-    mutated: str | None = mutate_code(original, operator, planned.occurrence)
+    try:
+        mutated: str | None = mutate_code(original, operator, planned.occurrence)
+    except Exception:  # any failure of cosmic-ray to apply it
+        return None
     return mutated
 
 
-def _run_mutant(
-    planned: _Planned,
-    module: str,
-    original: str,
-    mutated: str | None,
-    command: str,
-    slots: queue.Queue[EngineCopy],
-    timeout: float,
-    switched: bool,
-) -> tuple[MutantResult, Any]:
-    """Put one mutant in a free engine copy, run the test command, give the copy back."""
+def _work_result(outcome: str, output: str, diff: str) -> Any:
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
-    if mutated is None:
-        detail = "cosmic-ray found no such occurrence to apply"
-        result = MutantResult(module, planned.line, planned.operator, "incompetent", detail=detail)
-        return result, WorkResult(worker_outcome=WorkerOutcome.NO_TEST, output=detail)
-    removed, added = _changed_lines(original, mutated)
-    copy = slots.get()
-    try:
-        with copy.mutated(module, mutated):
-            outcome, output = run_test_command(command, copy, timeout)
-    finally:
-        slots.put(copy)
-    detail = output if outcome == "incompetent" else ""
-    result = MutantResult(
-        module, planned.line, planned.operator, outcome, removed, added, detail, switched
-    )
+    if outcome in NOT_RUN:  # visible in cr-report as skipped, with the reason
+        return WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=output, diff=diff)
+    if outcome == "incompetent" and not diff:
+        return WorkResult(worker_outcome=WorkerOutcome.NO_TEST, output=output)
     test_outcome = {
         "killed": TestOutcome.KILLED,
         "timeout": TestOutcome.KILLED,  # cosmic-ray's convention: output "timeout"
         "survived": TestOutcome.SURVIVED,
         "incompetent": TestOutcome.INCOMPETENT,
     }[outcome]
-    diff = "\n".join(
-        difflib.unified_diff(
-            original.splitlines(), mutated.splitlines(), module, module, lineterm=""
-        )
-    )
-    return result, WorkResult(
+    return WorkResult(
         worker_outcome=WorkerOutcome.NORMAL,
         test_outcome=test_outcome,
         output="timeout" if outcome == "timeout" else output,
@@ -442,16 +760,112 @@ def _run_mutant(
     )
 
 
-def _campaign(
-    module_path: Path,
-    args: argparse.Namespace,
+@dataclass
+class _Mutant:
+    """A planned mutant with its source and what was decided about it before any run."""
+
+    planned: _Planned
+    mutated: str | None
+    removed: str
+    added: str
+    diff: str
+    switched: bool
+    listed: Equivalent | None = None
+    unexecuted: bool = False
+
+    def result(self, module: str, outcome: str, detail: str = "") -> MutantResult:
+        p = self.planned
+        return MutantResult(
+            module, p.line, p.operator, outcome, self.removed, self.added, detail,
+            self.switched, self.unexecuted,
+        )  # fmt: skip
+
+
+def _run_mutant(
+    mutant: _Mutant,
+    module: str,
+    command: str,
     slots: queue.Queue[EngineCopy],
     timeout: float,
-    session_dir: Path,
-) -> tuple[ModuleTally, list[MutantResult]]:
-    from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+) -> tuple[MutantResult, Any, float]:
+    """Put one mutant in a free engine copy, run the test command, give the copy back."""
+    assert mutant.mutated is not None
+    copy = slots.get()
+    started = time.monotonic()
+    try:
+        with copy.mutated(module, mutant.mutated):
+            outcome, output = run_test_command(command, copy, timeout)
+    finally:
+        slots.put(copy)
+    seconds = time.monotonic() - started
+    lost = outcome == "killed" and LOST_MARKER in output
+    detail = output if outcome == "incompetent" else ""
+    if mutant.listed is not None and outcome != "survived":
+        detail = mutant.listed.reason  # run with --run-equivalents, and not a survivor
+    elif mutant.listed is not None:
+        outcome, detail = "equivalent", mutant.listed.reason
+    result = dataclasses.replace(mutant.result(module, outcome, detail), lost_verdict=lost)
+    return result, _work_result(outcome, output, mutant.diff), seconds
 
+
+@dataclass
+class _Prepared:
+    """One module, ready to run: its mutants, classified, and its measured clean run."""
+
+    path: Path
+    session: Path
+    found: list[_Planned]
+    planned: list[_Planned]
+    mutants: list[_Mutant]
+    stale: list[Equivalent]
+    command: str
+    baseline: float  # seconds of the unmutated run
+    executed: frozenset[int] | None  # lines the unmutated run executes; None: not traced
+
+    def to_run(self, run_equivalents: bool = False) -> list[_Mutant]:
+        return [m for m in self.mutants if _decided(m, run_equivalents) is None]
+
+
+def _decided(mutant: _Mutant, run_equivalents: bool = False) -> str | None:
+    """The outcome a mutant gets without a run, or None when it must run."""
+    if mutant.mutated is None:
+        return "incompetent"
+    if mutant.switched:
+        return "switched"
+    if mutant.listed is not None and not run_equivalents:
+        return "equivalent"
+    if mutant.unexecuted:
+        return "survived"
+    return None
+
+
+def classify(
+    mutants: Sequence[_Mutant],
+    entries: Sequence[Equivalent],
+    executed: frozenset[int] | None,
+    executable: frozenset[int] = frozenset(),
+) -> list[Equivalent]:
+    """Marks each mutant listed (its equivalents entry) and unexecuted (its line carries
+    bytecode, ``executable``, and never ran in the clean run); returns the stale entries. A
+    switched mutant is not unexecuted: it is counted apart whatever the trace says."""
+    keys = [(m.planned.operator, m.removed, m.added) for m in mutants]
+    matched, stale = match_equivalents(keys, entries)
+    for mutant, entry in zip(mutants, matched, strict=True):
+        mutant.listed = entry
+        mutant.unexecuted = (
+            executed is not None
+            and mutant.mutated is not None
+            and not mutant.switched
+            and mutant.planned.line in executable
+            and mutant.planned.line not in executed
+        )
+    return stale
+
+
+def _prepare(
+    module_path: Path, args: argparse.Namespace, copy: EngineCopy, session_dir: Path
+) -> _Prepared:
+    """Plan the module's mutants, measure its unmutated run (and trace it), classify."""
     module = module_path.name
     session = session_dir / f"{module_path.stem}.sqlite"
     original = module_path.read_text(encoding="utf-8")
@@ -461,61 +875,245 @@ def _campaign(
     chosen = list(planned)
     if args.max_mutants and len(chosen) > args.max_mutants:
         chosen = random.Random(f"{args.seed}:{module}").sample(chosen, args.max_mutants)
-    command = _command_for(args.test_command, module)
-    print(f"{module}: {len(chosen)} of {len(planned)} mutants; test command: {command}", flush=True)
+    mutants = []
+    for item in chosen:
+        mutated = _mutant_source(item, original)
+        removed, added = _changed_lines(original, mutated) if mutated else ("", "")
+        diff = (
+            "\n".join(
+                difflib.unified_diff(
+                    original.splitlines(), mutated.splitlines(), module, module, lineterm=""
+                )
+            )
+            if mutated
+            else ""
+        )
+        switched = facts.is_switched(item.line, item.column)
+        mutants.append(_Mutant(item, mutated, removed, added, diff, switched))
+    passed = copy.root.parent / f"passed-{module_path.stem}.txt"
+    recording = _command_for(args.test_command, module, (RECORD_OPTION, passed))
+    seconds = _baseline(recording, copy, args.baseline_timeout)
+    command = _command_for(args.test_command, module, (MUST_PASS_OPTION, passed))
+    executed = None
+    if not args.no_trace:
+        trace = copy.root.parent / f"trace-{module_path.stem}.txt"
+        trace.write_text("", encoding="ascii")
+        outcome, output = run_test_command(command, copy, args.baseline_timeout, (trace, module))
+        if outcome != "survived":
+            raise SystemExit(f"the traced unmutated run did not pass ({outcome}):\n{output}")
+        executed = executed_lines(trace.read_text(encoding="ascii"))
+        if not executed:
+            raise SystemExit(f"the traced unmutated run recorded no line of {module}")
+    stale = classify(mutants, load_equivalents(module), executed, executable_lines(original))
+    # listed equivalents of mutants left out of a sample are not stale
+    sampled_out = [p for p in planned if p not in chosen]
+    if sampled_out:
+        stale = []
+    return _Prepared(
+        module_path, session, found, planned, mutants, stale, command, seconds, executed
+    )
+
+
+def _campaign(
+    prepared: _Prepared,
+    args: argparse.Namespace,
+    slots: queue.Queue[EngineCopy],
+) -> tuple[ModuleTally, list[MutantResult], float]:
+    """Run the module's mutants that need a run; returns its tally, results and wall time."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    module = prepared.path.name
+    timeout = args.timeout or 3 * prepared.baseline + 30
     results: list[MutantResult] = []
+    started = time.monotonic()
     with (
         ThreadPoolExecutor(max_workers=args.jobs) as pool,
-        use_db(str(session), WorkDB.Mode.open) as db,
+        use_db(str(prepared.session), WorkDB.Mode.open) as db,
     ):
-        futures = {
-            pool.submit(
-                _run_mutant,
-                item,
-                module,
-                original,
-                _mutant_source(item, original),
-                command,
-                slots,
-                timeout,
-                facts.is_switched(item.line, item.column),
-            ): item
-            for item in chosen
-        }
+        futures = {}
+        for mutant in prepared.mutants:
+            decided = _decided(mutant, args.run_equivalents)
+            if decided is None:
+                future = pool.submit(_run_mutant, mutant, module, prepared.command, slots, timeout)
+                futures[future] = mutant
+                continue
+            detail = {
+                "incompetent": "cosmic-ray could not apply this occurrence",
+                "switched": "not run: only a fault or variant switch turns this code on",
+                "equivalent": mutant.listed.reason if mutant.listed else "",
+                "survived": "not run: the clean run never executes this line",
+            }[decided]
+            result = mutant.result(module, decided, detail if decided != "survived" else "")
+            results.append(result)
+            db.set_result(mutant.planned.job_id, _work_result(decided, detail, mutant.diff))
         for done, future in enumerate(as_completed(futures), start=1):
-            item = futures[future]
-            result, work_result = future.result()
-            db.set_result(item.job_id, work_result)
+            mutant = futures[future]
+            result, work_result, seconds = future.result()
+            db.set_result(mutant.planned.job_id, work_result)
             results.append(result)
             print(
-                f"  [{done}/{len(chosen)}] {module}:{result.line} {result.operator}: "
-                f"{result.outcome}",
+                f"  [{done}/{len(futures)}] {module}:{result.line} {result.operator}: "
+                f"{result.outcome} ({seconds:.1f}s)",
                 flush=True,
             )
-        skipped = {item.job_id for item in found} - {item.job_id for item in chosen}
-        for job_id in skipped:  # visible in cr-report as skipped, not as pending
-            db.set_result(job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
-    return tally(module, len(planned), results, len(found) - len(planned)), results
+        chosen = {m.planned.job_id for m in prepared.mutants}
+        for item in prepared.found:  # visible in cr-report as skipped, not as pending
+            if item.job_id not in chosen:
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+    counted = tally(
+        module, len(prepared.planned), results, len(prepared.found) - len(prepared.planned)
+    )
+    return counted, results, time.monotonic() - started
 
 
-def _command_for(template: str, module: str) -> str:
+def _command_for(template: str, module: str, passed: tuple[str, Path] | None = None) -> str:
+    """The module's test command; ``passed``: (RECORD_OPTION or MUST_PASS_OPTION, file)."""
     suites = " ".join(SECURITY_MODULES.get(module, ("suites",)))
-    return template.format(python=shlex.quote(sys.executable), suites=suites)
+    invariants = MODULE_INVARIANTS.get(module, ())
+    select = " ".join(f"--invariant {i}" for i in invariants)
+    if invariants:
+        select = f"-p mutation {ORDER_OPTION}={','.join(invariants)} {select}"
+        if passed is not None:
+            select += f" {passed[0]}={shlex.quote(str(passed[1]))}"
+    return template.format(python=shlex.quote(sys.executable), suites=suites, select=select)
 
 
-def _baseline(args: argparse.Namespace, modules: Sequence[Path], copy: EngineCopy) -> float:
-    """The unmutated engine must pass every test command; returns the slowest run's seconds."""
-    slowest = 0.0
-    for command in dict.fromkeys(_command_for(args.test_command, p.name) for p in modules):
-        started = time.monotonic()
-        outcome, output = run_test_command(command, copy, timeout=args.baseline_timeout)
-        if outcome != "survived":
-            raise SystemExit(
-                f"the unmutated engine does not pass the test command ({outcome}), so no mutant"
-                f" could be judged:\n  {command}\n{output}"
-            )
-        slowest = max(slowest, time.monotonic() - started)
-    return slowest
+def _baseline(command: str, copy: EngineCopy, timeout: float) -> float:
+    """The unmutated engine must pass the test command; returns the run's seconds."""
+    started = time.monotonic()
+    outcome, output = run_test_command(command, copy, timeout=timeout)
+    if outcome != "survived":
+        raise SystemExit(
+            f"the unmutated engine does not pass the test command ({outcome}), so no mutant"
+            f" could be judged:\n  {command}\n{output}"
+        )
+    return time.monotonic() - started
+
+
+def estimate(prepared: Sequence[tuple[str, int, float]], jobs: int) -> tuple[str, float]:
+    """(module, mutants to run, seconds of its unmutated run) -> a table and the total seconds.
+
+    An upper bound: a mutant that is killed stops at its first failure, so it takes less than
+    the unmutated run; a survivor takes about as long; a timeout takes longer (rare)."""
+    lines = []
+    total = 0.0
+    for module, count, seconds in prepared:
+        module_total = count * seconds / jobs
+        total += module_total
+        lines.append(
+            f"  {module}: {count} mutants to run x {seconds:.1f}s (unmutated run)"
+            f" / {jobs} job(s) = at most {module_total / 60:.1f} min"
+        )
+    lines.append(f"  total: at most {total / 60:.1f} min (killed mutants stop early)")
+    return "\n".join(lines), total
+
+
+# -- the plugin half: `pytest -p mutation --mutation-order=A,B` (benchmarks/ on the PYTHONPATH)
+
+
+def pytest_addoption(parser: Any) -> None:
+    parser.addoption(
+        ORDER_OPTION,
+        default="",
+        help="(mutation benchmark) run the tests of these invariant ids first, in this order",
+    )
+    parser.addoption(RECORD_OPTION, default="", help="(mutation benchmark) write passed tests")
+    parser.addoption(
+        MUST_PASS_OPTION,
+        default="",
+        help="(mutation benchmark) fail when one of these tests ends not verified",
+    )
+
+
+def order_items(items: list[Any], order: Sequence[str]) -> None:
+    """Stable sort by the earliest position of any of a test's invariants in ``order``; tests of
+    no listed invariant go last. Likely killers first: -x then stops a killed mutant early."""
+    rank = {invariant: index for index, invariant in enumerate(order)}
+
+    def position(item: Any) -> int:
+        marked = [i for m in item.iter_markers("invariant") for i in m.args]
+        return min((rank[i] for i in marked if i in rank), default=len(order))
+
+    items.sort(key=position)
+
+
+def _collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
+    order = [i for i in config.getoption(ORDER_OPTION).split(",") if i]
+    if order:
+        order_items(items, order)
+
+
+def lost_verdict_kind(message: str) -> str | None:
+    """The not-verified kind of a skip message (``not verified (RK-EXPIRY): lifetime: ...``
+    or ``not verified: lifetime: ...``, after whatever prefix pytest gives the exception's
+    name) when it is about the engine; None for any other skip
+    and for the kinds that are about the machine or the network (ENVIRONMENT_KINDS)."""
+    import re
+
+    found = re.search(r"not verified(?: \([^)]*\))?: ([a-z-]+): ", message)
+    if found is None or found.group(1) in ENVIRONMENT_KINDS:
+        return None
+    return found.group(1)
+
+
+class _Verdicts:
+    """The plugin's state: the tests that passed (recorded on the unmutated run) and, under a
+    mutant, those of them that ended "not verified" for a reason about the engine. Such a
+    mutant is killed: the suites can no longer conclude what they concluded without it (a key
+    that never expires leaves RK-EXPIRY unverified forever)."""
+
+    def __init__(self) -> None:
+        self.active = False  # loaded by a test command (not imported by the benchmark)
+        self.passed: list[str] = []
+        self.must_pass: frozenset[str] = frozenset()
+        self.lost: list[str] = []
+
+
+_VERDICTS = _Verdicts()
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    if not _VERDICTS.active:
+        return
+    if report.when == "call" and report.passed:
+        _VERDICTS.passed.append(report.nodeid)
+    if report.skipped and report.nodeid in _VERDICTS.must_pass:
+        message = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        kind = lost_verdict_kind(str(message))
+        if kind is not None:
+            _VERDICTS.lost.append(f"{report.nodeid} ({kind})")
+
+
+def pytest_configure(config: Any) -> None:
+    if config.getoption(MUST_PASS_OPTION, None):
+        path = Path(config.getoption(MUST_PASS_OPTION))
+        _VERDICTS.must_pass = frozenset(path.read_text(encoding="utf-8").split())
+    _VERDICTS.active = True
+
+
+def _sessionfinish(session: Any, exitstatus: int) -> Iterator[None]:
+    """Wraps every other session end: the harness's report sets the exit status from its gate
+    there, and a lost verdict must have the last word."""
+    yield
+    config = session.config
+    record = config.getoption(RECORD_OPTION, None)
+    if record:
+        Path(record).write_text("\n".join(_VERDICTS.passed) + "\n", encoding="utf-8")
+    if _VERDICTS.lost:
+        print(f"\n{LOST_MARKER}: passed unmutated, now not verified:", *_VERDICTS.lost, sep="\n  ")
+        session.exitstatus = 1
+
+
+try:
+    import pytest as _pytest
+except ImportError:  # pragma: no cover - the benchmark itself does not need pytest
+    pass
+else:
+    # after the harness's own hook has selected by --invariant
+    pytest_collection_modifyitems = _pytest.hookimpl(trylast=True)(_collection_modifyitems)
+    # around the harness's own session end (its gate sets the exit status there)
+    pytest_sessionfinish = _pytest.hookimpl(hookwrapper=True, tryfirst=True)(_sessionfinish)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -553,6 +1151,16 @@ def _parser() -> argparse.ArgumentParser:
         help="run a random sample of N mutants per module (default 0: all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="the sample's seed")
+    parser.add_argument(
+        "--run-equivalents",
+        action="store_true",
+        help="run the listed equivalents too (default: shown with their reason, not run)",
+    )
+    parser.add_argument(
+        "--no-trace",
+        action="store_true",
+        help="run every mutant, also those whose line the unmutated run never executes",
+    )
     parser.add_argument(
         "--jobs", type=int, default=1, help="mutants run side by side, each in its own engine copy"
     )
@@ -597,20 +1205,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             slots.put(EngineCopy(Path(scratch) / f"job-{job}"))
         _stop_runs_on_signal(scratch)
         first = slots.get()
-        seconds = _baseline(args, modules, first)
-        slots.put(first)
-        timeout = args.timeout or 3 * seconds + 30
-        print(
-            f"unmutated engine passes (slowest run {seconds:.1f}s); timeout {timeout:.0f}s",
-            flush=True,
-        )
-        tallies, results = [], []
+        prepared = []
         for module_path in modules:
-            counted, module_results = _campaign(module_path, args, slots, timeout, session_dir)
+            ready = _prepare(module_path, args, first, session_dir)
+            prepared.append(ready)
+            print(
+                f"{module_path.name}: {len(ready.mutants)} of {len(ready.planned)} mutants;"
+                f" unmutated run {ready.baseline:.1f}s;"
+                f" {len(ready.to_run(args.run_equivalents))} to run"
+                f" (the rest decided without a run); test command: {ready.command}",
+                flush=True,
+            )
+        slots.put(first)
+        counts = [
+            sum(_decided(m, args.run_equivalents) is None for m in p.mutants) for p in prepared
+        ]
+        table, _ = estimate(
+            [(p.path.name, n, p.baseline) for p, n in zip(prepared, counts, strict=True)], args.jobs
+        )
+        print(f"estimate before starting:\n{table}", flush=True)
+        tallies, results, stale, measured = [], [], [], []
+        for ready, ran in zip(prepared, counts, strict=True):
+            counted, module_results, wall = _campaign(ready, args, slots)
             tallies.append(counted)
             results.extend(module_results)
+            stale.extend(ready.stale)
+            mean = wall * args.jobs / ran if ran else 0.0
+            measured.append(
+                f"  {ready.path.name}: {ran} mutants run in {wall / 60:.1f} min"
+                f" (mean {mean:.1f}s per mutant per job; unmutated run {ready.baseline:.1f}s)"
+            )
         print()
-        print(format_report(tallies, results))
+        print(format_report(tallies, results, stale, args.run_equivalents))
+        print("\nmeasured:")
+        print("\n".join(measured))
         if args.session_dir:
             print(f"\ncosmic-ray sessions: {session_dir} (cr-report {session_dir}/NAME.sqlite)")
     return 0

@@ -228,6 +228,36 @@ def test_missing_or_made_up_key_rejected(
     assert_accepted(rightful, "RK-REQUIRED", what=f"{route} with a fresh key of the principal")
 
 
+@pytest.mark.invariant("RK-REQUIRED")
+@pytest.mark.parametrize("route", ROUTES)
+def test_key_replaced_by_a_later_bootstrap_rejected(
+    route: str, protocol: ProtocolSteps, jira: JiraAppSession
+) -> None:
+    """A session context has one current key ("the current unexpired key"): once a later
+    bootstrap of the same principal returned another key, the earlier one is not current and is
+    refused, while the later one works (the control). A target that answers the later bootstrap
+    with the same key ("returns the current single-use request key") displaced nothing, so there
+    is nothing to check."""
+    call = protocol.jira_call(route, jira)
+    replaced = protocol.own_key(jira)
+    current = protocol.own_key(jira)
+    if current == replaced:
+        not_verified(
+            "RK-REQUIRED",
+            "capability",
+            "a second bootstrap returned the same current key, so no key was replaced",
+        )
+
+    response = call.send(jira, replaced)
+
+    what = f"{route} with a key that a later bootstrap of the same principal replaced"
+    assert_rejected(response, "RK-REQUIRED", what=what)
+    # the control before the next-key probe: that probe bootstraps, which replaces `current`
+    rightful = call.send(jira, current)
+    assert_accepted(rightful, "RK-REQUIRED", what=f"{route} with the later bootstrap's key")
+    protocol.assert_no_usable_next_key(jira, response, what=what)
+
+
 # -- RK-ROTATION, RK-REPLAY, RK-NO-NEXT-ON-REJECT ------------------------------------------------
 # A key's first use succeeds on the route (the control) and its later uses there fail.
 
@@ -289,18 +319,26 @@ def test_key_of_another_tenant_rejected(
     jira_factory: Callable[..., JiraAppSession],
 ) -> None:
     """The foreign key is the same person's, in tenant b (one account in two installations):
-    only the tenant tells it apart, so a binding to the account alone is caught."""
+    only the tenant tells it apart, so a binding to the account alone is caught. Both ways
+    round (b's key in a, then a's key in b): the binding must not depend on which installation
+    the target happens to order first."""
     other = jira_factory("b", jira.who.name)
-    call = protocol.jira_call(route, jira)
-    foreign = protocol.own_key(other)
+    for caller, owner in ((jira, other), (other, jira)):
+        mine, theirs = caller.who.tenant, owner.who.tenant
+        call = protocol.jira_call(route, caller)
+        foreign = protocol.own_key(owner)
 
-    response = call.send(jira, foreign)
+        response = call.send(caller, foreign)
 
-    what = f"{route} with a tenant-a Forge token and the same person's tenant-b request key"
-    assert_rejected(response, "RK-TENANT-BINDING", what=what)
-    protocol.assert_no_usable_next_key(jira, response, what=what)
-    rightful = call.send(jira, protocol.own_key(jira))
-    assert_accepted(rightful, "RK-TENANT-BINDING", what=f"{route} with tenant a's own key")
+        what = (
+            f"{route} with a tenant-{mine} Forge token and the same person's tenant-{theirs}"
+            " request key"
+        )
+        assert_rejected(response, "RK-TENANT-BINDING", what=what)
+        protocol.assert_no_usable_next_key(caller, response, what=what)
+        rightful = call.send(caller, protocol.own_key(caller))
+        what = f"{route} with tenant {mine}'s own key"
+        assert_accepted(rightful, "RK-TENANT-BINDING", what=what)
 
 
 @pytest.mark.invariant("RK-SESSION-BINDING")

@@ -13,6 +13,7 @@ import importlib.util
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -58,11 +59,17 @@ def test_default_modules_and_suites_exist() -> None:
 
 
 def _result(
-    outcome: str, line: int, removed: str = "a != b", added: str = "a == b", switched: bool = False
+    outcome: str,
+    line: int,
+    removed: str = "a != b",
+    added: str = "a == b",
+    detail: str = "",
+    unexecuted: bool = False,
 ) -> object:
     return bench.MutantResult(
-        "request_keys.py", line, "core/Op", outcome, removed, added, switched=switched
-    )
+        "request_keys.py", line, "core/Op", outcome, removed, added, detail,
+        unexecuted=unexecuted,
+    )  # fmt: skip
 
 
 def test_report_counts_each_outcome_and_lists_every_survivor() -> None:
@@ -71,34 +78,243 @@ def test_report_counts_each_outcome_and_lists_every_survivor() -> None:
         _result("killed", 11),
         _result("timeout", 12),
         _result("survived", 40, 'if state != "current":', 'if state == "current":'),
-        _result("survived", 7, "if x and on:", "if not x and on:", switched=True),
+        _result("survived", 7, "if x:", "if not x:", unexecuted=True),
         bench.MutantResult("request_keys.py", 50, "core/Op", "incompetent", detail="no start"),
+        # listed, on a line the clean run never executes: an equivalent, not an unexecuted survivor
+        _result(
+            "equivalent",
+            60,
+            "a <= b",
+            "a < b",
+            detail="the boundary cannot be hit",
+            unexecuted=True,
+        ),
+        _result("switched", 70),
+        _result("switched", 71),
+        _result("switched", 71),
     ]
     counted = bench.tally("request_keys.py", 115, results, equivalent=11)
-    assert counted.counts == {"killed": 2, "survived": 2, "timeout": 1, "incompetent": 1}
-    assert counted.score == pytest.approx(3 / 5)  # incompetent mutants are not judged
+    assert counted.counts == {
+        "killed": 2, "survived": 2, "timeout": 1, "incompetent": 1,
+        "equivalent": 1, "switched": 3,
+    }  # fmt: skip
+    assert counted.unexecuted == 1
+    # equivalents and switched mutants are out of the score, not of the raw score
+    assert counted.score == pytest.approx(3 / 5)
+    assert counted.raw_score == pytest.approx(3 / 9)
     report = bench.format_report([counted], results)
     row = next(line for line in report.splitlines() if line.startswith("request_keys.py "))
-    assert row.split() == ["request_keys.py", "6/115", "2", "2", "1", "1", "60%"]
+    assert row.split() == [
+        "request_keys.py", "10/115", "2", "2", "1", "1", "1", "3", "60%", "33%",
+    ]  # fmt: skip
     assert "surviving mutants: 2" in report
-    survivors = report.split("surviving mutants: 2", 1)[1]
+    survivors = report.split("surviving mutants: 2", 1)[1].split("equivalent mutants", 1)[0]
     # sorted by line, each with file:line, operator and the changed line
     first = survivors.index("fixtures/reference_engine/request_keys.py:7  core/Op")
     second = survivors.index("fixtures/reference_engine/request_keys.py:40  core/Op")
     assert first < second
     assert '- if state != "current":' in survivors and '+ if state == "current":' in survivors
-    assert survivors.count("fault or variant switch") == 1  # only the switched survivor
+    assert survivors.count("not run: the clean run never executes this line") == 1
+    assert "request_keys.py: 1 of the survivors not run" in report
     assert "request_keys.py: 11 more mutants inside annotations, not run" in report
     assert "request_keys.py:50  core/Op: no start" in report
-    for killed_line in (":10 ", ":11 ", ":12 "):
+    for killed_line in (":10 ", ":11 ", ":12 ", ":60 ", ":70 "):
         assert killed_line not in survivors
+    listed = report.split("equivalent mutants (listed, with their reason): 1", 1)[1]
+    assert "request_keys.py:60  core/Op" in listed and "why: the boundary cannot be hit" in listed
+    assert "switched mutants (not run): 3" in report
+    assert "request_keys.py: 3 at lines 70, 71 (x2)" in report
+    assert "stale" not in report
 
 
 def test_report_of_a_module_with_no_judged_mutant_has_no_score() -> None:
     counted = bench.tally("tokens.py", 0, [])
-    assert counted.score is None
+    assert counted.score is None and counted.raw_score is None
     report = bench.format_report([counted], [])
     assert "n/a" in report and "surviving mutants: 0" in report
+
+
+def test_report_names_stale_equivalents_and_listed_mutants_that_were_killed() -> None:
+    entry = bench.Equivalent("core/Op", "x < 1", "x <= 1", "why", "eq/request_keys.toml")
+    killed = _result("killed", 9, detail="listed reason")  # run with --run-equivalents
+    report = bench.format_report([bench.tally("request_keys.py", 1, [killed])], [killed], [entry])
+    assert "listed as equivalent, yet killed (remove the entry): 1" in report
+    stale = report.split("stale equivalents (match no mutant any more: remove or fix): 1")[1]
+    assert "eq/request_keys.toml  core/Op" in stale and "- x < 1" in stale
+
+
+def test_compact_lines() -> None:
+    assert bench._lines_compact([]) == ""
+    assert bench._lines_compact([5, 3, 4, 9, 9, 12]) == "3-5, 9 (x2), 12"
+    assert bench._lines_compact([1, 2, 2, 3]) == "1, 2 (x2), 3"
+
+
+EQUIVALENTS = """
+[[equivalent]]
+operator = "core/ReplaceComparisonOperator_LtE_Lt"
+removed = "  if row['expires_at'] <= now():  "
+added = "if row['expires_at'] < now():"
+reason = "the one-second boundary cannot be hit"
+
+[[equivalent]]
+operator = "core/NumberReplacer"
+removed = "MAX = 4096"
+added = "MAX = 4097"
+reason = "no longer in the source"
+"""
+
+
+def test_equivalents_match_by_operator_and_stripped_lines_and_report_stale() -> None:
+    entries = bench.parse_equivalents(EQUIVALENTS, "x.toml")
+    assert [e.reason for e in entries] == [
+        "the one-second boundary cannot be hit", "no longer in the source",
+    ]  # fmt: skip
+    mutants = [
+        ("core/ReplaceComparisonOperator_LtE_Lt", "if row['expires_at'] <= now():",
+         "  if row['expires_at'] < now():"),
+        # same lines, another operator: not the listed mutant
+        ("core/ReplaceComparisonOperator_LtE_Gt", "if row['expires_at'] <= now():",
+         "if row['expires_at'] < now():"),
+    ]  # fmt: skip
+    matched, stale = bench.match_equivalents(mutants, entries)
+    assert matched == [entries[0], None]
+    assert stale == [entries[1]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[[equivalent]]\noperator = "o"\nremoved = "a"\nadded = "b"\n',  # no reason
+        '[[equivalent]]\noperator = "o"\nremoved = "a"\nadded = "b"\nreason = " "\n',
+        '[[equivalent]]\noperator = "o"\nremoved = "a"\nadded = "b"\nreason = "r"\nline = 3\n',
+        '[[equivalents]]\noperator = "o"\n',  # a misspelt table
+    ],
+)
+def test_a_malformed_equivalents_entry_stops_the_benchmark(text: str) -> None:
+    with pytest.raises(SystemExit):
+        bench.parse_equivalents(text, "x.toml")
+
+
+def test_every_equivalents_file_parses_and_names_an_engine_module() -> None:
+    for path in sorted(bench.EQUIVALENTS_DIR.glob("*.toml")):
+        assert (bench.ENGINE_SOURCE / f"{path.stem}.py").is_file(), path
+        entries = bench.load_equivalents(f"{path.stem}.py")
+        assert entries, f"{path}: no entries"
+        assert all(e.operator.startswith("core/") for e in entries), path
+        keys = [e.key() for e in entries]
+        assert len(keys) == len(set(keys)), f"{path}: an entry is listed twice"
+
+
+def _mutant(line: int, removed: str, added: str, switched: bool = False) -> object:
+    planned = bench._Planned("job", "core/Op", 0, line, 4)
+    return bench._Mutant(planned, "source", removed, added, "diff", switched)
+
+
+def test_classify_marks_listed_unexecuted_and_leaves_switched_apart() -> None:
+    entries = [bench.Equivalent("core/Op", "a < b", "a <= b", "boundary")]
+    mutants = [
+        _mutant(3, "a < b", "a <= b"),  # listed
+        _mutant(4, "c", "not c"),  # executed: runs
+        _mutant(9, "d", "not d"),  # never executed: survives without a run
+        _mutant(9, "e", "not e", switched=True),  # switched wins over unexecuted
+    ]
+    stale = bench.classify(mutants, entries, frozenset({3, 4}), frozenset({3, 4, 9}))
+    assert stale == []
+    assert [bench._decided(m) for m in mutants] == ["equivalent", None, "survived", "switched"]
+    assert [m.unexecuted for m in mutants] == [False, False, True, False]
+    assert bench._decided(mutants[0], run_equivalents=True) is None
+    # a line without bytecode (a signature's continuation) is never presumed unreachable
+    bench.classify(mutants, entries, frozenset({3, 4}), frozenset({3, 4}))
+    assert not mutants[2].unexecuted
+    # untraced (--no-trace): nothing is unexecuted
+    bench.classify(mutants, [], None)
+    assert [bench._decided(m) for m in mutants] == [None, None, None, "switched"]
+
+
+SIGNATURE_SOURCE = """def consume(
+    conn, key,
+    *, guarded=False
+):
+    return key
+"""
+
+
+def test_executable_lines_leave_out_a_signature_continuation() -> None:
+    lines = bench.executable_lines(SIGNATURE_SOURCE)
+    assert {1, 3, 5} <= lines  # the def, the default evaluated with it, the body
+    assert 2 not in lines
+
+
+def test_estimate_is_mutants_times_the_unmutated_run_over_jobs() -> None:
+    table, total = bench.estimate([("request_keys.py", 60, 20.0), ("tokens.py", 10, 12.0)], 2)
+    assert total == pytest.approx((60 * 20 + 10 * 12) / 2)
+    assert (
+        "request_keys.py: 60 mutants to run x 20.0s" in table and "total: at most 11.0 min" in table
+    )
+
+
+@dataclass(frozen=True)
+class _Mark:
+    args: tuple[str, ...]
+
+
+class _Item:
+    def __init__(self, name: str, *invariants: str) -> None:
+        self.name = name
+        self.invariants = invariants
+
+    def iter_markers(self, name: str) -> list[_Mark]:
+        assert name == "invariant"
+        return [_Mark(self.invariants)] if self.invariants else []
+
+
+def test_order_items_runs_likely_killers_first_and_keeps_order_otherwise() -> None:
+    items = [
+        _Item("expiry", "RK-EXPIRY"),
+        _Item("replay", "RK-REPLAY", "RK-NO-NEXT-ON-REJECT"),
+        _Item("unmarked"),
+        _Item("boot1", "RK-BOOTSTRAP"),
+        _Item("rotation", "RK-ROTATION", "RK-REPLAY"),
+        _Item("boot2", "RK-BOOTSTRAP"),
+    ]
+    bench.order_items(items, ["RK-BOOTSTRAP", "RK-REPLAY", "RK-EXPIRY"])
+    assert [i.name for i in items] == ["boot1", "boot2", "replay", "rotation", "expiry", "unmarked"]
+
+
+def test_each_module_selects_catalogued_invariants_in_its_command() -> None:
+    from seecodes_conformance.contract import load_catalog
+
+    catalog = load_catalog()
+    assert set(bench.MODULE_INVARIANTS) == set(bench.SECURITY_MODULES)
+    for module, invariants in bench.MODULE_INVARIANTS.items():
+        assert invariants and len(set(invariants)) == len(invariants), module
+        assert set(invariants) <= set(catalog), module
+        command = bench._command_for(bench.DEFAULT_TEST_COMMAND, module)
+        assert f"-p mutation --mutation-order={','.join(invariants)}" in command
+        assert all(f"--invariant {i}" in command for i in invariants)
+
+
+def test_the_tracer_records_the_lines_a_process_executes(tmp_path: Path) -> None:
+    copy = bench.EngineCopy(tmp_path / "job-0")
+    trace = tmp_path / "trace.txt"
+    program = (
+        "from seecodes_reference_engine import tokens; tokens.plausible_credential('x')\n"
+        "assert tokens.__file__.startswith(" + repr(str(copy.root)) + ")\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], env=copy.environment((trace, "tokens.py")),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    source = (bench.ENGINE_SOURCE / "tokens.py").read_text(encoding="utf-8").splitlines()
+    executed = bench.executed_lines(trace.read_text(encoding="ascii"))
+    shape_check = next(i for i, t in enumerate(source, 1) if "return 0 < len(value)" in t)
+    permit_body = next(i for i, t in enumerate(source, 1) if "return uuid.uuid4().hex + " in t)
+    assert shape_check in executed
+    assert permit_body not in executed  # never called
+    assert bench.executed_lines("3\n4\nx\n") == frozenset({3, 4})
+    # without a trace the environment turns the tracer off
+    assert bench.TRACE_FILE not in copy.environment()
 
 
 FACTS_SOURCE = """from __future__ import annotations
@@ -136,6 +352,30 @@ def test_source_facts_find_annotations_and_switched_lines() -> None:
     # without postponed annotations they are evaluated at definition time: real mutants
     evaluated = bench.source_facts(FACTS_SOURCE.replace("from __future__ import annotations", ""))
     assert not evaluated.in_annotation(3, signature.index("str | None") + 4)
+
+
+HELPER_SOURCE = """def _alt(config):
+    return config.variant("alt")
+
+def key(config, reading):
+    if fault("race") or (reading and fault("race-reads")):
+        sleep(0)
+    if fault("race") or reading:
+        sleep(1)
+    return uuid4().hex if _alt(config) else "sc_" + token()
+"""
+
+
+def test_source_facts_follow_switch_helpers_or_and_conditional_expressions() -> None:
+    facts = bench.source_facts(HELPER_SOURCE)
+    lines = HELPER_SOURCE.splitlines()
+    assert facts.is_switched(6, lines[5].index("0"))  # both operands of the or need a switch
+    assert not facts.is_switched(8, lines[7].index("1"))  # `or reading`: on without a switch
+    assert not facts.is_switched(5, lines[4].index("fault"))  # the condition itself
+    last = lines[8]
+    assert facts.is_switched(9, last.index("uuid4"))  # _alt only returns a switch
+    assert not facts.is_switched(9, last.index('"sc_"'))  # the else branch runs
+    assert not facts.is_switched(9, last.index("_alt"))
 
 
 # The replay check of request keys: a consumed key is refused.
@@ -207,3 +447,31 @@ def test_cosmic_ray_plans_and_applies_mutants_of_an_engine_module(tmp_path: Path
     assert planned and all(1 <= p.line <= len(source.splitlines()) for p in planned)
     applied = [bench._mutant_source(p, source) for p in planned[:5]]
     assert all(mutated is not None and mutated != source for mutated in applied)
+
+
+def test_a_lost_verdict_is_a_not_verified_skip_about_the_engine() -> None:
+    kind = bench.lost_verdict_kind
+    lifetime = "Skipped: not verified (RK-EXPIRY): lifetime: request keys live 9e9 s here"
+    assert kind(lifetime) == "lifetime"
+    assert kind("not verified: capability: the target offers no restart") == "capability"
+    # as pytest reports it: the exception's qualified name first
+    raised = "seecodes_conformance.outcomes.NotVerified: not verified (RK-EXPIRY): lifetime: 9e9 s"
+    assert kind(raised) == "lifetime"
+    # the machine or the network, not the mutant: never a kill
+    assert kind("Skipped: not verified (RK-RACE): unsynchronized: 0 of 2 bursts") is None
+    assert kind("not verified (RK-EXPIRY): throttled: 429 while bootstrapping") is None
+    assert kind("Skipped: no state file") is None
+
+
+def test_the_command_records_passed_tests_on_the_clean_run_and_checks_them_after(
+    tmp_path: Path,
+) -> None:
+    passed = tmp_path / "passed.txt"
+    record = bench._command_for(
+        bench.DEFAULT_TEST_COMMAND, "tokens.py", (bench.RECORD_OPTION, passed)
+    )
+    check = bench._command_for(
+        bench.DEFAULT_TEST_COMMAND, "tokens.py", (bench.MUST_PASS_OPTION, passed)
+    )
+    assert f"{bench.RECORD_OPTION}={passed}" in record
+    assert f"{bench.MUST_PASS_OPTION}={passed}" in check
