@@ -355,6 +355,12 @@ MISMATCHES: dict[str, dict[str, Mismatch]] = {
         "project Cyrillic letter": lambda t, p: (_cyrillic(t.project_id), t.task_id),
         "task fullwidth letter": lambda t, p: (t.project_id, _fullwidth(t.task_id)),
     },
+    "prefix": {
+        "project truncated": lambda t, p: (t.project_id[:-1], t.task_id),
+        "task truncated": lambda t, p: (t.project_id, t.task_id[:-1]),
+        "project extended": lambda t, p: (t.project_id + "0", t.task_id),
+        "task extended": lambda t, p: (t.project_id, t.task_id + "0"),
+    },
     "other-ids": {
         "task other number": lambda t, p: (t.project_id, f"{t.project_id}-2"),
         "project other": lambda t, p: (p.new_task().project_id, t.task_id),
@@ -367,8 +373,8 @@ MISMATCHES: dict[str, dict[str, Mismatch]] = {
 @pytest.mark.invariant("LC-MATCH")
 @pytest.mark.parametrize("kind", list(MISMATCHES))
 def test_exchange_with_a_mismatched_pair_is_rejected(protocol: ProtocolSteps, kind: str) -> None:
-    """The exchange matches projectId and taskId exactly: no case folding, trimming or
-    look-alikes, and never the project alone. A fresh code per attempt, since whether a
+    """The exchange matches projectId and taskId exactly: no case folding, trimming,
+    look-alikes or prefixes, and never the project alone. A fresh code per attempt, since whether a
     mismatch burns the code is the target's choice; a twin code minted for the same pair and
     exchanged with the exact pair gets its permit (the rejection is about the pair)."""
     for variant, mismatch in MISMATCHES[kind].items():

@@ -71,6 +71,44 @@ def test_launcher_page_opens_vscode_with_the_code_and_no_permit(
     checked("LAUNCHER-PAGE")
 
 
+@pytest.mark.invariant("LAUNCHER-PAGE")
+def test_launcher_preserves_the_hints_into_vscode(
+    protocol: ProtocolSteps, http: httpx.Client
+) -> None:
+    """Protocol: the page "redirects into the vscode:// protocol while preserving optional
+    backend-route and language hints" (baseUrl, statusLanguage "preserved through the
+    launcher"). So the vscode:// URI the browser is sent to carries both values; under which
+    parameter names is the target's choice. Shown on the page alone, they never reach the IDE.
+    The hints are this target's own URL and a plain language tag, values a launcher has no
+    reason to refuse."""
+    task = protocol.new_task()
+    link = protocol.mint_launch_code(task)
+    hints = {"baseUrl": str(http.base_url).rstrip("/"), "statusLanguage": "de"}
+
+    response = http.get(
+        LAUNCHER_PATH,
+        params={"p": task.project_id, "t": task.task_id, "c": link.code, **hints},
+    )
+
+    _assert_served(response, "LAUNCHER-PAGE", "a launch link with baseUrl and statusLanguage")
+    _, urls = launcher_redirects(response)
+    if not urls:
+        fail("LAUNCHER-PAGE", "the launcher page has no vscode:// URL", [response])
+    for name, value in hints.items():
+        carried = [
+            url
+            for url in urls
+            if value in (v for values in parse_qs(urlsplit(url).query).values() for v in values)
+        ]
+        if not carried:
+            fail(
+                "LAUNCHER-PAGE",
+                f"the vscode:// URI the launcher opens does not carry the {name} hint {value!r}",
+                [response],
+            )
+    checked("LAUNCHER-PAGE")
+
+
 @pytest.mark.invariant("LAUNCHER-ESCAPE")
 @pytest.mark.parametrize("payload", list(HOSTILE))
 def test_launcher_escapes_every_reflected_value(
