@@ -39,6 +39,10 @@ INVARIANT_OF = {
     NegativeToken.BAD_SIGNATURE: "FORGE-SIGNATURE",
     NegativeToken.UNKNOWN_KID: "FORGE-UNKNOWN-KID",
     NegativeToken.ALG_NONE: "FORGE-ALG-NONE",
+    # A bearer that is not a JWS carries no signature to verify; a header whose alg is not a
+    # string names no algorithm of the JWKS. Both are refused (4xx), never a server error.
+    NegativeToken.NOT_A_JWS: "FORGE-SIGNATURE",
+    NegativeToken.ALG_NOT_A_STRING: "FORGE-ALG-NONE",
 }
 assert set(INVARIANT_OF) == set(NegativeToken), "every negative token needs its invariant"
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from seecodes_conformance.redaction import REGISTRY, SecretRegistry
@@ -166,6 +167,8 @@ class NegativeToken(enum.Enum):
     BAD_SIGNATURE = "bad-signature"
     UNKNOWN_KID = "unknown-kid"
     ALG_NONE = "alg-none"
+    NOT_A_JWS = "not-a-jws"  # three dot-separated segments whose header is not base64url JSON
+    ALG_NOT_A_STRING = "alg-not-a-string"  # a JWS whose header names its algorithm as a number
 
 
 class CredentialSource(ABC):
@@ -274,6 +277,20 @@ class TestIssuer(CredentialSource):
     def token(self, who: Principal) -> str:
         return self.sign(self.claims(who))
 
+    def _registered(self, token: str) -> str:
+        self.secrets.add(token, "forge-token")
+        return token
+
+    def _signed_with_header(self, claims: dict[str, Any], header: dict[str, Any]) -> str:
+        """RS256 over ``header`` as given: PyJWT will not write a header whose alg is not a
+        string, so the token is assembled here (signed by the trusted key, so only the header
+        is wrong)."""
+        signing_input = b".".join(
+            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        )
+        signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return self._registered((signing_input + b"." + _b64url(signature)).decode("ascii"))
+
     def _hs256_with_public_key(self, claims: dict[str, Any]) -> str:
         """HS256 keyed with the trusted key's public PEM: a verifier that takes the algorithm
         from the token and the key from its JWKS accepts it (PyJWT refuses to make one, so the
@@ -316,6 +333,10 @@ class TestIssuer(CredentialSource):
             return self.sign(claims, untrusted_key=True, kid=UNTRUSTED_KID)
         elif kind is NegativeToken.ALG_NONE:
             return self.sign(claims, alg="none")
+        elif kind is NegativeToken.NOT_A_JWS:
+            return self._registered(f"not-a-jws.{uuid.uuid4().hex}.{uuid.uuid4().hex}")
+        elif kind is NegativeToken.ALG_NOT_A_STRING:
+            return self._signed_with_header(claims, {"alg": 256, "kid": self.kid, "typ": "JWT"})
         return self.sign(claims)
 
 
