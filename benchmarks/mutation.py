@@ -262,6 +262,15 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
+def _mutant_lines(result: MutantResult, where: Path, label: str = "") -> list[str]:
+    """One mutant as the report lists it: where, operator, then the changed lines as a diff."""
+    return [
+        f"  {where}/{result.module}:{result.line}  {result.operator}{label}",
+        *(f"      - {text}" for text in result.removed.splitlines()),
+        *(f"      + {text}" for text in result.added.splitlines()),
+    ]
+
+
 def format_report(
     tallies: Sequence[ModuleTally],
     results: Sequence[MutantResult],
@@ -326,17 +335,13 @@ def format_report(
     lines.append(f"surviving mutants: {len(survivors)}")
     for result in sorted(survivors, key=lambda r: (r.module, r.line, r.operator)):
         label = "  (not run: the clean run never executes this line)" if result.unexecuted else ""
-        lines.append(f"  {where}/{result.module}:{result.line}  {result.operator}{label}")
-        lines.extend(f"      - {text}" for text in result.removed.splitlines())
-        lines.extend(f"      + {text}" for text in result.added.splitlines())
+        lines.extend(_mutant_lines(result, where, label))
     listed_killed = [r for r in results if r.outcome in ("killed", "timeout") and r.detail]
     if listed_killed:
         lines.append("")
         lines.append(f"listed as equivalent, yet killed (remove the entry): {len(listed_killed)}")
         for result in sorted(listed_killed, key=lambda r: (r.module, r.line, r.operator)):
-            lines.append(f"  {where}/{result.module}:{result.line}  {result.operator}")
-            lines.extend(f"      - {text}" for text in result.removed.splitlines())
-            lines.extend(f"      + {text}" for text in result.added.splitlines())
+            lines.extend(_mutant_lines(result, where))
     lost = [r for r in results if r.lost_verdict]
     if lost:
         lines.append("")
@@ -353,9 +358,7 @@ def format_report(
         lines.append("")
         lines.append(f"equivalent mutants (listed, with their reason): {len(equivalent)}")
         for result in sorted(equivalent, key=lambda r: (r.module, r.line, r.operator)):
-            lines.append(f"  {where}/{result.module}:{result.line}  {result.operator}")
-            lines.extend(f"      - {text}" for text in result.removed.splitlines())
-            lines.extend(f"      + {text}" for text in result.added.splitlines())
+            lines.extend(_mutant_lines(result, where))
             lines.append(f"      why: {result.detail}")
     switched: dict[str, list[int]] = {}
     for result in results:
