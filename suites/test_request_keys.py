@@ -228,36 +228,6 @@ def test_missing_or_made_up_key_rejected(
     assert_accepted(rightful, "RK-REQUIRED", what=f"{route} with a fresh key of the principal")
 
 
-@pytest.mark.invariant("RK-REQUIRED")
-@pytest.mark.parametrize("route", ROUTES)
-def test_key_replaced_by_a_later_bootstrap_rejected(
-    route: str, protocol: ProtocolSteps, jira: JiraAppSession
-) -> None:
-    """A session context has one current key ("the current unexpired key"): once a later
-    bootstrap of the same principal returned another key, the earlier one is not current and is
-    refused, while the later one works (the control). A target that answers the later bootstrap
-    with the same key ("returns the current single-use request key") displaced nothing, so there
-    is nothing to check."""
-    call = protocol.jira_call(route, jira)
-    replaced = protocol.own_key(jira)
-    current = protocol.own_key(jira)
-    if current == replaced:
-        not_verified(
-            "RK-REQUIRED",
-            "capability",
-            "a second bootstrap returned the same current key, so no key was replaced",
-        )
-
-    response = call.send(jira, replaced)
-
-    what = f"{route} with a key that a later bootstrap of the same principal replaced"
-    assert_rejected(response, "RK-REQUIRED", what=what)
-    # the control before the next-key probe: that probe bootstraps, which replaces `current`
-    rightful = call.send(jira, current)
-    assert_accepted(rightful, "RK-REQUIRED", what=f"{route} with the later bootstrap's key")
-    protocol.assert_no_usable_next_key(jira, response, what=what)
-
-
 # -- RK-ROTATION, RK-REPLAY, RK-NO-NEXT-ON-REJECT ------------------------------------------------
 # A key's first use succeeds on the route (the control) and its later uses there fail.
 
