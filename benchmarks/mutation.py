@@ -90,8 +90,15 @@ SECURITY_MODULES: dict[str, tuple[str, ...]] = {
         "suites/test_launch_codes.py",
         "suites/test_permits.py",
     ),
-    # tenancy: the task routes key progress, context and runs by tenant
-    "routes_tasks.py": ("suites/test_tenancy.py", "suites/test_permits.py"),
+    # tenancy: the task routes key progress, context and runs by tenant; the same module
+    # carries the run lifecycle, progress, context and snapshots those suites check
+    "routes_tasks.py": (
+        "suites/test_tenancy.py",
+        "suites/test_permits.py",
+        "suites/test_runs.py",
+        "suites/test_data.py",
+        "suites/test_surface.py",
+    ),
 }
 
 # module -> the invariants (contract/invariants.yaml) whose tests run against its mutants, in the
@@ -124,9 +131,11 @@ MODULE_INVARIANTS: dict[str, tuple[str, ...]] = {
         "INSTANCE-STATE", "FORGE-REQUIRED", "PERMIT-NOT-FORGE",
     ),
     "routes_tasks.py": (
-        "TENANT-ISOLATION", "PERMIT-BINDING-CONTEXT", "PERMIT-BINDING-PROGRESS",
-        "PERMIT-BINDING-PROGRESS-READ", "PERMIT-BINDING-RUN", "PERMIT-BINDING-SNAPSHOT",
-        "PERMIT-BINDING-INDEX", "PERMIT-REQUIRED",
+        "RUN-INIT", "RUN-START", "RUN-STATUS", "RUN-ARTIFACTS", "PROGRESS-ROUNDTRIP",
+        "CONTEXT-NOT-FOUND", "SNAPSHOT-STORED", "TENANT-ISOLATION", "PERMIT-BINDING-CONTEXT",
+        "PERMIT-BINDING-PROGRESS", "PERMIT-BINDING-PROGRESS-READ", "PERMIT-BINDING-RUN",
+        "PERMIT-BINDING-SNAPSHOT", "PERMIT-BINDING-INDEX", "BODY-NO-REDIRECT", "PERMIT-REQUIRED",
+        "NO-SERVER-ERROR", "SHAPE-CONFORMANCE", "TEAM-COMPETITION", "RUN-MONOTONIC",
     ),
 }  # fmt: skip
 

@@ -96,6 +96,28 @@ def test_jira_app_route_rejects_negative_token(
     assert_accepted(rightful, invariant, what=f"{route} with a valid key and a valid Forge token")
 
 
+# -- NO-SERVER-ERROR: a valid token that names no key -------------------------------------------
+
+
+@pytest.mark.invariant("NO-SERVER-ERROR")
+def test_token_without_kid_gets_an_answer_not_a_server_error(
+    protocol: ProtocolSteps, jira: JiraAppSession, test_issuer: TestIssuer
+) -> None:
+    """The profile's tokens name their key (``kid``); this one, signed by the trusted key, names
+    none. Choosing the key by algorithm (accept) or insisting on a kid (refuse) are both the
+    target's choice; a server error is neither."""
+    what = "POST /v1/jira/request-key with a validly signed Forge token whose header has no kid"
+    token = test_issuer.without_kid(jira.who)
+
+    response = protocol.bootstrap_response(token)
+
+    if is_throttled(response.status_code, response.headers):
+        throttled(response, "NO-SERVER-ERROR", what)
+    if response.status_code >= 500:
+        fail("NO-SERVER-ERROR", f"{what} answered {response.status_code}", [response])
+    checked("NO-SERVER-ERROR")
+
+
 # -- FORGE-PROVISION, INSTANCE-STATE -------------------------------------------------------------
 
 ONLY_THE_TEST_ISSUER = "--forge-source=test-issuer (the default)"

@@ -277,6 +277,12 @@ class TestIssuer(CredentialSource):
     def token(self, who: Principal) -> str:
         return self.sign(self.claims(who))
 
+    def without_kid(self, who: Principal) -> str:
+        """A valid token for ``who`` whose header names no key: the profile's tokens carry a
+        ``kid``, but one without it is still signed by the trusted key (a target may accept it by
+        choosing the key by algorithm, or refuse it)."""
+        return self._signed_with_header(self.claims(who), {"alg": "RS256", "typ": "JWT"})
+
     def _registered(self, token: str) -> str:
         self.secrets.add(token, "forge-token")
         return token
