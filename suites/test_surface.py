@@ -577,6 +577,11 @@ CASES: dict[str, Case] = {
             }
         },
     ),
+    # a run started before its upload (the protocol's flow uploads first): queued to wait for
+    # it or refused, the target's choice; a server error is neither
+    "start-before-uploads": lambda b: b.permit.post(
+        f"/v1/tasks/{b.run_id}/start", json={"model": "strict light"}
+    ),
     # unknown run ids
     "unknown-run-status": lambda b: b.permit.get(f"/v1/tasks/{UNKNOWN_RUN}"),
     "unknown-run-start": lambda b: b.permit.post(
