@@ -31,6 +31,7 @@ import difflib
 import os
 import queue
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -48,6 +49,7 @@ from typing import Any
 __all__ = [
     "DEFAULT_TEST_COMMAND",
     "MODULE_INVARIANTS",
+    "MODULE_LEVEL",
     "NOT_RUN",
     "OUTCOMES",
     "SECURITY_MODULES",
@@ -65,6 +67,7 @@ __all__ = [
     "load_equivalents",
     "main",
     "match_equivalents",
+    "misnamed_functions",
     "order_items",
     "parse_equivalents",
     "resolve_modules",
@@ -276,6 +279,7 @@ def format_report(
     results: Sequence[MutantResult],
     stale: Sequence[Equivalent] = (),
     equivalents_ran: bool = False,
+    misnamed: Sequence[Equivalent] = (),
 ) -> str:
     """The table per module, then every survivor with file:line, operator and changed line,
     the listed equivalents with their reasons, the switched mutants in compact form and the
@@ -371,11 +375,16 @@ def format_report(
             f"  {module}: {len(found)} at lines {_lines_compact(found)}"
             for module, found in sorted(switched.items())
         )
-    if stale:
+    for entries, title in (
+        (stale, "stale equivalents (match no mutant any more: remove or fix)"),
+        (misnamed, "equivalents naming no function of the module (renamed or misspelt: fix)"),
+    ):
+        if not entries:
+            continue
         lines.append("")
-        lines.append(f"stale equivalents (match no mutant any more: remove or fix): {len(stale)}")
-        for entry in stale:
-            lines.append(f"  {entry.source}  {entry.operator}")
+        lines.append(f"{title}: {len(entries)}")
+        for entry in entries:
+            lines.append(f"  {entry.where()}")
             lines.append(f"      - {entry.removed}")
             lines.append(f"      + {entry.added}")
     incompetent = [r for r in results if r.outcome == "incompetent"]
@@ -389,16 +398,29 @@ def format_report(
 class Equivalent:
     """One entry of ``benchmarks/mutation_equivalents/<module stem>.toml``: a mutant the
     protocol cannot see, matched by operator and changed lines (not by line number: lines
-    drift), whitespace stripped."""
+    drift), whitespace stripped. ``function`` narrows the match to mutants inside one function
+    (``name``, ``Class.method`` or ``<module>``): a line of unreachable code can read exactly
+    like a live line elsewhere in the module, and an entry without it would hide both."""
 
     operator: str
     removed: str
     added: str
     reason: str
     source: str = ""  # file name, for the stale report
+    function: str = ""  # the enclosing function; "" matches wherever the lines are
 
     def key(self) -> tuple[str, str, str]:
         return _match_key(self.operator, self.removed, self.added)
+
+    def where(self) -> str:
+        """How the report names the entry: its file, operator and, if any, its function."""
+        return f"{self.source}  {self.operator}" + (
+            f"  in {self.function}" if self.function else ""
+        )
+
+
+MODULE_LEVEL = "<module>"  # the function of a mutant outside every def
+_FUNCTION_NAME = re.compile(r"<module>|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def _match_key(operator: str, removed: str, added: str) -> tuple[str, str, str]:
@@ -420,15 +442,26 @@ def parse_equivalents(text: str, source: str = "") -> list[Equivalent]:
     entries = []
     for index, entry in enumerate(data.get("equivalent", []), start=1):
         fields = ("operator", "removed", "added", "reason")
-        if set(entry) != set(fields) or not all(isinstance(entry[f], str) for f in fields):
+        keys = set(entry) - {"function"}
+        if keys != set(fields) or not all(isinstance(v, str) for v in entry.values()):
             raise SystemExit(
                 f"{source}: entry {index} needs exactly the string keys {', '.join(fields)}"
+                " (and optionally function)"
             )
         if not entry["reason"].strip():
             raise SystemExit(f"{source}: entry {index} has no reason")
+        function = entry.get("function", "").strip()
+        if "function" in entry and not _FUNCTION_NAME.fullmatch(function):
+            raise SystemExit(
+                f"{source}: entry {index}: function {entry['function']!r} is not a name,"
+                f" Class.method or {MODULE_LEVEL}"
+            )
         entries.append(
-            Equivalent(entry["operator"], entry["removed"], entry["added"], entry["reason"], source)
-        )
+            Equivalent(
+                entry["operator"], entry["removed"], entry["added"], entry["reason"], source,
+                function,
+            )
+        )  # fmt: skip
     return entries
 
 
@@ -442,14 +475,29 @@ def load_equivalents(module: str, directory: Path = EQUIVALENTS_DIR) -> list[Equ
 
 
 def match_equivalents(
-    mutants: Sequence[tuple[str, str, str]], entries: Sequence[Equivalent]
+    mutants: Sequence[tuple[str, str, str]],
+    entries: Sequence[Equivalent],
+    functions: Sequence[str] | None = None,
 ) -> tuple[list[Equivalent | None], list[Equivalent]]:
-    """For each (operator, removed, added): its entry or None; then the stale entries, which
-    match no mutant."""
-    by_key = {entry.key(): entry for entry in entries}
-    matched = [by_key.get(_match_key(*mutant)) for mutant in mutants]
-    used = {entry.key() for entry in matched if entry is not None}
-    return matched, [entry for entry in entries if entry.key() not in used]
+    """For each (operator, removed, added), inside ``functions[i]`` (its enclosing function):
+    its entry or None; then the stale entries, which match no mutant. An entry that names the
+    mutant's function wins over one that names none; an entry naming a function matches
+    nothing when the functions are not given."""
+    anywhere = {entry.key(): entry for entry in entries if not entry.function}
+    inside = {(entry.key(), entry.function): entry for entry in entries if entry.function}
+    matched: list[Equivalent | None] = []
+    for index, mutant in enumerate(mutants):
+        key = _match_key(*mutant)
+        function = functions[index] if functions is not None else None
+        matched.append(inside.get((key, function or "")) or anywhere.get(key))
+    used = {id(entry) for entry in matched if entry is not None}
+    return matched, [entry for entry in entries if id(entry) not in used]
+
+
+def misnamed_functions(entries: Sequence[Equivalent], names: frozenset[str]) -> list[Equivalent]:
+    """The entries whose function is none of the module's ``names`` (renamed, or misspelt):
+    they can never match, and say so apart from the merely stale."""
+    return [e for e in entries if e.function and e.function not in names | {MODULE_LEVEL}]
 
 
 Span = tuple[tuple[int, int], tuple[int, int]]  # (line, column) start, exclusive end
@@ -467,12 +515,37 @@ class SourceFacts:
 
     annotations: tuple[Span, ...]
     switched: tuple[Span, ...]  # code that changes nothing while every switch is off
+    # every def (``name``, ``Class.method``, ``outer.inner``) and its span, outermost first
+    functions: tuple[tuple[str, Span], ...] = ()
 
     def in_annotation(self, line: int, column: int) -> bool:
         return any(start <= (line, column) < end for start, end in self.annotations)
 
     def is_switched(self, line: int, column: int) -> bool:
         return any(start <= (line, column) < end for start, end in self.switched)
+
+    def function_at(self, line: int, column: int) -> str:
+        """The innermost function enclosing the position, or ``<module>``."""
+        inside = [name for name, (start, end) in self.functions if start <= (line, column) < end]
+        return inside[-1] if inside else MODULE_LEVEL
+
+    def function_names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.functions)
+
+
+def _functions(tree: ast.AST, prefix: str = "") -> list[tuple[str, Span]]:
+    """Every def under ``tree`` by its dotted name (classes name their methods), outermost
+    first, so the last one containing a position is the innermost."""
+    found: list[tuple[str, Span]] = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            name = prefix + node.name
+            if not isinstance(node, ast.ClassDef):
+                found.append((name, _span(node)))
+            found += _functions(node, name + ".")
+        else:
+            found += _functions(node, prefix)
+    return found
 
 
 def _is_switch_call(node: ast.AST, names: frozenset[str] = SWITCH_CALLS) -> bool:
@@ -548,7 +621,7 @@ def source_facts(source: str) -> SourceFacts:
         if isinstance(node, ast.IfExp) and _switch_turns_on(node.test, names):
             switched.append(_span(node.body))
     spans = tuple(_span(a) for a in annotations)
-    return SourceFacts(spans if postponed else (), tuple(switched))
+    return SourceFacts(spans if postponed else (), tuple(switched), tuple(_functions(tree)))
 
 
 class EngineCopy:
@@ -775,6 +848,7 @@ class _Mutant:
     switched: bool
     listed: Equivalent | None = None
     unexecuted: bool = False
+    function: str = MODULE_LEVEL  # the enclosing function (an equivalents entry may name it)
 
     def result(self, module: str, outcome: str, detail: str = "") -> MutantResult:
         p = self.planned
@@ -820,10 +894,11 @@ class _Prepared:
     found: list[_Planned]
     planned: list[_Planned]
     mutants: list[_Mutant]
-    stale: list[Equivalent]
+    stale: list[Equivalent]  # entries that match no mutant (the misnamed apart)
     command: str
     baseline: float  # seconds of the unmutated run
     executed: frozenset[int] | None  # lines the unmutated run executes; None: not traced
+    misnamed: list[Equivalent] = field(default_factory=list)  # name no function of the module
 
     def to_run(self, run_equivalents: bool = False) -> list[_Mutant]:
         return [m for m in self.mutants if _decided(m, run_equivalents) is None]
@@ -852,7 +927,7 @@ def classify(
     bytecode, ``executable``, and never ran in the clean run); returns the stale entries. A
     switched mutant is not unexecuted: it is counted apart whatever the trace says."""
     keys = [(m.planned.operator, m.removed, m.added) for m in mutants]
-    matched, stale = match_equivalents(keys, entries)
+    matched, stale = match_equivalents(keys, entries, [m.function for m in mutants])
     for mutant, entry in zip(mutants, matched, strict=True):
         mutant.listed = entry
         mutant.unexecuted = (
@@ -892,7 +967,8 @@ def _prepare(
             else ""
         )
         switched = facts.is_switched(item.line, item.column)
-        mutants.append(_Mutant(item, mutated, removed, added, diff, switched))
+        function = facts.function_at(item.line, item.column)
+        mutants.append(_Mutant(item, mutated, removed, added, diff, switched, function=function))
     passed = copy.root.parent / f"passed-{module_path.stem}.txt"
     recording = _command_for(args.test_command, module, (RECORD_OPTION, passed))
     seconds = _baseline(recording, copy, args.baseline_timeout)
@@ -907,14 +983,19 @@ def _prepare(
         executed = executed_lines(trace.read_text(encoding="ascii"))
         if not executed:
             raise SystemExit(f"the traced unmutated run recorded no line of {module}")
-    stale = classify(mutants, load_equivalents(module), executed, executable_lines(original))
+    entries = load_equivalents(module)
+    stale = classify(mutants, entries, executed, executable_lines(original))
+    # an entry naming no function of the module is reported whatever was sampled
+    misnamed = misnamed_functions(entries, facts.function_names())
+    stale = [e for e in stale if e not in misnamed]
     # listed equivalents of mutants left out of a sample are not stale
     sampled_out = [p for p in planned if p not in chosen]
     if sampled_out:
         stale = []
     return _Prepared(
-        module_path, session, found, planned, mutants, stale, command, seconds, executed
-    )
+        module_path, session, found, planned, mutants, stale, command, seconds, executed,
+        misnamed,
+    )  # fmt: skip
 
 
 def _campaign(
@@ -1052,8 +1133,6 @@ def lost_verdict_kind(message: str) -> str | None:
     or ``not verified: lifetime: ...``, after whatever prefix pytest gives the exception's
     name) when it is about the engine; None for any other skip
     and for the kinds that are about the machine or the network (ENVIRONMENT_KINDS)."""
-    import re
-
     found = re.search(r"not verified(?: \([^)]*\))?: ([a-z-]+): ", message)
     if found is None or found.group(1) in ENVIRONMENT_KINDS:
         return None
@@ -1227,19 +1306,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             [(p.path.name, n, p.baseline) for p, n in zip(prepared, counts, strict=True)], args.jobs
         )
         print(f"estimate before starting:\n{table}", flush=True)
-        tallies, results, stale, measured = [], [], [], []
+        tallies, results, stale, misnamed, measured = [], [], [], [], []
         for ready, ran in zip(prepared, counts, strict=True):
             counted, module_results, wall = _campaign(ready, args, slots)
             tallies.append(counted)
             results.extend(module_results)
             stale.extend(ready.stale)
+            misnamed.extend(ready.misnamed)
             mean = wall * args.jobs / ran if ran else 0.0
             measured.append(
                 f"  {ready.path.name}: {ran} mutants run in {wall / 60:.1f} min"
                 f" (mean {mean:.1f}s per mutant per job; unmutated run {ready.baseline:.1f}s)"
             )
         print()
-        print(format_report(tallies, results, stale, args.run_equivalents))
+        print(format_report(tallies, results, stale, args.run_equivalents, misnamed))
         print("\nmeasured:")
         print("\n".join(measured))
         if args.session_dir:

@@ -181,6 +181,9 @@ def test_equivalents_match_by_operator_and_stripped_lines_and_report_stale() -> 
     assert stale == [entries[1]]
 
 
+ENTRY = '[[equivalent]]\noperator = "o"\nremoved = "a"\nadded = "b"\nreason = "r"\n'
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -188,6 +191,10 @@ def test_equivalents_match_by_operator_and_stripped_lines_and_report_stale() -> 
         '[[equivalent]]\noperator = "o"\nremoved = "a"\nadded = "b"\nreason = " "\n',
         '[[equivalent]]\noperator = "o"\nremoved = "a"\nadded = "b"\nreason = "r"\nline = 3\n',
         '[[equivalents]]\noperator = "o"\n',  # a misspelt table
+        # a function that is no name, Class.method or <module>
+        ENTRY + 'function = "f()"\n',
+        ENTRY + 'function = ""\n',
+        ENTRY + "function = 3\n",
     ],
 )
 def test_a_malformed_equivalents_entry_stops_the_benchmark(text: str) -> None:
@@ -201,8 +208,91 @@ def test_every_equivalents_file_parses_and_names_an_engine_module() -> None:
         entries = bench.load_equivalents(f"{path.stem}.py")
         assert entries, f"{path}: no entries"
         assert all(e.operator.startswith("core/") for e in entries), path
-        keys = [e.key() for e in entries]
+        keys = [(e.key(), e.function) for e in entries]
         assert len(keys) == len(set(keys)), f"{path}: an entry is listed twice"
+        source = (bench.ENGINE_SOURCE / f"{path.stem}.py").read_text(encoding="utf-8")
+        names = bench.source_facts(source).function_names()
+        assert bench.misnamed_functions(entries, names) == [], path
+
+
+FUNCTIONS_SOURCE = """LIMIT = 3
+
+def burn(key):
+    if not plausible(key):
+        return
+
+class Store:
+    def check(self, key):
+        def inner():
+            if not plausible(key):
+                return
+        return inner
+
+def consume(key):
+    if not plausible(key):
+        raise ValueError(key)
+"""
+
+GUARD = "if not plausible(key):"
+GUARD_KEPT = "if  plausible(key):"
+
+
+def test_source_facts_name_the_innermost_enclosing_function() -> None:
+    facts = bench.source_facts(FUNCTIONS_SOURCE)
+    assert facts.function_at(1, 8) == "<module>"
+    assert facts.function_at(4, 8) == "burn"
+    assert facts.function_at(8, 8) == "Store.check"
+    assert facts.function_at(10, 12) == "Store.check.inner"
+    assert facts.function_at(15, 4) == "consume"
+    assert facts.function_names() == {"burn", "Store.check", "Store.check.inner", "consume"}
+
+
+def test_an_entry_with_a_function_matches_only_inside_it() -> None:
+    """Three mutants with the same lines: the entry naming burn lists only burn's, so the
+    executed check in consume still runs; an entry without a function matches the rest."""
+    text = (
+        '[[equivalent]]\noperator = "core/Op"\nremoved = "if not plausible(key):"\n'
+        'added = "if  plausible(key):"\nreason = "burn is only reached by a variant"\n'
+        'function = "burn"\n'
+    )
+    only_burn = bench.parse_equivalents(text, "x.toml")
+    assert only_burn[0].function == "burn"
+    mutants = [("core/Op", GUARD, GUARD_KEPT)] * 3
+    functions = ["burn", "Store.check.inner", "consume"]
+    matched, stale = bench.match_equivalents(mutants, only_burn, functions)
+    assert matched == [only_burn[0], None, None] and stale == []
+    # without the mutants' functions, an entry naming one matches nothing: it is stale
+    matched, stale = bench.match_equivalents(mutants, only_burn)
+    assert matched == [None, None, None] and stale == only_burn
+    # beside an entry without a function, the one naming the mutant's function wins
+    anywhere = bench.Equivalent("core/Op", GUARD, GUARD_KEPT, "everywhere else")
+    matched, stale = bench.match_equivalents(mutants, [anywhere, *only_burn], functions)
+    assert matched == [only_burn[0], anywhere, anywhere] and stale == []
+
+
+def test_classify_matches_by_the_mutants_enclosing_function() -> None:
+    facts = bench.source_facts(FUNCTIONS_SOURCE)
+    entry = bench.Equivalent("core/Op", GUARD, GUARD_KEPT, "why", function="burn")
+    mutants = [_mutant(line, GUARD, GUARD_KEPT) for line in (4, 15)]
+    for mutant in mutants:
+        mutant.function = facts.function_at(mutant.planned.line, 4)
+    assert bench.classify(mutants, [entry], None) == []
+    assert [bench._decided(m) for m in mutants] == ["equivalent", None]
+
+
+def test_an_entry_naming_no_function_of_the_module_is_reported() -> None:
+    names = bench.source_facts(FUNCTIONS_SOURCE).function_names()
+    renamed = bench.Equivalent("core/Op", GUARD, GUARD_KEPT, "why", "eq/x.toml", "burn_key")
+    kept = [
+        bench.Equivalent("core/Op", GUARD, GUARD_KEPT, "why", "eq/x.toml", "burn"),
+        bench.Equivalent("core/Op", "LIMIT = 3", "LIMIT = 4", "why", "eq/x.toml", "<module>"),
+        bench.Equivalent("core/Op", GUARD, GUARD_KEPT, "why", "eq/x.toml"),
+    ]
+    assert bench.misnamed_functions([*kept, renamed], names) == [renamed]
+    report = bench.format_report([], [], [], misnamed=[renamed])
+    section = report.split("equivalents naming no function of the module")[1]
+    assert "eq/x.toml  core/Op  in burn_key" in section and f"- {GUARD}" in section
+    assert "stale equivalents" not in report
 
 
 def _mutant(line: int, removed: str, added: str, switched: bool = False) -> object:
