@@ -50,12 +50,15 @@ __all__ = [
     "DEFAULT_TEST_COMMAND",
     "MODULE_INVARIANTS",
     "MODULE_LEVEL",
+    "MODULE_SETTINGS",
     "NOT_RUN",
     "OUTCOMES",
     "SECURITY_MODULES",
     "SWITCH_CALLS",
     "EngineCopy",
     "Equivalent",
+    "ExtraRun",
+    "ModuleSettings",
     "ModuleTally",
     "MutantResult",
     "SourceFacts",
@@ -72,6 +75,7 @@ __all__ = [
     "parse_equivalents",
     "resolve_modules",
     "run_test_command",
+    "run_test_commands",
     "source_facts",
     "tally",
 ]
@@ -85,7 +89,8 @@ SLOT_MARKER = "SEECODES_MUTATION_SLOT"  # in the environment of every process a 
 SECURITY_MODULES: dict[str, tuple[str, ...]] = {
     "request_keys.py": ("suites/test_request_keys.py",),
     "launch.py": ("suites/test_launch_codes.py", "suites/test_launcher.py"),
-    "permits.py": ("suites/test_permits.py",),
+    # LC-NOT-PERMIT: a launch code presented as a permit is refused by permits.verify
+    "permits.py": ("suites/test_permits.py", "suites/test_launch_codes.py"),
     # FORGE-REQUIRED and PERMIT-NOT-FORGE are checked on every Jira-App route there
     "forge_auth.py": ("suites/test_forge_tokens.py", "suites/test_request_keys.py"),
     "tokens.py": (
@@ -119,7 +124,8 @@ MODULE_INVARIANTS: dict[str, tuple[str, ...]] = {
     "permits.py": (
         "PERMIT-MINT", "PERMIT-REQUIRED", "FORGE-NOT-PERMIT", "PERMIT-BINDING-CONTEXT",
         "PERMIT-BINDING-PROGRESS", "PERMIT-BINDING-PROGRESS-READ", "PERMIT-BINDING-RUN",
-        "PERMIT-BINDING-SNAPSHOT", "PERMIT-BINDING-INDEX", "BODY-NO-REDIRECT", "PERMIT-LIFETIME",
+        "PERMIT-BINDING-SNAPSHOT", "PERMIT-BINDING-INDEX", "BODY-NO-REDIRECT", "LC-NOT-PERMIT",
+        "PERMIT-LIFETIME",
     ),
     "forge_auth.py": (
         "FORGE-SIGNATURE", "FORGE-ALG-NONE", "FORGE-AUDIENCE", "FORGE-ISSUER",
@@ -132,6 +138,53 @@ MODULE_INVARIANTS: dict[str, tuple[str, ...]] = {
         "PERMIT-BINDING-INDEX", "PERMIT-REQUIRED",
     ),
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExtraRun:
+    """One more run of a module's test command, after the first passed: ``args`` appended,
+    only ``invariants`` selected. For a check that needs the bundled engine started otherwise
+    than the first run can (a variant that would leave other checks not verified)."""
+
+    args: tuple[str, ...]
+    invariants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModuleSettings:
+    """How a module's test runs differ from the default, and why: ``env`` is added to the
+    environment of every run (the bundled engine the harness starts inherits it), ``extra``
+    runs after the first; a mutant is killed when any of them fails."""
+
+    why: str
+    env: tuple[tuple[str, str], ...] = ()
+    extra: tuple[ExtraRun, ...] = ()
+
+    def describe(self) -> str:
+        parts = [" ".join(f"{name}={value}" for name, value in self.env)] if self.env else []
+        parts += [
+            "then " + " ".join(run.args) + "".join(f" --invariant {i}" for i in run.invariants)
+            for run in self.extra
+        ]
+        return "; ".join(parts)
+
+
+# module -> its test runs' settings (see ModuleSettings). The suites' bundled engine mints
+# 24-hour permits and caps launch codes at 8 s, so without these some checks of a module's
+# code never run within a run, and its mutants there would survive unseen.
+MODULE_SETTINGS: dict[str, ModuleSettings] = {
+    "permits.py": ModuleSettings(
+        "4-second permits, so PERMIT-LIFETIME's expiry check runs within the run (a 24-hour"
+        " permit is only kept for a later run: not verified)",
+        env=(("SEECODES_ENGINE_PERMIT_TTL", "4"),),
+    ),
+    "launch.py": ModuleSettings(
+        "the suites' 8 s launch-code lifetime caps every expirationDays clamp, so a wrong bound"
+        " (MIN_DAYS, MAX_DAYS) shows only with production lifetimes, which leave LC-EXPIRY to a"
+        " later run: a second run of LC-LIFETIME-MAX alone",
+        extra=(ExtraRun(("--engine-variant", "production-lifetimes"), ("LC-LIFETIME-MAX",)),),
+    ),
+}
 
 # Stop at the first failure (a killed mutant needs one), fixed order, the smallest budgets,
 # no report folders. Run in the repository root, against the bundled engine. {select}: the
@@ -651,10 +704,14 @@ class EngineCopy:
         finally:
             path.write_text(original, encoding="utf-8")
 
-    def environment(self, trace: tuple[Path, str] | None = None) -> dict[str, str]:
+    def environment(
+        self, trace: tuple[Path, str] | None = None, extra: Sequence[tuple[str, str]] = ()
+    ) -> dict[str, str]:
         """``trace``: (file, module) makes every process of the run append the lines of
-        ``module`` of this copy it executes to ``file`` (the sitecustomize TRACER)."""
+        ``module`` of this copy it executes to ``file`` (the sitecustomize TRACER); ``extra``:
+        the module's settings (MODULE_SETTINGS), which the engine the run starts inherits."""
         env = dict(os.environ)
+        env.update(extra)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(self.root), str(REPO / "benchmarks"), env.get("PYTHONPATH", "")) if p
         )
@@ -729,8 +786,33 @@ def _processes_marked(marker: str) -> list[int]:
     return pids
 
 
+def run_test_commands(
+    commands: Sequence[str],
+    copy: EngineCopy,
+    timeout: float,
+    trace: tuple[Path, str] | None = None,
+    env: Sequence[tuple[str, str]] = (),
+) -> tuple[str, str]:
+    """Run a module's commands in turn (its first, then its extra runs) within one ``timeout``:
+    the first that does not pass decides the outcome; survived when all pass."""
+    deadline = time.monotonic() + timeout
+    outcome, output = "survived", ""
+    for command in commands:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "timeout", f"no verdict after {timeout:.0f}s"
+        outcome, output = run_test_command(command, copy, left, trace, env)
+        if outcome != "survived":
+            break
+    return outcome, output
+
+
 def run_test_command(
-    command: str, copy: EngineCopy, timeout: float, trace: tuple[Path, str] | None = None
+    command: str,
+    copy: EngineCopy,
+    timeout: float,
+    trace: tuple[Path, str] | None = None,
+    env: Sequence[tuple[str, str]] = (),
 ) -> tuple[str, str]:
     """Run ``command`` in the repository root against ``copy``: (outcome, output tail).
 
@@ -741,7 +823,7 @@ def run_test_command(
         proc = subprocess.Popen(
             shlex.split(command),
             cwd=REPO,
-            env=copy.environment(trace),
+            env=copy.environment(trace, env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -861,17 +943,17 @@ class _Mutant:
 def _run_mutant(
     mutant: _Mutant,
     module: str,
-    command: str,
+    commands: Sequence[str],
     slots: queue.Queue[EngineCopy],
     timeout: float,
 ) -> tuple[MutantResult, Any, float]:
-    """Put one mutant in a free engine copy, run the test command, give the copy back."""
+    """Put one mutant in a free engine copy, run the test commands, give the copy back."""
     assert mutant.mutated is not None
     copy = slots.get()
     started = time.monotonic()
     try:
         with copy.mutated(module, mutant.mutated):
-            outcome, output = run_test_command(command, copy, timeout)
+            outcome, output = run_test_commands(commands, copy, timeout, env=_env_for(module))
     finally:
         slots.put(copy)
     seconds = time.monotonic() - started
@@ -895,7 +977,7 @@ class _Prepared:
     planned: list[_Planned]
     mutants: list[_Mutant]
     stale: list[Equivalent]  # entries that match no mutant (the misnamed apart)
-    command: str
+    commands: list[str]  # the first run, then the module's extra runs (MODULE_SETTINGS)
     baseline: float  # seconds of the unmutated run
     executed: frozenset[int] | None  # lines the unmutated run executes; None: not traced
     misnamed: list[Equivalent] = field(default_factory=list)  # name no function of the module
@@ -970,14 +1052,16 @@ def _prepare(
         function = facts.function_at(item.line, item.column)
         mutants.append(_Mutant(item, mutated, removed, added, diff, switched, function=function))
     passed = copy.root.parent / f"passed-{module_path.stem}.txt"
-    recording = _command_for(args.test_command, module, (RECORD_OPTION, passed))
-    seconds = _baseline(recording, copy, args.baseline_timeout)
-    command = _command_for(args.test_command, module, (MUST_PASS_OPTION, passed))
+    recording = _commands_for(args.test_command, module, (RECORD_OPTION, passed))
+    seconds = _baseline(recording, copy, args.baseline_timeout, _env_for(module))
+    commands = _commands_for(args.test_command, module, (MUST_PASS_OPTION, passed))
     executed = None
     if not args.no_trace:
         trace = copy.root.parent / f"trace-{module_path.stem}.txt"
         trace.write_text("", encoding="ascii")
-        outcome, output = run_test_command(command, copy, args.baseline_timeout, (trace, module))
+        outcome, output = run_test_commands(
+            commands, copy, args.baseline_timeout, (trace, module), _env_for(module)
+        )
         if outcome != "survived":
             raise SystemExit(f"the traced unmutated run did not pass ({outcome}):\n{output}")
         executed = executed_lines(trace.read_text(encoding="ascii"))
@@ -993,7 +1077,7 @@ def _prepare(
     if sampled_out:
         stale = []
     return _Prepared(
-        module_path, session, found, planned, mutants, stale, command, seconds, executed,
+        module_path, session, found, planned, mutants, stale, commands, seconds, executed,
         misnamed,
     )  # fmt: skip
 
@@ -1019,7 +1103,7 @@ def _campaign(
         for mutant in prepared.mutants:
             decided = _decided(mutant, args.run_equivalents)
             if decided is None:
-                future = pool.submit(_run_mutant, mutant, module, prepared.command, slots, timeout)
+                future = pool.submit(_run_mutant, mutant, module, prepared.commands, slots, timeout)
                 futures[future] = mutant
                 continue
             detail = {
@@ -1051,26 +1135,53 @@ def _campaign(
     return counted, results, time.monotonic() - started
 
 
-def _command_for(template: str, module: str, passed: tuple[str, Path] | None = None) -> str:
-    """The module's test command; ``passed``: (RECORD_OPTION or MUST_PASS_OPTION, file)."""
+def _command_for(
+    template: str,
+    module: str,
+    passed: tuple[str, Path] | None = None,
+    extra: ExtraRun | None = None,
+) -> str:
+    """The module's test command; ``passed``: (RECORD_OPTION or MUST_PASS_OPTION, file);
+    ``extra``: one of its extra runs (its invariants, its arguments appended)."""
     suites = " ".join(SECURITY_MODULES.get(module, ("suites",)))
-    invariants = MODULE_INVARIANTS.get(module, ())
+    invariants = MODULE_INVARIANTS.get(module, ()) if extra is None else extra.invariants
     select = " ".join(f"--invariant {i}" for i in invariants)
     if invariants:
         select = f"-p mutation {ORDER_OPTION}={','.join(invariants)} {select}"
         if passed is not None:
             select += f" {passed[0]}={shlex.quote(str(passed[1]))}"
-    return template.format(python=shlex.quote(sys.executable), suites=suites, select=select)
+    command = template.format(python=shlex.quote(sys.executable), suites=suites, select=select)
+    return command if extra is None else f"{command} {shlex.join(extra.args)}"
 
 
-def _baseline(command: str, copy: EngineCopy, timeout: float) -> float:
-    """The unmutated engine must pass the test command; returns the run's seconds."""
+def _commands_for(template: str, module: str, passed: tuple[str, Path] | None = None) -> list[str]:
+    """The module's first test command, then one per extra run (MODULE_SETTINGS), each
+    recording or checking its passed tests in a file of its own."""
+    settings = MODULE_SETTINGS.get(module)
+    commands = [_command_for(template, module, passed)]
+    for index, extra in enumerate(settings.extra if settings else (), start=1):
+        own = None
+        if passed is not None:
+            own = (passed[0], passed[1].with_name(f"{passed[1].stem}-{index}{passed[1].suffix}"))
+        commands.append(_command_for(template, module, own, extra))
+    return commands
+
+
+def _env_for(module: str) -> tuple[tuple[str, str], ...]:
+    settings = MODULE_SETTINGS.get(module)
+    return settings.env if settings else ()
+
+
+def _baseline(
+    commands: Sequence[str], copy: EngineCopy, timeout: float, env: Sequence[tuple[str, str]] = ()
+) -> float:
+    """The unmutated engine must pass the test commands; returns the runs' seconds."""
     started = time.monotonic()
-    outcome, output = run_test_command(command, copy, timeout=timeout)
+    outcome, output = run_test_commands(commands, copy, timeout, env=env)
     if outcome != "survived":
         raise SystemExit(
             f"the unmutated engine does not pass the test command ({outcome}), so no mutant"
-            f" could be judged:\n  {command}\n{output}"
+            f" could be judged:\n  {' ; then '.join(commands)}\n{output}"
         )
     return time.monotonic() - started
 
@@ -1204,7 +1315,13 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.splitlines()[0] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="modules and the suites run against each:\n"
-        + "\n".join(f"  {m}: {' '.join(s)}" for m, s in SECURITY_MODULES.items()),
+        + "\n".join(f"  {m}: {' '.join(s)}" for m, s in SECURITY_MODULES.items())
+        + "\n\nmodule settings (environment of its test runs; extra runs, each appending its"
+        " arguments to the test command):\n"
+        + "\n".join(
+            f"  {m}: {settings.describe()}\n      why: {settings.why}"
+            for m, settings in MODULE_SETTINGS.items()
+        ),
     )
     parser.add_argument(
         "--modules",
@@ -1291,11 +1408,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for module_path in modules:
             ready = _prepare(module_path, args, first, session_dir)
             prepared.append(ready)
+            settings = MODULE_SETTINGS.get(module_path.name)
             print(
                 f"{module_path.name}: {len(ready.mutants)} of {len(ready.planned)} mutants;"
                 f" unmutated run {ready.baseline:.1f}s;"
                 f" {len(ready.to_run(args.run_equivalents))} to run"
-                f" (the rest decided without a run); test command: {ready.command}",
+                f" (the rest decided without a run); test command:"
+                f" {' ; then '.join(ready.commands)}"
+                + (f" (settings: {settings.describe()})" if settings else ""),
                 flush=True,
             )
         slots.put(first)

@@ -45,6 +45,13 @@ def test_help_names_the_modules_and_their_suites() -> None:
         assert option in done.stdout
     for module, suites in bench.SECURITY_MODULES.items():
         assert f"{module}: {' '.join(suites)}" in done.stdout
+    settings = done.stdout.split("module settings")[1]
+    for module, setting in bench.MODULE_SETTINGS.items():
+        assert f"{module}: {setting.describe()}" in settings
+    assert "permits.py: SEECODES_ENGINE_PERMIT_TTL=4" in settings
+    assert "launch.py: then --engine-variant production-lifetimes --invariant LC-LIFETIME-MAX" in (
+        settings
+    )
 
 
 def test_default_modules_and_suites_exist() -> None:
@@ -382,6 +389,65 @@ def test_each_module_selects_catalogued_invariants_in_its_command() -> None:
         command = bench._command_for(bench.DEFAULT_TEST_COMMAND, module)
         assert f"-p mutation --mutation-order={','.join(invariants)}" in command
         assert all(f"--invariant {i}" in command for i in invariants)
+
+
+def test_module_settings_reach_the_engine_and_select_catalogued_invariants(
+    tmp_path: Path,
+) -> None:
+    """The settings name the variable the engine reads and a variant it knows; an extra run
+    checks only invariants of its module, records its passed tests in a file of its own and
+    appends its arguments; the environment of every run carries the module's variables."""
+    from seecodes_reference_engine.config import ENV_PERMIT_TTL
+    from seecodes_reference_engine.faults import VARIANTS
+
+    assert set(bench.MODULE_SETTINGS) <= set(bench.SECURITY_MODULES)
+    assert dict(bench.MODULE_SETTINGS["permits.py"].env) == {ENV_PERMIT_TTL: "4"}
+    for module, settings in bench.MODULE_SETTINGS.items():
+        assert settings.why and (settings.env or settings.extra), module
+        for extra in settings.extra:
+            assert extra.invariants and set(extra.invariants) <= set(
+                bench.MODULE_INVARIANTS[module]
+            ), module
+            if "--engine-variant" in extra.args:
+                assert extra.args[extra.args.index("--engine-variant") + 1] in VARIANTS
+    passed = tmp_path / "passed-launch.txt"
+    first, second = bench._commands_for(
+        bench.DEFAULT_TEST_COMMAND, "launch.py", (bench.MUST_PASS_OPTION, passed)
+    )
+    assert f"{bench.MUST_PASS_OPTION}={passed}" in first and "--engine-variant" not in first
+    assert second.endswith(" --engine-variant production-lifetimes")
+    assert "--invariant LC-LIFETIME-MAX" in second and "--invariant LC-EXPIRY" not in second
+    assert f"{bench.MUST_PASS_OPTION}={tmp_path / 'passed-launch-1.txt'}" in second
+    assert bench._commands_for(bench.DEFAULT_TEST_COMMAND, "tokens.py") == [
+        bench._command_for(bench.DEFAULT_TEST_COMMAND, "tokens.py")
+    ]
+    copy = bench.EngineCopy(tmp_path / "job-0")
+    assert copy.environment(extra=bench._env_for("permits.py"))[ENV_PERMIT_TTL] == "4"
+    assert bench._env_for("tokens.py") == ()
+
+
+def test_permits_selection_runs_the_launch_code_presented_as_a_permit() -> None:
+    """LC-NOT-PERMIT's test presents a launch code where a permit goes: permits.verify refuses
+    it, so it belongs to permits.py's selection (its suite and its invariant)."""
+    command = bench._command_for(bench.DEFAULT_TEST_COMMAND, "permits.py")
+    assert "suites/test_launch_codes.py" in command and "--invariant LC-NOT-PERMIT" in command
+
+
+def test_a_module_s_runs_stop_at_the_first_that_fails_within_one_timeout(
+    tmp_path: Path,
+) -> None:
+    copy = bench.EngineCopy(tmp_path / "job-0")
+    marker = tmp_path / "ran.txt"
+    ok = f"{sys.executable} -c pass"
+    fail = f"{sys.executable} -c 'raise SystemExit(1)'"
+    note = f'{sys.executable} -c \'open({str(marker)!r}, "a").write("x")\''
+    assert bench.run_test_commands([ok, ok], copy, 60)[0] == "survived"
+    assert bench.run_test_commands([ok, fail, note], copy, 60)[0] == "killed"
+    assert not marker.exists(), "a run after the killing one"
+    show = f'{sys.executable} -c \'import os, sys; sys.exit(os.environ["X_SETTING"] != "4")\''
+    assert bench.run_test_commands([show], copy, 60, env=(("X_SETTING", "4"),))[0] == "survived"
+    slow = f"{sys.executable} -c 'import time; time.sleep(30)'"
+    assert bench.run_test_commands([ok, slow], copy, 3)[0] == "timeout"
 
 
 def test_the_tracer_records_the_lines_a_process_executes(tmp_path: Path) -> None:
