@@ -140,33 +140,38 @@ MODULE_INVARIANTS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+Env = tuple[tuple[str, str], ...]  # variables added to a test run's environment
+
+
 @dataclass(frozen=True)
 class ExtraRun:
-    """One more run of a module's test command, after the first passed: ``args`` appended,
-    only ``invariants`` selected. For a check that needs the bundled engine started otherwise
-    than the first run can (a variant that would leave other checks not verified)."""
+    """One more run of a module's test command, after the first passed: only ``invariants``
+    selected, ``args`` appended, ``env`` added to its environment (the bundled engine the
+    harness starts inherits it). For a check that needs the engine started otherwise than the
+    other checks can bear: short permits expire under the permits other tests hold, production
+    lifetimes leave the expiry checks to a later run."""
 
-    args: tuple[str, ...]
     invariants: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    env: Env = ()
+
+    def describe(self) -> str:
+        return " ".join(
+            [*(f"{name}={value}" for name, value in self.env), *self.args]
+            + [f"--invariant {i}" for i in self.invariants]
+        )
 
 
 @dataclass(frozen=True)
 class ModuleSettings:
-    """How a module's test runs differ from the default, and why: ``env`` is added to the
-    environment of every run (the bundled engine the harness starts inherits it), ``extra``
-    runs after the first; a mutant is killed when any of them fails."""
+    """How a module's test runs differ from the default, and why: ``extra`` runs after the
+    first; a mutant is killed when any of them fails."""
 
     why: str
-    env: tuple[tuple[str, str], ...] = ()
     extra: tuple[ExtraRun, ...] = ()
 
     def describe(self) -> str:
-        parts = [" ".join(f"{name}={value}" for name, value in self.env)] if self.env else []
-        parts += [
-            "then " + " ".join(run.args) + "".join(f" --invariant {i}" for i in run.invariants)
-            for run in self.extra
-        ]
-        return "; ".join(parts)
+        return "; ".join(f"then {run.describe()}" for run in self.extra)
 
 
 # module -> its test runs' settings (see ModuleSettings). The suites' bundled engine mints
@@ -174,15 +179,16 @@ class ModuleSettings:
 # code never run within a run, and its mutants there would survive unseen.
 MODULE_SETTINGS: dict[str, ModuleSettings] = {
     "permits.py": ModuleSettings(
-        "4-second permits, so PERMIT-LIFETIME's expiry check runs within the run (a 24-hour"
-        " permit is only kept for a later run: not verified)",
-        env=(("SEECODES_ENGINE_PERMIT_TTL", "4"),),
+        "a second run of PERMIT-LIFETIME alone with 4-second permits, so its expiry check runs"
+        " within the run (a 24-hour permit is only kept for a later run: not verified); alone,"
+        " since the permits other checks mint early (runs settling side by side) would expire",
+        extra=(ExtraRun(("PERMIT-LIFETIME",), env=(("SEECODES_ENGINE_PERMIT_TTL", "4"),)),),
     ),
     "launch.py": ModuleSettings(
         "the suites' 8 s launch-code lifetime caps every expirationDays clamp, so a wrong bound"
         " (MIN_DAYS, MAX_DAYS) shows only with production lifetimes, which leave LC-EXPIRY to a"
         " later run: a second run of LC-LIFETIME-MAX alone",
-        extra=(ExtraRun(("--engine-variant", "production-lifetimes"), ("LC-LIFETIME-MAX",)),),
+        extra=(ExtraRun(("LC-LIFETIME-MAX",), ("--engine-variant", "production-lifetimes")),),
     ),
 }
 
@@ -704,12 +710,10 @@ class EngineCopy:
         finally:
             path.write_text(original, encoding="utf-8")
 
-    def environment(
-        self, trace: tuple[Path, str] | None = None, extra: Sequence[tuple[str, str]] = ()
-    ) -> dict[str, str]:
+    def environment(self, trace: tuple[Path, str] | None = None, extra: Env = ()) -> dict[str, str]:
         """``trace``: (file, module) makes every process of the run append the lines of
         ``module`` of this copy it executes to ``file`` (the sitecustomize TRACER); ``extra``:
-        the module's settings (MODULE_SETTINGS), which the engine the run starts inherits."""
+        an extra run's variables (MODULE_SETTINGS), which the engine the run starts inherits."""
         env = dict(os.environ)
         env.update(extra)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -787,17 +791,17 @@ def _processes_marked(marker: str) -> list[int]:
 
 
 def run_test_commands(
-    commands: Sequence[str],
+    commands: Sequence[tuple[str, Env]],
     copy: EngineCopy,
     timeout: float,
     trace: tuple[Path, str] | None = None,
-    env: Sequence[tuple[str, str]] = (),
 ) -> tuple[str, str]:
-    """Run a module's commands in turn (its first, then its extra runs) within one ``timeout``:
-    the first that does not pass decides the outcome; survived when all pass."""
+    """Run a module's (command, environment) pairs in turn (its first run, then its extra
+    runs) within one ``timeout``: the first that does not pass decides the outcome; survived
+    when all pass."""
     deadline = time.monotonic() + timeout
     outcome, output = "survived", ""
-    for command in commands:
+    for command, env in commands:
         left = deadline - time.monotonic()
         if left <= 0:
             return "timeout", f"no verdict after {timeout:.0f}s"
@@ -812,7 +816,7 @@ def run_test_command(
     copy: EngineCopy,
     timeout: float,
     trace: tuple[Path, str] | None = None,
-    env: Sequence[tuple[str, str]] = (),
+    env: Env = (),
 ) -> tuple[str, str]:
     """Run ``command`` in the repository root against ``copy``: (outcome, output tail).
 
@@ -943,7 +947,7 @@ class _Mutant:
 def _run_mutant(
     mutant: _Mutant,
     module: str,
-    commands: Sequence[str],
+    commands: Sequence[tuple[str, Env]],
     slots: queue.Queue[EngineCopy],
     timeout: float,
 ) -> tuple[MutantResult, Any, float]:
@@ -953,7 +957,7 @@ def _run_mutant(
     started = time.monotonic()
     try:
         with copy.mutated(module, mutant.mutated):
-            outcome, output = run_test_commands(commands, copy, timeout, env=_env_for(module))
+            outcome, output = run_test_commands(commands, copy, timeout)
     finally:
         slots.put(copy)
     seconds = time.monotonic() - started
@@ -977,7 +981,7 @@ class _Prepared:
     planned: list[_Planned]
     mutants: list[_Mutant]
     stale: list[Equivalent]  # entries that match no mutant (the misnamed apart)
-    commands: list[str]  # the first run, then the module's extra runs (MODULE_SETTINGS)
+    commands: list[tuple[str, Env]]  # the first run, then the extra runs (MODULE_SETTINGS)
     baseline: float  # seconds of the unmutated run
     executed: frozenset[int] | None  # lines the unmutated run executes; None: not traced
     misnamed: list[Equivalent] = field(default_factory=list)  # name no function of the module
@@ -1053,15 +1057,13 @@ def _prepare(
         mutants.append(_Mutant(item, mutated, removed, added, diff, switched, function=function))
     passed = copy.root.parent / f"passed-{module_path.stem}.txt"
     recording = _commands_for(args.test_command, module, (RECORD_OPTION, passed))
-    seconds = _baseline(recording, copy, args.baseline_timeout, _env_for(module))
+    seconds = _baseline(recording, copy, args.baseline_timeout)
     commands = _commands_for(args.test_command, module, (MUST_PASS_OPTION, passed))
     executed = None
     if not args.no_trace:
         trace = copy.root.parent / f"trace-{module_path.stem}.txt"
         trace.write_text("", encoding="ascii")
-        outcome, output = run_test_commands(
-            commands, copy, args.baseline_timeout, (trace, module), _env_for(module)
-        )
+        outcome, output = run_test_commands(commands, copy, args.baseline_timeout, (trace, module))
         if outcome != "survived":
             raise SystemExit(f"the traced unmutated run did not pass ({outcome}):\n{output}")
         executed = executed_lines(trace.read_text(encoding="ascii"))
@@ -1154,34 +1156,37 @@ def _command_for(
     return command if extra is None else f"{command} {shlex.join(extra.args)}"
 
 
-def _commands_for(template: str, module: str, passed: tuple[str, Path] | None = None) -> list[str]:
-    """The module's first test command, then one per extra run (MODULE_SETTINGS), each
-    recording or checking its passed tests in a file of its own."""
+def _commands_for(
+    template: str, module: str, passed: tuple[str, Path] | None = None
+) -> list[tuple[str, Env]]:
+    """The module's first test command, then one per extra run (MODULE_SETTINGS) with its
+    environment, each recording or checking its passed tests in a file of its own."""
     settings = MODULE_SETTINGS.get(module)
-    commands = [_command_for(template, module, passed)]
+    commands: list[tuple[str, Env]] = [(_command_for(template, module, passed), ())]
     for index, extra in enumerate(settings.extra if settings else (), start=1):
         own = None
         if passed is not None:
             own = (passed[0], passed[1].with_name(f"{passed[1].stem}-{index}{passed[1].suffix}"))
-        commands.append(_command_for(template, module, own, extra))
+        commands.append((_command_for(template, module, own, extra), extra.env))
     return commands
 
 
-def _env_for(module: str) -> tuple[tuple[str, str], ...]:
-    settings = MODULE_SETTINGS.get(module)
-    return settings.env if settings else ()
+def _shown(commands: Sequence[tuple[str, Env]]) -> str:
+    """The runs as the benchmark prints them: environment first, one after the other."""
+    return " ; then ".join(
+        " ".join([*(f"{name}={value}" for name, value in env), command])
+        for command, env in commands
+    )
 
 
-def _baseline(
-    commands: Sequence[str], copy: EngineCopy, timeout: float, env: Sequence[tuple[str, str]] = ()
-) -> float:
+def _baseline(commands: Sequence[tuple[str, Env]], copy: EngineCopy, timeout: float) -> float:
     """The unmutated engine must pass the test commands; returns the runs' seconds."""
     started = time.monotonic()
-    outcome, output = run_test_commands(commands, copy, timeout, env=env)
+    outcome, output = run_test_commands(commands, copy, timeout)
     if outcome != "survived":
         raise SystemExit(
             f"the unmutated engine does not pass the test command ({outcome}), so no mutant"
-            f" could be judged:\n  {' ; then '.join(commands)}\n{output}"
+            f" could be judged:\n  {_shown(commands)}\n{output}"
         )
     return time.monotonic() - started
 
@@ -1316,8 +1321,8 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="modules and the suites run against each:\n"
         + "\n".join(f"  {m}: {' '.join(s)}" for m, s in SECURITY_MODULES.items())
-        + "\n\nmodule settings (environment of its test runs; extra runs, each appending its"
-        " arguments to the test command):\n"
+        + "\n\nmodule settings (extra runs after the first: their environment, the arguments"
+        " appended to the test command, the invariants selected):\n"
         + "\n".join(
             f"  {m}: {settings.describe()}\n      why: {settings.why}"
             for m, settings in MODULE_SETTINGS.items()
@@ -1413,9 +1418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{module_path.name}: {len(ready.mutants)} of {len(ready.planned)} mutants;"
                 f" unmutated run {ready.baseline:.1f}s;"
                 f" {len(ready.to_run(args.run_equivalents))} to run"
-                f" (the rest decided without a run); test command:"
-                f" {' ; then '.join(ready.commands)}"
-                + (f" (settings: {settings.describe()})" if settings else ""),
+                f" (the rest decided without a run); test command: {_shown(ready.commands)}"
+                + (f" (why: {settings.why})" if settings else ""),
                 flush=True,
             )
         slots.put(first)

@@ -48,7 +48,7 @@ def test_help_names_the_modules_and_their_suites() -> None:
     settings = done.stdout.split("module settings")[1]
     for module, setting in bench.MODULE_SETTINGS.items():
         assert f"{module}: {setting.describe()}" in settings
-    assert "permits.py: SEECODES_ENGINE_PERMIT_TTL=4" in settings
+    assert "permits.py: then SEECODES_ENGINE_PERMIT_TTL=4 --invariant PERMIT-LIFETIME" in settings
     assert "launch.py: then --engine-variant production-lifetimes --invariant LC-LIFETIME-MAX" in (
         settings
     )
@@ -395,15 +395,17 @@ def test_module_settings_reach_the_engine_and_select_catalogued_invariants(
     tmp_path: Path,
 ) -> None:
     """The settings name the variable the engine reads and a variant it knows; an extra run
-    checks only invariants of its module, records its passed tests in a file of its own and
-    appends its arguments; the environment of every run carries the module's variables."""
+    checks only invariants of its module, records its passed tests in a file of its own,
+    appends its arguments and carries its environment, which reaches the engine copy's runs."""
     from seecodes_reference_engine.config import ENV_PERMIT_TTL
     from seecodes_reference_engine.faults import VARIANTS
 
     assert set(bench.MODULE_SETTINGS) <= set(bench.SECURITY_MODULES)
-    assert dict(bench.MODULE_SETTINGS["permits.py"].env) == {ENV_PERMIT_TTL: "4"}
+    (permit_run,) = bench.MODULE_SETTINGS["permits.py"].extra
+    assert dict(permit_run.env) == {ENV_PERMIT_TTL: "4"}
+    assert permit_run.invariants == ("PERMIT-LIFETIME",)
     for module, settings in bench.MODULE_SETTINGS.items():
-        assert settings.why and (settings.env or settings.extra), module
+        assert settings.why and settings.extra, module
         for extra in settings.extra:
             assert extra.invariants and set(extra.invariants) <= set(
                 bench.MODULE_INVARIANTS[module]
@@ -411,19 +413,22 @@ def test_module_settings_reach_the_engine_and_select_catalogued_invariants(
             if "--engine-variant" in extra.args:
                 assert extra.args[extra.args.index("--engine-variant") + 1] in VARIANTS
     passed = tmp_path / "passed-launch.txt"
-    first, second = bench._commands_for(
+    (first, first_env), (second, second_env) = bench._commands_for(
         bench.DEFAULT_TEST_COMMAND, "launch.py", (bench.MUST_PASS_OPTION, passed)
     )
     assert f"{bench.MUST_PASS_OPTION}={passed}" in first and "--engine-variant" not in first
     assert second.endswith(" --engine-variant production-lifetimes")
     assert "--invariant LC-LIFETIME-MAX" in second and "--invariant LC-EXPIRY" not in second
     assert f"{bench.MUST_PASS_OPTION}={tmp_path / 'passed-launch-1.txt'}" in second
+    assert first_env == second_env == ()
+    (_, env), (lifetime, short) = bench._commands_for(bench.DEFAULT_TEST_COMMAND, "permits.py")
+    assert env == () and short == ((ENV_PERMIT_TTL, "4"),)
+    assert "--invariant PERMIT-LIFETIME" in lifetime and "--invariant PERMIT-MINT" not in lifetime
     assert bench._commands_for(bench.DEFAULT_TEST_COMMAND, "tokens.py") == [
-        bench._command_for(bench.DEFAULT_TEST_COMMAND, "tokens.py")
+        (bench._command_for(bench.DEFAULT_TEST_COMMAND, "tokens.py"), ())
     ]
     copy = bench.EngineCopy(tmp_path / "job-0")
-    assert copy.environment(extra=bench._env_for("permits.py"))[ENV_PERMIT_TTL] == "4"
-    assert bench._env_for("tokens.py") == ()
+    assert copy.environment(extra=short)[ENV_PERMIT_TTL] == "4"
 
 
 def test_permits_selection_runs_the_launch_code_presented_as_a_permit() -> None:
@@ -441,13 +446,16 @@ def test_a_module_s_runs_stop_at_the_first_that_fails_within_one_timeout(
     ok = f"{sys.executable} -c pass"
     fail = f"{sys.executable} -c 'raise SystemExit(1)'"
     note = f'{sys.executable} -c \'open({str(marker)!r}, "a").write("x")\''
-    assert bench.run_test_commands([ok, ok], copy, 60)[0] == "survived"
-    assert bench.run_test_commands([ok, fail, note], copy, 60)[0] == "killed"
+    run = bench.run_test_commands
+    assert run([(ok, ()), (ok, ())], copy, 60)[0] == "survived"
+    assert run([(ok, ()), (fail, ()), (note, ())], copy, 60)[0] == "killed"
     assert not marker.exists(), "a run after the killing one"
-    show = f'{sys.executable} -c \'import os, sys; sys.exit(os.environ["X_SETTING"] != "4")\''
-    assert bench.run_test_commands([show], copy, 60, env=(("X_SETTING", "4"),))[0] == "survived"
+    # each run gets its own environment, and only its own
+    show = f'{sys.executable} -c \'import os, sys; sys.exit(os.environ.get("X_SETTING") != "4")\''
+    assert run([(show, (("X_SETTING", "4"),))], copy, 60)[0] == "survived"
+    assert run([(show, (("X_SETTING", "4"),)), (show, ())], copy, 60)[0] == "killed"
     slow = f"{sys.executable} -c 'import time; time.sleep(30)'"
-    assert bench.run_test_commands([ok, slow], copy, 3)[0] == "timeout"
+    assert run([(ok, ()), (slow, ())], copy, 3)[0] == "timeout"
 
 
 def test_the_tracer_records_the_lines_a_process_executes(tmp_path: Path) -> None:
