@@ -31,6 +31,7 @@ import difflib
 import os
 import queue
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -48,12 +49,16 @@ from typing import Any
 __all__ = [
     "DEFAULT_TEST_COMMAND",
     "MODULE_INVARIANTS",
+    "MODULE_LEVEL",
+    "MODULE_SETTINGS",
     "NOT_RUN",
     "OUTCOMES",
     "SECURITY_MODULES",
     "SWITCH_CALLS",
     "EngineCopy",
     "Equivalent",
+    "ExtraRun",
+    "ModuleSettings",
     "ModuleTally",
     "MutantResult",
     "SourceFacts",
@@ -65,10 +70,12 @@ __all__ = [
     "load_equivalents",
     "main",
     "match_equivalents",
+    "misnamed_functions",
     "order_items",
     "parse_equivalents",
     "resolve_modules",
     "run_test_command",
+    "run_test_commands",
     "source_facts",
     "tally",
 ]
@@ -82,7 +89,8 @@ SLOT_MARKER = "SEECODES_MUTATION_SLOT"  # in the environment of every process a 
 SECURITY_MODULES: dict[str, tuple[str, ...]] = {
     "request_keys.py": ("suites/test_request_keys.py",),
     "launch.py": ("suites/test_launch_codes.py", "suites/test_launcher.py"),
-    "permits.py": ("suites/test_permits.py",),
+    # LC-NOT-PERMIT: a launch code presented as a permit is refused by permits.verify
+    "permits.py": ("suites/test_permits.py", "suites/test_launch_codes.py"),
     # FORGE-REQUIRED and PERMIT-NOT-FORGE are checked on every Jira-App route there
     "forge_auth.py": ("suites/test_forge_tokens.py", "suites/test_request_keys.py"),
     "tokens.py": (
@@ -123,7 +131,8 @@ MODULE_INVARIANTS: dict[str, tuple[str, ...]] = {
     "permits.py": (
         "PERMIT-MINT", "PERMIT-REQUIRED", "FORGE-NOT-PERMIT", "PERMIT-BINDING-CONTEXT",
         "PERMIT-BINDING-PROGRESS", "PERMIT-BINDING-PROGRESS-READ", "PERMIT-BINDING-RUN",
-        "PERMIT-BINDING-SNAPSHOT", "PERMIT-BINDING-INDEX", "BODY-NO-REDIRECT", "PERMIT-LIFETIME",
+        "PERMIT-BINDING-SNAPSHOT", "PERMIT-BINDING-INDEX", "BODY-NO-REDIRECT", "LC-NOT-PERMIT",
+        "PERMIT-LIFETIME",
     ),
     "forge_auth.py": (
         "FORGE-SIGNATURE", "FORGE-ALG-NONE", "FORGE-AUDIENCE", "FORGE-ISSUER",
@@ -138,6 +147,59 @@ MODULE_INVARIANTS: dict[str, tuple[str, ...]] = {
         "NO-SERVER-ERROR", "SHAPE-CONFORMANCE", "TEAM-COMPETITION", "RUN-MONOTONIC",
     ),
 }  # fmt: skip
+
+
+Env = tuple[tuple[str, str], ...]  # variables added to a test run's environment
+
+
+@dataclass(frozen=True)
+class ExtraRun:
+    """One more run of a module's test command, after the first passed: only ``invariants``
+    selected, ``args`` appended, ``env`` added to its environment (the bundled engine the
+    harness starts inherits it). For a check that needs the engine started otherwise than the
+    other checks can bear: short permits expire under the permits other tests hold, production
+    lifetimes leave the expiry checks to a later run."""
+
+    invariants: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    env: Env = ()
+
+    def describe(self) -> str:
+        return " ".join(
+            [*(f"{name}={value}" for name, value in self.env), *self.args]
+            + [f"--invariant {i}" for i in self.invariants]
+        )
+
+
+@dataclass(frozen=True)
+class ModuleSettings:
+    """How a module's test runs differ from the default, and why: ``extra`` runs after the
+    first; a mutant is killed when any of them fails."""
+
+    why: str
+    extra: tuple[ExtraRun, ...] = ()
+
+    def describe(self) -> str:
+        return "; ".join(f"then {run.describe()}" for run in self.extra)
+
+
+# module -> its test runs' settings (see ModuleSettings). The suites' bundled engine mints
+# 24-hour permits and caps launch codes at 8 s, so without these some checks of a module's
+# code never run within a run, and its mutants there would survive unseen.
+MODULE_SETTINGS: dict[str, ModuleSettings] = {
+    "permits.py": ModuleSettings(
+        "a second run of PERMIT-LIFETIME alone with 4-second permits, so its expiry check runs"
+        " within the run (a 24-hour permit is only kept for a later run: not verified); alone,"
+        " since the permits other checks mint early (runs settling side by side) would expire",
+        extra=(ExtraRun(("PERMIT-LIFETIME",), env=(("SEECODES_ENGINE_PERMIT_TTL", "4"),)),),
+    ),
+    "launch.py": ModuleSettings(
+        "the suites' 8 s launch-code lifetime caps every expirationDays clamp, so a wrong bound"
+        " (MIN_DAYS, MAX_DAYS) shows only with production lifetimes, which leave LC-EXPIRY to a"
+        " later run: a second run of LC-LIFETIME-MAX alone",
+        extra=(ExtraRun(("LC-LIFETIME-MAX",), ("--engine-variant", "production-lifetimes")),),
+    ),
+}
 
 # Stop at the first failure (a killed mutant needs one), fixed order, the smallest budgets,
 # no report folders. Run in the repository root, against the bundled engine. {select}: the
@@ -285,6 +347,7 @@ def format_report(
     results: Sequence[MutantResult],
     stale: Sequence[Equivalent] = (),
     equivalents_ran: bool = False,
+    misnamed: Sequence[Equivalent] = (),
 ) -> str:
     """The table per module, then every survivor with file:line, operator and changed line,
     the listed equivalents with their reasons, the switched mutants in compact form and the
@@ -380,11 +443,16 @@ def format_report(
             f"  {module}: {len(found)} at lines {_lines_compact(found)}"
             for module, found in sorted(switched.items())
         )
-    if stale:
+    for entries, title in (
+        (stale, "stale equivalents (match no mutant any more: remove or fix)"),
+        (misnamed, "equivalents naming no function of the module (renamed or misspelt: fix)"),
+    ):
+        if not entries:
+            continue
         lines.append("")
-        lines.append(f"stale equivalents (match no mutant any more: remove or fix): {len(stale)}")
-        for entry in stale:
-            lines.append(f"  {entry.source}  {entry.operator}")
+        lines.append(f"{title}: {len(entries)}")
+        for entry in entries:
+            lines.append(f"  {entry.where()}")
             lines.append(f"      - {entry.removed}")
             lines.append(f"      + {entry.added}")
     incompetent = [r for r in results if r.outcome == "incompetent"]
@@ -398,16 +466,29 @@ def format_report(
 class Equivalent:
     """One entry of ``benchmarks/mutation_equivalents/<module stem>.toml``: a mutant the
     protocol cannot see, matched by operator and changed lines (not by line number: lines
-    drift), whitespace stripped."""
+    drift), whitespace stripped. ``function`` narrows the match to mutants inside one function
+    (``name``, ``Class.method`` or ``<module>``): a line of unreachable code can read exactly
+    like a live line elsewhere in the module, and an entry without it would hide both."""
 
     operator: str
     removed: str
     added: str
     reason: str
     source: str = ""  # file name, for the stale report
+    function: str = ""  # the enclosing function; "" matches wherever the lines are
 
     def key(self) -> tuple[str, str, str]:
         return _match_key(self.operator, self.removed, self.added)
+
+    def where(self) -> str:
+        """How the report names the entry: its file, operator and, if any, its function."""
+        return f"{self.source}  {self.operator}" + (
+            f"  in {self.function}" if self.function else ""
+        )
+
+
+MODULE_LEVEL = "<module>"  # the function of a mutant outside every def
+_FUNCTION_NAME = re.compile(r"<module>|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def _match_key(operator: str, removed: str, added: str) -> tuple[str, str, str]:
@@ -429,15 +510,26 @@ def parse_equivalents(text: str, source: str = "") -> list[Equivalent]:
     entries = []
     for index, entry in enumerate(data.get("equivalent", []), start=1):
         fields = ("operator", "removed", "added", "reason")
-        if set(entry) != set(fields) or not all(isinstance(entry[f], str) for f in fields):
+        keys = set(entry) - {"function"}
+        if keys != set(fields) or not all(isinstance(v, str) for v in entry.values()):
             raise SystemExit(
                 f"{source}: entry {index} needs exactly the string keys {', '.join(fields)}"
+                " (and optionally function)"
             )
         if not entry["reason"].strip():
             raise SystemExit(f"{source}: entry {index} has no reason")
+        function = entry.get("function", "").strip()
+        if "function" in entry and not _FUNCTION_NAME.fullmatch(function):
+            raise SystemExit(
+                f"{source}: entry {index}: function {entry['function']!r} is not a name,"
+                f" Class.method or {MODULE_LEVEL}"
+            )
         entries.append(
-            Equivalent(entry["operator"], entry["removed"], entry["added"], entry["reason"], source)
-        )
+            Equivalent(
+                entry["operator"], entry["removed"], entry["added"], entry["reason"], source,
+                function,
+            )
+        )  # fmt: skip
     return entries
 
 
@@ -451,14 +543,29 @@ def load_equivalents(module: str, directory: Path = EQUIVALENTS_DIR) -> list[Equ
 
 
 def match_equivalents(
-    mutants: Sequence[tuple[str, str, str]], entries: Sequence[Equivalent]
+    mutants: Sequence[tuple[str, str, str]],
+    entries: Sequence[Equivalent],
+    functions: Sequence[str] | None = None,
 ) -> tuple[list[Equivalent | None], list[Equivalent]]:
-    """For each (operator, removed, added): its entry or None; then the stale entries, which
-    match no mutant."""
-    by_key = {entry.key(): entry for entry in entries}
-    matched = [by_key.get(_match_key(*mutant)) for mutant in mutants]
-    used = {entry.key() for entry in matched if entry is not None}
-    return matched, [entry for entry in entries if entry.key() not in used]
+    """For each (operator, removed, added), inside ``functions[i]`` (its enclosing function):
+    its entry or None; then the stale entries, which match no mutant. An entry that names the
+    mutant's function wins over one that names none; an entry naming a function matches
+    nothing when the functions are not given."""
+    anywhere = {entry.key(): entry for entry in entries if not entry.function}
+    inside = {(entry.key(), entry.function): entry for entry in entries if entry.function}
+    matched: list[Equivalent | None] = []
+    for index, mutant in enumerate(mutants):
+        key = _match_key(*mutant)
+        function = functions[index] if functions is not None else None
+        matched.append(inside.get((key, function or "")) or anywhere.get(key))
+    used = {id(entry) for entry in matched if entry is not None}
+    return matched, [entry for entry in entries if id(entry) not in used]
+
+
+def misnamed_functions(entries: Sequence[Equivalent], names: frozenset[str]) -> list[Equivalent]:
+    """The entries whose function is none of the module's ``names`` (renamed, or misspelt):
+    they can never match, and say so apart from the merely stale."""
+    return [e for e in entries if e.function and e.function not in names | {MODULE_LEVEL}]
 
 
 Span = tuple[tuple[int, int], tuple[int, int]]  # (line, column) start, exclusive end
@@ -476,12 +583,37 @@ class SourceFacts:
 
     annotations: tuple[Span, ...]
     switched: tuple[Span, ...]  # code that changes nothing while every switch is off
+    # every def (``name``, ``Class.method``, ``outer.inner``) and its span, outermost first
+    functions: tuple[tuple[str, Span], ...] = ()
 
     def in_annotation(self, line: int, column: int) -> bool:
         return any(start <= (line, column) < end for start, end in self.annotations)
 
     def is_switched(self, line: int, column: int) -> bool:
         return any(start <= (line, column) < end for start, end in self.switched)
+
+    def function_at(self, line: int, column: int) -> str:
+        """The innermost function enclosing the position, or ``<module>``."""
+        inside = [name for name, (start, end) in self.functions if start <= (line, column) < end]
+        return inside[-1] if inside else MODULE_LEVEL
+
+    def function_names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.functions)
+
+
+def _functions(tree: ast.AST, prefix: str = "") -> list[tuple[str, Span]]:
+    """Every def under ``tree`` by its dotted name (classes name their methods), outermost
+    first, so the last one containing a position is the innermost."""
+    found: list[tuple[str, Span]] = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            name = prefix + node.name
+            if not isinstance(node, ast.ClassDef):
+                found.append((name, _span(node)))
+            found += _functions(node, name + ".")
+        else:
+            found += _functions(node, prefix)
+    return found
 
 
 def _is_switch_call(node: ast.AST, names: frozenset[str] = SWITCH_CALLS) -> bool:
@@ -557,7 +689,7 @@ def source_facts(source: str) -> SourceFacts:
         if isinstance(node, ast.IfExp) and _switch_turns_on(node.test, names):
             switched.append(_span(node.body))
     spans = tuple(_span(a) for a in annotations)
-    return SourceFacts(spans if postponed else (), tuple(switched))
+    return SourceFacts(spans if postponed else (), tuple(switched), tuple(_functions(tree)))
 
 
 class EngineCopy:
@@ -587,10 +719,12 @@ class EngineCopy:
         finally:
             path.write_text(original, encoding="utf-8")
 
-    def environment(self, trace: tuple[Path, str] | None = None) -> dict[str, str]:
+    def environment(self, trace: tuple[Path, str] | None = None, extra: Env = ()) -> dict[str, str]:
         """``trace``: (file, module) makes every process of the run append the lines of
-        ``module`` of this copy it executes to ``file`` (the sitecustomize TRACER)."""
+        ``module`` of this copy it executes to ``file`` (the sitecustomize TRACER); ``extra``:
+        an extra run's variables (MODULE_SETTINGS), which the engine the run starts inherits."""
         env = dict(os.environ)
+        env.update(extra)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(self.root), str(REPO / "benchmarks"), env.get("PYTHONPATH", "")) if p
         )
@@ -665,8 +799,33 @@ def _processes_marked(marker: str) -> list[int]:
     return pids
 
 
+def run_test_commands(
+    commands: Sequence[tuple[str, Env]],
+    copy: EngineCopy,
+    timeout: float,
+    trace: tuple[Path, str] | None = None,
+) -> tuple[str, str]:
+    """Run a module's (command, environment) pairs in turn (its first run, then its extra
+    runs) within one ``timeout``: the first that does not pass decides the outcome; survived
+    when all pass."""
+    deadline = time.monotonic() + timeout
+    outcome, output = "survived", ""
+    for command, env in commands:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "timeout", f"no verdict after {timeout:.0f}s"
+        outcome, output = run_test_command(command, copy, left, trace, env)
+        if outcome != "survived":
+            break
+    return outcome, output
+
+
 def run_test_command(
-    command: str, copy: EngineCopy, timeout: float, trace: tuple[Path, str] | None = None
+    command: str,
+    copy: EngineCopy,
+    timeout: float,
+    trace: tuple[Path, str] | None = None,
+    env: Env = (),
 ) -> tuple[str, str]:
     """Run ``command`` in the repository root against ``copy``: (outcome, output tail).
 
@@ -677,7 +836,7 @@ def run_test_command(
         proc = subprocess.Popen(
             shlex.split(command),
             cwd=REPO,
-            env=copy.environment(trace),
+            env=copy.environment(trace, env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -784,6 +943,7 @@ class _Mutant:
     switched: bool
     listed: Equivalent | None = None
     unexecuted: bool = False
+    function: str = MODULE_LEVEL  # the enclosing function (an equivalents entry may name it)
 
     def result(self, module: str, outcome: str, detail: str = "") -> MutantResult:
         p = self.planned
@@ -796,17 +956,17 @@ class _Mutant:
 def _run_mutant(
     mutant: _Mutant,
     module: str,
-    command: str,
+    commands: Sequence[tuple[str, Env]],
     slots: queue.Queue[EngineCopy],
     timeout: float,
 ) -> tuple[MutantResult, Any, float]:
-    """Put one mutant in a free engine copy, run the test command, give the copy back."""
+    """Put one mutant in a free engine copy, run the test commands, give the copy back."""
     assert mutant.mutated is not None
     copy = slots.get()
     started = time.monotonic()
     try:
         with copy.mutated(module, mutant.mutated):
-            outcome, output = run_test_command(command, copy, timeout)
+            outcome, output = run_test_commands(commands, copy, timeout)
     finally:
         slots.put(copy)
     seconds = time.monotonic() - started
@@ -829,10 +989,11 @@ class _Prepared:
     found: list[_Planned]
     planned: list[_Planned]
     mutants: list[_Mutant]
-    stale: list[Equivalent]
-    command: str
+    stale: list[Equivalent]  # entries that match no mutant (the misnamed apart)
+    commands: list[tuple[str, Env]]  # the first run, then the extra runs (MODULE_SETTINGS)
     baseline: float  # seconds of the unmutated run
     executed: frozenset[int] | None  # lines the unmutated run executes; None: not traced
+    misnamed: list[Equivalent] = field(default_factory=list)  # name no function of the module
 
     def to_run(self, run_equivalents: bool = False) -> list[_Mutant]:
         return [m for m in self.mutants if _decided(m, run_equivalents) is None]
@@ -861,7 +1022,7 @@ def classify(
     bytecode, ``executable``, and never ran in the clean run); returns the stale entries. A
     switched mutant is not unexecuted: it is counted apart whatever the trace says."""
     keys = [(m.planned.operator, m.removed, m.added) for m in mutants]
-    matched, stale = match_equivalents(keys, entries)
+    matched, stale = match_equivalents(keys, entries, [m.function for m in mutants])
     for mutant, entry in zip(mutants, matched, strict=True):
         mutant.listed = entry
         mutant.unexecuted = (
@@ -901,29 +1062,35 @@ def _prepare(
             else ""
         )
         switched = facts.is_switched(item.line, item.column)
-        mutants.append(_Mutant(item, mutated, removed, added, diff, switched))
+        function = facts.function_at(item.line, item.column)
+        mutants.append(_Mutant(item, mutated, removed, added, diff, switched, function=function))
     passed = copy.root.parent / f"passed-{module_path.stem}.txt"
-    recording = _command_for(args.test_command, module, (RECORD_OPTION, passed))
+    recording = _commands_for(args.test_command, module, (RECORD_OPTION, passed))
     seconds = _baseline(recording, copy, args.baseline_timeout)
-    command = _command_for(args.test_command, module, (MUST_PASS_OPTION, passed))
+    commands = _commands_for(args.test_command, module, (MUST_PASS_OPTION, passed))
     executed = None
     if not args.no_trace:
         trace = copy.root.parent / f"trace-{module_path.stem}.txt"
         trace.write_text("", encoding="ascii")
-        outcome, output = run_test_command(command, copy, args.baseline_timeout, (trace, module))
+        outcome, output = run_test_commands(commands, copy, args.baseline_timeout, (trace, module))
         if outcome != "survived":
             raise SystemExit(f"the traced unmutated run did not pass ({outcome}):\n{output}")
         executed = executed_lines(trace.read_text(encoding="ascii"))
         if not executed:
             raise SystemExit(f"the traced unmutated run recorded no line of {module}")
-    stale = classify(mutants, load_equivalents(module), executed, executable_lines(original))
+    entries = load_equivalents(module)
+    stale = classify(mutants, entries, executed, executable_lines(original))
+    # an entry naming no function of the module is reported whatever was sampled
+    misnamed = misnamed_functions(entries, facts.function_names())
+    stale = [e for e in stale if e not in misnamed]
     # listed equivalents of mutants left out of a sample are not stale
     sampled_out = [p for p in planned if p not in chosen]
     if sampled_out:
         stale = []
     return _Prepared(
-        module_path, session, found, planned, mutants, stale, command, seconds, executed
-    )
+        module_path, session, found, planned, mutants, stale, commands, seconds, executed,
+        misnamed,
+    )  # fmt: skip
 
 
 def _campaign(
@@ -947,7 +1114,7 @@ def _campaign(
         for mutant in prepared.mutants:
             decided = _decided(mutant, args.run_equivalents)
             if decided is None:
-                future = pool.submit(_run_mutant, mutant, module, prepared.command, slots, timeout)
+                future = pool.submit(_run_mutant, mutant, module, prepared.commands, slots, timeout)
                 futures[future] = mutant
                 continue
             detail = {
@@ -979,26 +1146,56 @@ def _campaign(
     return counted, results, time.monotonic() - started
 
 
-def _command_for(template: str, module: str, passed: tuple[str, Path] | None = None) -> str:
-    """The module's test command; ``passed``: (RECORD_OPTION or MUST_PASS_OPTION, file)."""
+def _command_for(
+    template: str,
+    module: str,
+    passed: tuple[str, Path] | None = None,
+    extra: ExtraRun | None = None,
+) -> str:
+    """The module's test command; ``passed``: (RECORD_OPTION or MUST_PASS_OPTION, file);
+    ``extra``: one of its extra runs (its invariants, its arguments appended)."""
     suites = " ".join(SECURITY_MODULES.get(module, ("suites",)))
-    invariants = MODULE_INVARIANTS.get(module, ())
+    invariants = MODULE_INVARIANTS.get(module, ()) if extra is None else extra.invariants
     select = " ".join(f"--invariant {i}" for i in invariants)
     if invariants:
         select = f"-p mutation {ORDER_OPTION}={','.join(invariants)} {select}"
         if passed is not None:
             select += f" {passed[0]}={shlex.quote(str(passed[1]))}"
-    return template.format(python=shlex.quote(sys.executable), suites=suites, select=select)
+    command = template.format(python=shlex.quote(sys.executable), suites=suites, select=select)
+    return command if extra is None else f"{command} {shlex.join(extra.args)}"
 
 
-def _baseline(command: str, copy: EngineCopy, timeout: float) -> float:
-    """The unmutated engine must pass the test command; returns the run's seconds."""
+def _commands_for(
+    template: str, module: str, passed: tuple[str, Path] | None = None
+) -> list[tuple[str, Env]]:
+    """The module's first test command, then one per extra run (MODULE_SETTINGS) with its
+    environment, each recording or checking its passed tests in a file of its own."""
+    settings = MODULE_SETTINGS.get(module)
+    commands: list[tuple[str, Env]] = [(_command_for(template, module, passed), ())]
+    for index, extra in enumerate(settings.extra if settings else (), start=1):
+        own = None
+        if passed is not None:
+            own = (passed[0], passed[1].with_name(f"{passed[1].stem}-{index}{passed[1].suffix}"))
+        commands.append((_command_for(template, module, own, extra), extra.env))
+    return commands
+
+
+def _shown(commands: Sequence[tuple[str, Env]]) -> str:
+    """The runs as the benchmark prints them: environment first, one after the other."""
+    return " ; then ".join(
+        " ".join([*(f"{name}={value}" for name, value in env), command])
+        for command, env in commands
+    )
+
+
+def _baseline(commands: Sequence[tuple[str, Env]], copy: EngineCopy, timeout: float) -> float:
+    """The unmutated engine must pass the test commands; returns the runs' seconds."""
     started = time.monotonic()
-    outcome, output = run_test_command(command, copy, timeout=timeout)
+    outcome, output = run_test_commands(commands, copy, timeout)
     if outcome != "survived":
         raise SystemExit(
             f"the unmutated engine does not pass the test command ({outcome}), so no mutant"
-            f" could be judged:\n  {command}\n{output}"
+            f" could be judged:\n  {_shown(commands)}\n{output}"
         )
     return time.monotonic() - started
 
@@ -1061,8 +1258,6 @@ def lost_verdict_kind(message: str) -> str | None:
     or ``not verified: lifetime: ...``, after whatever prefix pytest gives the exception's
     name) when it is about the engine; None for any other skip
     and for the kinds that are about the machine or the network (ENVIRONMENT_KINDS)."""
-    import re
-
     found = re.search(r"not verified(?: \([^)]*\))?: ([a-z-]+): ", message)
     if found is None or found.group(1) in ENVIRONMENT_KINDS:
         return None
@@ -1134,7 +1329,13 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.splitlines()[0] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="modules and the suites run against each:\n"
-        + "\n".join(f"  {m}: {' '.join(s)}" for m, s in SECURITY_MODULES.items()),
+        + "\n".join(f"  {m}: {' '.join(s)}" for m, s in SECURITY_MODULES.items())
+        + "\n\nmodule settings (extra runs after the first: their environment, the arguments"
+        " appended to the test command, the invariants selected):\n"
+        + "\n".join(
+            f"  {m}: {settings.describe()}\n      why: {settings.why}"
+            for m, settings in MODULE_SETTINGS.items()
+        ),
     )
     parser.add_argument(
         "--modules",
@@ -1221,11 +1422,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for module_path in modules:
             ready = _prepare(module_path, args, first, session_dir)
             prepared.append(ready)
+            settings = MODULE_SETTINGS.get(module_path.name)
             print(
                 f"{module_path.name}: {len(ready.mutants)} of {len(ready.planned)} mutants;"
                 f" unmutated run {ready.baseline:.1f}s;"
                 f" {len(ready.to_run(args.run_equivalents))} to run"
-                f" (the rest decided without a run); test command: {ready.command}",
+                f" (the rest decided without a run); test command: {_shown(ready.commands)}"
+                + (f" (why: {settings.why})" if settings else ""),
                 flush=True,
             )
         slots.put(first)
@@ -1236,19 +1439,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             [(p.path.name, n, p.baseline) for p, n in zip(prepared, counts, strict=True)], args.jobs
         )
         print(f"estimate before starting:\n{table}", flush=True)
-        tallies, results, stale, measured = [], [], [], []
+        tallies, results, stale, misnamed, measured = [], [], [], [], []
         for ready, ran in zip(prepared, counts, strict=True):
             counted, module_results, wall = _campaign(ready, args, slots)
             tallies.append(counted)
             results.extend(module_results)
             stale.extend(ready.stale)
+            misnamed.extend(ready.misnamed)
             mean = wall * args.jobs / ran if ran else 0.0
             measured.append(
                 f"  {ready.path.name}: {ran} mutants run in {wall / 60:.1f} min"
                 f" (mean {mean:.1f}s per mutant per job; unmutated run {ready.baseline:.1f}s)"
             )
         print()
-        print(format_report(tallies, results, stale, args.run_equivalents))
+        print(format_report(tallies, results, stale, args.run_equivalents, misnamed))
         print("\nmeasured:")
         print("\n".join(measured))
         if args.session_dir:

@@ -45,6 +45,13 @@ def test_help_names_the_modules_and_their_suites() -> None:
         assert option in done.stdout
     for module, suites in bench.SECURITY_MODULES.items():
         assert f"{module}: {' '.join(suites)}" in done.stdout
+    settings = done.stdout.split("module settings")[1]
+    for module, setting in bench.MODULE_SETTINGS.items():
+        assert f"{module}: {setting.describe()}" in settings
+    assert "permits.py: then SEECODES_ENGINE_PERMIT_TTL=4 --invariant PERMIT-LIFETIME" in settings
+    assert "launch.py: then --engine-variant production-lifetimes --invariant LC-LIFETIME-MAX" in (
+        settings
+    )
 
 
 def test_default_modules_and_suites_exist() -> None:
@@ -181,6 +188,9 @@ def test_equivalents_match_by_operator_and_stripped_lines_and_report_stale() -> 
     assert stale == [entries[1]]
 
 
+ENTRY = '[[equivalent]]\noperator = "o"\nremoved = "a"\nadded = "b"\nreason = "r"\n'
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -188,6 +198,10 @@ def test_equivalents_match_by_operator_and_stripped_lines_and_report_stale() -> 
         '[[equivalent]]\noperator = "o"\nremoved = "a"\nadded = "b"\nreason = " "\n',
         '[[equivalent]]\noperator = "o"\nremoved = "a"\nadded = "b"\nreason = "r"\nline = 3\n',
         '[[equivalents]]\noperator = "o"\n',  # a misspelt table
+        # a function that is no name, Class.method or <module>
+        ENTRY + 'function = "f()"\n',
+        ENTRY + 'function = ""\n',
+        ENTRY + "function = 3\n",
     ],
 )
 def test_a_malformed_equivalents_entry_stops_the_benchmark(text: str) -> None:
@@ -201,8 +215,91 @@ def test_every_equivalents_file_parses_and_names_an_engine_module() -> None:
         entries = bench.load_equivalents(f"{path.stem}.py")
         assert entries, f"{path}: no entries"
         assert all(e.operator.startswith("core/") for e in entries), path
-        keys = [e.key() for e in entries]
+        keys = [(e.key(), e.function) for e in entries]
         assert len(keys) == len(set(keys)), f"{path}: an entry is listed twice"
+        source = (bench.ENGINE_SOURCE / f"{path.stem}.py").read_text(encoding="utf-8")
+        names = bench.source_facts(source).function_names()
+        assert bench.misnamed_functions(entries, names) == [], path
+
+
+FUNCTIONS_SOURCE = """LIMIT = 3
+
+def burn(key):
+    if not plausible(key):
+        return
+
+class Store:
+    def check(self, key):
+        def inner():
+            if not plausible(key):
+                return
+        return inner
+
+def consume(key):
+    if not plausible(key):
+        raise ValueError(key)
+"""
+
+GUARD = "if not plausible(key):"
+GUARD_KEPT = "if  plausible(key):"
+
+
+def test_source_facts_name_the_innermost_enclosing_function() -> None:
+    facts = bench.source_facts(FUNCTIONS_SOURCE)
+    assert facts.function_at(1, 8) == "<module>"
+    assert facts.function_at(4, 8) == "burn"
+    assert facts.function_at(8, 8) == "Store.check"
+    assert facts.function_at(10, 12) == "Store.check.inner"
+    assert facts.function_at(15, 4) == "consume"
+    assert facts.function_names() == {"burn", "Store.check", "Store.check.inner", "consume"}
+
+
+def test_an_entry_with_a_function_matches_only_inside_it() -> None:
+    """Three mutants with the same lines: the entry naming burn lists only burn's, so the
+    executed check in consume still runs; an entry without a function matches the rest."""
+    text = (
+        '[[equivalent]]\noperator = "core/Op"\nremoved = "if not plausible(key):"\n'
+        'added = "if  plausible(key):"\nreason = "burn is only reached by a variant"\n'
+        'function = "burn"\n'
+    )
+    only_burn = bench.parse_equivalents(text, "x.toml")
+    assert only_burn[0].function == "burn"
+    mutants = [("core/Op", GUARD, GUARD_KEPT)] * 3
+    functions = ["burn", "Store.check.inner", "consume"]
+    matched, stale = bench.match_equivalents(mutants, only_burn, functions)
+    assert matched == [only_burn[0], None, None] and stale == []
+    # without the mutants' functions, an entry naming one matches nothing: it is stale
+    matched, stale = bench.match_equivalents(mutants, only_burn)
+    assert matched == [None, None, None] and stale == only_burn
+    # beside an entry without a function, the one naming the mutant's function wins
+    anywhere = bench.Equivalent("core/Op", GUARD, GUARD_KEPT, "everywhere else")
+    matched, stale = bench.match_equivalents(mutants, [anywhere, *only_burn], functions)
+    assert matched == [only_burn[0], anywhere, anywhere] and stale == []
+
+
+def test_classify_matches_by_the_mutants_enclosing_function() -> None:
+    facts = bench.source_facts(FUNCTIONS_SOURCE)
+    entry = bench.Equivalent("core/Op", GUARD, GUARD_KEPT, "why", function="burn")
+    mutants = [_mutant(line, GUARD, GUARD_KEPT) for line in (4, 15)]
+    for mutant in mutants:
+        mutant.function = facts.function_at(mutant.planned.line, 4)
+    assert bench.classify(mutants, [entry], None) == []
+    assert [bench._decided(m) for m in mutants] == ["equivalent", None]
+
+
+def test_an_entry_naming_no_function_of_the_module_is_reported() -> None:
+    names = bench.source_facts(FUNCTIONS_SOURCE).function_names()
+    renamed = bench.Equivalent("core/Op", GUARD, GUARD_KEPT, "why", "eq/x.toml", "burn_key")
+    kept = [
+        bench.Equivalent("core/Op", GUARD, GUARD_KEPT, "why", "eq/x.toml", "burn"),
+        bench.Equivalent("core/Op", "LIMIT = 3", "LIMIT = 4", "why", "eq/x.toml", "<module>"),
+        bench.Equivalent("core/Op", GUARD, GUARD_KEPT, "why", "eq/x.toml"),
+    ]
+    assert bench.misnamed_functions([*kept, renamed], names) == [renamed]
+    report = bench.format_report([], [], [], misnamed=[renamed])
+    section = report.split("equivalents naming no function of the module")[1]
+    assert "eq/x.toml  core/Op  in burn_key" in section and f"- {GUARD}" in section
+    assert "stale equivalents" not in report
 
 
 def _mutant(line: int, removed: str, added: str, switched: bool = False) -> object:
@@ -292,6 +389,73 @@ def test_each_module_selects_catalogued_invariants_in_its_command() -> None:
         command = bench._command_for(bench.DEFAULT_TEST_COMMAND, module)
         assert f"-p mutation --mutation-order={','.join(invariants)}" in command
         assert all(f"--invariant {i}" in command for i in invariants)
+
+
+def test_module_settings_reach_the_engine_and_select_catalogued_invariants(
+    tmp_path: Path,
+) -> None:
+    """The settings name the variable the engine reads and a variant it knows; an extra run
+    checks only invariants of its module, records its passed tests in a file of its own,
+    appends its arguments and carries its environment, which reaches the engine copy's runs."""
+    from seecodes_reference_engine.config import ENV_PERMIT_TTL
+    from seecodes_reference_engine.faults import VARIANTS
+
+    assert set(bench.MODULE_SETTINGS) <= set(bench.SECURITY_MODULES)
+    (permit_run,) = bench.MODULE_SETTINGS["permits.py"].extra
+    assert dict(permit_run.env) == {ENV_PERMIT_TTL: "4"}
+    assert permit_run.invariants == ("PERMIT-LIFETIME",)
+    for module, settings in bench.MODULE_SETTINGS.items():
+        assert settings.why and settings.extra, module
+        for extra in settings.extra:
+            assert extra.invariants and set(extra.invariants) <= set(
+                bench.MODULE_INVARIANTS[module]
+            ), module
+            if "--engine-variant" in extra.args:
+                assert extra.args[extra.args.index("--engine-variant") + 1] in VARIANTS
+    passed = tmp_path / "passed-launch.txt"
+    (first, first_env), (second, second_env) = bench._commands_for(
+        bench.DEFAULT_TEST_COMMAND, "launch.py", (bench.MUST_PASS_OPTION, passed)
+    )
+    assert f"{bench.MUST_PASS_OPTION}={passed}" in first and "--engine-variant" not in first
+    assert second.endswith(" --engine-variant production-lifetimes")
+    assert "--invariant LC-LIFETIME-MAX" in second and "--invariant LC-EXPIRY" not in second
+    assert f"{bench.MUST_PASS_OPTION}={tmp_path / 'passed-launch-1.txt'}" in second
+    assert first_env == second_env == ()
+    (_, env), (lifetime, short) = bench._commands_for(bench.DEFAULT_TEST_COMMAND, "permits.py")
+    assert env == () and short == ((ENV_PERMIT_TTL, "4"),)
+    assert "--invariant PERMIT-LIFETIME" in lifetime and "--invariant PERMIT-MINT" not in lifetime
+    assert bench._commands_for(bench.DEFAULT_TEST_COMMAND, "tokens.py") == [
+        (bench._command_for(bench.DEFAULT_TEST_COMMAND, "tokens.py"), ())
+    ]
+    copy = bench.EngineCopy(tmp_path / "job-0")
+    assert copy.environment(extra=short)[ENV_PERMIT_TTL] == "4"
+
+
+def test_permits_selection_runs_the_launch_code_presented_as_a_permit() -> None:
+    """LC-NOT-PERMIT's test presents a launch code where a permit goes: permits.verify refuses
+    it, so it belongs to permits.py's selection (its suite and its invariant)."""
+    command = bench._command_for(bench.DEFAULT_TEST_COMMAND, "permits.py")
+    assert "suites/test_launch_codes.py" in command and "--invariant LC-NOT-PERMIT" in command
+
+
+def test_a_module_s_runs_stop_at_the_first_that_fails_within_one_timeout(
+    tmp_path: Path,
+) -> None:
+    copy = bench.EngineCopy(tmp_path / "job-0")
+    marker = tmp_path / "ran.txt"
+    ok = f"{sys.executable} -c pass"
+    fail = f"{sys.executable} -c 'raise SystemExit(1)'"
+    note = f'{sys.executable} -c \'open({str(marker)!r}, "a").write("x")\''
+    run = bench.run_test_commands
+    assert run([(ok, ()), (ok, ())], copy, 60)[0] == "survived"
+    assert run([(ok, ()), (fail, ()), (note, ())], copy, 60)[0] == "killed"
+    assert not marker.exists(), "a run after the killing one"
+    # each run gets its own environment, and only its own
+    show = f'{sys.executable} -c \'import os, sys; sys.exit(os.environ.get("X_SETTING") != "4")\''
+    assert run([(show, (("X_SETTING", "4"),))], copy, 60)[0] == "survived"
+    assert run([(show, (("X_SETTING", "4"),)), (show, ())], copy, 60)[0] == "killed"
+    slow = f"{sys.executable} -c 'import time; time.sleep(30)'"
+    assert run([(ok, ()), (slow, ())], copy, 3)[0] == "timeout"
 
 
 def test_the_tracer_records_the_lines_a_process_executes(tmp_path: Path) -> None:
